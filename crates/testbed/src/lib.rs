@@ -1,0 +1,21 @@
+//! Real servers for vmkit's integration tests.
+//!
+//! vmkit's acceptance tests run against the real thing — TigerVNC `Xvnc`, `x11vnc` in front of `Xvfb`, GTK
+//! windows, QEMU guests, `sshd`, `libvirtd` — never against mocks. This crate starts those programs on loopback,
+//! waits until they answer, and stops them when the handle is dropped, so a failing test never leaks a server.
+//!
+//! Everything here is for tests only: errors are `anyhow` with the command line that failed, and helpers skip
+//! nothing silently (a missing program is an error that names the Debian package to install).
+
+pub mod net;
+pub mod process;
+pub mod x11;
+
+pub use net::{free_port, wait_for_port};
+pub use process::Daemon;
+pub use x11::{Display, DisplayKind};
+
+/// A directory that lives as long as the test needs it, under the system temp dir.
+pub fn scratch_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new().prefix(&format!("vmkit-{prefix}-")).tempdir()?)
+}

@@ -1,0 +1,1 @@
+//! One module per command group. Each exposes its clap arguments and a `run` function returning the exit code.

@@ -1,0 +1,48 @@
+//! `vmkit` — run and build virtual machines on Linux/KVM.
+//!
+//! The binary is deliberately thin: it parses the command line, sets up logging and maps outcomes to exit codes.
+//! Everything else lives in the library crates (`rfb`, `ocr`, `qemu`, `automate`, `images`, `desktop`), which are
+//! usable on their own. Each command group is one module under `cmd/`.
+//!
+//! Exit codes (documented in the README): 0 success; 1 the operation ran and failed (a step, a check, no match);
+//! 2 bad input or arguments (unreadable config, invalid value, usage error).
+
+mod cmd;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run and build virtual machines on Linux/KVM: drive VM screens, build unattended images, manage desktop VMs.
+#[derive(Debug, Parser)]
+#[command(name = "vmkit", version, propagate_version = true, max_term_width = 110)]
+struct Cli {
+    /// More log output (repeat for more); logs go to stderr. `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {};
+    exit::report(result)
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,vmkit=debug",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
