@@ -1,0 +1,20 @@
+//! The automation engine: YAML scripts that drive a VM's screen over VNC, the way a person would.
+//!
+//! A script ([`Script`], loaded by [`load_file`]) is a list of steps — wait for a text, click it, type, press
+//! keys — followed by an optional SSH health check. The format is the original runner's, loaded unchanged, with
+//! extensions (regex patterns, alternatives, regions, minimum confidence, per-character typing delay, step
+//! descriptions, secret typing). Loading checks everything up front and reports every problem with its
+//! line and column, so `vmkit automate check` needs no VNC server.
+//!
+//! Module map:
+//! - [`yaml`]: the YAML document as a tree of positioned nodes (serde-saphyr underneath);
+//! - [`load`]: the checks that turn that tree into a [`Script`] or a list of [`Diagnostic`]s;
+//! - [`script`]: the typed model; [`keys`]: key names and their keysyms.
+
+pub mod keys;
+pub mod load;
+pub mod script;
+pub mod yaml;
+
+pub use load::{Diagnostic, ScriptError, load_file, load_str};
+pub use script::{Action, Script, Step};
