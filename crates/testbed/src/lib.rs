@@ -7,11 +7,13 @@
 //! Everything here is for tests only: errors are `anyhow` with the command line that failed, and helpers skip
 //! nothing silently (a missing program is an error that names the Debian package to install).
 
+pub mod http;
 pub mod net;
 pub mod process;
 pub mod screenshot;
 pub mod x11;
 
+pub use http::HttpServer;
 pub use net::{free_port, wait_for_port};
 pub use process::Daemon;
 pub use screenshot::Screenshot;

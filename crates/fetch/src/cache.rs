@@ -1,0 +1,113 @@
+//! The content-addressed cache on disk.
+//!
+//! Layout under the root:
+//! - `sha256/<hex>` — a complete, verified file, read-only, named by its digest. Only ever created by a rename,
+//!   so a reader never sees a half-written file, whatever happened to the writer.
+//! - `partial/<hex>.part` — bytes received so far for a download that is not finished; kept when a download is
+//!   interrupted so the next attempt resumes with an HTTP Range request, deleted when the digest is wrong.
+//! - `partial/<hex>.lock` — held (advisory lock) while a process downloads `<hex>`, so two builds that need the same
+//!   file do not write the same partial file; the second waits and then finds the file cached.
+//!
+//! The root is, in order: an explicit path from the caller (a `--cache-dir` flag), `$VMKIT_CACHE_DIR`, or the
+//! XDG cache directory (`$XDG_CACHE_HOME/vmkit`, usually `~/.cache/vmkit`).
+
+use std::path::{Path, PathBuf};
+
+use crate::{FetchError, Sha256};
+
+/// The environment variable that overrides the cache location.
+pub const CACHE_DIR_ENV: &str = "VMKIT_CACHE_DIR";
+
+/// A content-addressed download cache rooted at a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// A cache rooted at `root` (created on first write).
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The cache the user asked for: `explicit` if given, else `$VMKIT_CACHE_DIR`, else the XDG cache directory.
+    pub fn locate(explicit: Option<&Path>) -> Result<Self, FetchError> {
+        if let Some(path) = explicit {
+            return Ok(Self::at(path));
+        }
+        if let Some(path) = std::env::var_os(CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
+            return Ok(Self::at(PathBuf::from(path)));
+        }
+        let dirs = directories::ProjectDirs::from("", "", "vmkit").ok_or(FetchError::NoCacheDir)?;
+        Ok(Self::at(dirs.cache_dir()))
+    }
+
+    /// The cache's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the file with this digest lives once cached (it may not exist yet).
+    pub fn blob_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("sha256").join(digest.to_hex())
+    }
+
+    /// The cached file with this digest, if it is there. No network, no hashing.
+    pub fn lookup(&self, digest: &Sha256) -> Option<PathBuf> {
+        let path = self.blob_path(digest);
+        path.is_file().then_some(path)
+    }
+
+    /// Re-hashes a cached file; a file whose contents no longer match its name (disk corruption, someone editing
+    /// the cache) is removed so the next fetch downloads it again. Returns whether the file was good.
+    pub fn verify(&self, digest: &Sha256) -> Result<bool, FetchError> {
+        let path = self.blob_path(digest);
+        if !path.is_file() {
+            return Ok(false);
+        }
+        if Sha256::of_file(&path)? == *digest {
+            return Ok(true);
+        }
+        std::fs::remove_file(&path).map_err(|source| FetchError::Io { op: "removing", path, source })?;
+        Ok(false)
+    }
+
+    /// True when an interrupted download of this digest left bytes to resume from.
+    pub fn has_partial(&self, digest: &Sha256) -> bool {
+        self.partial_path(digest).is_file()
+    }
+
+    pub(crate) fn partial_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("partial").join(format!("{}.part", digest.to_hex()))
+    }
+
+    pub(crate) fn lock_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("partial").join(format!("{}.lock", digest.to_hex()))
+    }
+
+    pub(crate) fn ensure_dirs(&self) -> Result<(), FetchError> {
+        for dir in [self.root.join("sha256"), self.root.join("partial")] {
+            std::fs::create_dir_all(&dir).map_err(|source| FetchError::Io { op: "creating", path: dir, source })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_by_hex_digest() {
+        let cache = Cache::at("/c");
+        let d = Sha256::of_bytes(b"x");
+        assert_eq!(cache.blob_path(&d), PathBuf::from(format!("/c/sha256/{}", d.to_hex())));
+        assert_eq!(cache.partial_path(&d), PathBuf::from(format!("/c/partial/{}.part", d.to_hex())));
+    }
+
+    #[test]
+    fn explicit_location_wins() {
+        let cache = Cache::locate(Some(Path::new("/explicit"))).unwrap();
+        assert_eq!(cache.root(), Path::new("/explicit"));
+    }
+}
