@@ -1,0 +1,685 @@
+//! The connected client: handshake, a background reader that keeps the framebuffer current, a writer task,
+//! damage tracking and input.
+//!
+//! Design:
+//! - **Reader task.** Owns the socket's read half, the [`Decoder`] and the working [`Framebuffer`]. At the end of
+//!   every FramebufferUpdate it publishes the changed rectangles into the shared [`Frame`], adds them to the
+//!   damage list, bumps a `watch` counter (which wakes [`Client::wait_for_damage`] and friends — consumers never
+//!   poll) and asks for the next incremental update, so the server pushes changes as they happen. Between
+//!   messages it waits without a timeout (a quiet screen sends nothing); inside a message every read has the
+//!   connection timeout, so a stalled server is an error, not a hang.
+//! - **Writer task.** Owns the write half; every message goes through it with a timeout. The reader never waits
+//!   for a write, so a server that stops reading cannot make the client stop reading.
+//! - **Failure.** The first error (lost connection, timeout, protocol violation) is stored and returned by every
+//!   later call; [`Error::is_connection_lost`] tells the caller that reconnecting may help.
+//! - **Typing.** Key events are paced by [`TypeOptions`]; see there for why the default suits QEMU.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::decode::{Decoder, Event, Limits};
+use crate::error::Error;
+use crate::frame::Frame;
+use crate::framebuffer::Framebuffer;
+use crate::handshake::{handshake, write_all};
+use crate::keys::{self, Chord, Key};
+use crate::proto::{self, Encoding, Rect, Version};
+
+/// How to connect.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// Password for VNC Authentication (only the first 8 bytes count, as in every VNC server).
+    pub password: Option<String>,
+    /// Timeout for connecting, for each read inside a message, for each write and for the first frame.
+    pub timeout: Duration,
+    /// Share the desktop with other clients (false asks the server to disconnect them).
+    pub shared: bool,
+    /// Encodings to request, pixel encodings in order of preference. `None` picks: Raw first when the server
+    /// is on a loopback address (decoding costs more than the bytes do there), ZRLE first otherwise; plus
+    /// CopyRect and every pseudo-encoding this client implements.
+    pub encodings: Option<Vec<Encoding>>,
+    /// What the server may make the client allocate.
+    pub limits: Limits,
+    /// Return from [`Client::connect`] only once the first complete frame has arrived (default), so that
+    /// [`Client::frame`] is never a blank placeholder.
+    pub wait_for_first_frame: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            password: None,
+            timeout: Duration::from_secs(10),
+            shared: true,
+            encodings: None,
+            limits: Limits::default(),
+            wait_for_first_frame: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("shared", &self.shared)
+            .field("encodings", &self.encodings)
+            .field("limits", &self.limits)
+            .field("wait_for_first_frame", &self.wait_for_first_frame)
+            .finish()
+    }
+}
+
+/// The encodings requested when [`ConnectOptions::encodings`] is `None`.
+pub fn default_encodings(loopback: bool) -> Vec<Encoding> {
+    let mut e = if loopback {
+        vec![Encoding::Raw, Encoding::CopyRect, Encoding::Zrle]
+    } else {
+        vec![Encoding::Zrle, Encoding::CopyRect, Encoding::Raw]
+    };
+    e.extend(Encoding::PSEUDO);
+    e
+}
+
+/// Pacing for typed text.
+///
+/// QEMU puts every VNC key event into an input queue and plays it to the guest `key-delay-ms` apart (10 ms
+/// unless `-vnc ...,key-delay-ms=N` says otherwise); once 1024 queue entries (three per key event) pile up, it
+/// drops events. A client that sends faster than QEMU plays therefore loses keys after a few hundred
+/// characters. The default `key_delay` of 12 ms stays a little slower than QEMU's default, so QEMU's queue never
+/// grows and typing is lossless against any QEMU. When vmkit starts QEMU itself it can set a small
+/// `key-delay-ms` (QEMU's minimum is 1) and type with a correspondingly small `key_delay`; X servers (Xvnc,
+/// x11vnc) queue without dropping and need no delay ([`TypeOptions::fast`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeOptions {
+    /// Pause after every key event (press or release, Shift included).
+    pub key_delay: Duration,
+    /// Extra pause after every character.
+    pub char_delay: Duration,
+}
+
+impl Default for TypeOptions {
+    fn default() -> Self {
+        Self { key_delay: Duration::from_millis(12), char_delay: Duration::ZERO }
+    }
+}
+
+impl TypeOptions {
+    /// No pauses: for servers that queue key events without dropping (Xvnc, x11vnc).
+    pub fn fast() -> Self {
+        Self { key_delay: Duration::ZERO, char_delay: Duration::ZERO }
+    }
+
+    /// Pacing for a QEMU started with `key-delay-ms=ms`: a key event every `ms` + 20 % (at least 1 ms more),
+    /// so QEMU's queue stays empty.
+    pub fn for_qemu_key_delay(ms: u32) -> Self {
+        let us = u64::from(ms.max(1)) * 1000;
+        Self { key_delay: Duration::from_micros(us + (us / 5).max(1000)), char_delay: Duration::ZERO }
+    }
+}
+
+/// A pointer button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Button {
+    /// Button 1.
+    Left,
+    /// Button 2.
+    Middle,
+    /// Button 3.
+    Right,
+    /// Button 4: one wheel step up per click.
+    WheelUp,
+    /// Button 5: one wheel step down per click.
+    WheelDown,
+}
+
+impl Button {
+    /// The button's bit in an RFB button mask.
+    pub const fn mask(self) -> u8 {
+        match self {
+            Button::Left => 1,
+            Button::Middle => 2,
+            Button::Right => 4,
+            Button::WheelUp => 8,
+            Button::WheelDown => 16,
+        }
+    }
+}
+
+/// Pause between moving the pointer and pressing a button, and between press and release, in [`Client::click`]:
+/// guests that sample a USB tablet would otherwise see press and release in one report and miss the click.
+const CLICK_PAUSE: Duration = Duration::from_millis(30);
+
+/// Damage rectangles kept before they are merged into their bounding box.
+const MAX_DAMAGE_RECTS: usize = 64;
+
+struct State {
+    frame: Frame,
+    damage: Vec<Rect>,
+    updates_started: u64,
+    /// Start number of the latest finished update whose rectangles covered the whole screen.
+    last_full_update: u64,
+    extended_keys: bool,
+    bells: u64,
+    cut_text: Option<String>,
+    failure: Option<Error>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn fail(&self, err: Error) {
+        {
+            let mut st = self.lock();
+            if st.failure.is_none() {
+                tracing::debug!(error = %err, "VNC session ended");
+                st.failure = Some(err);
+            }
+        }
+        self.notify();
+    }
+}
+
+struct WriteCmd {
+    bytes: Vec<u8>,
+    doing: &'static str,
+    done: Option<oneshot::Sender<Result<(), Error>>>,
+}
+
+#[derive(Clone, Copy)]
+struct PointerState {
+    x: u16,
+    y: u16,
+    mask: u8,
+}
+
+/// A connection to a VNC server. Methods take `&self`; share it between tasks with an `Arc`. Dropping it closes
+/// the connection.
+pub struct Client {
+    shared: Arc<Shared>,
+    writes: mpsc::UnboundedSender<WriteCmd>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    name: String,
+    version: Version,
+    encodings: Vec<Encoding>,
+    timeout: Duration,
+    pointer: Mutex<PointerState>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("name", &self.name).field("version", &self.version).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
+}
+
+impl Client {
+    /// Connects to `addr` (`host:port`), runs the handshake, sets the pixel format and encodings, starts the
+    /// background reader and, unless told otherwise, waits for the first complete frame. Needs a tokio runtime.
+    pub async fn connect(addr: &str, opts: ConnectOptions) -> Result<Client, Error> {
+        let timeout = opts.timeout;
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(Error::Timeout { doing: format!("connecting to {addr}"), after: timeout }),
+            Ok(Err(e)) => return Err(Error::Connect { addr: addr.to_owned(), source: Arc::new(e) }),
+            Ok(Ok(s)) => s,
+        };
+        // Key and pointer events are tiny; Nagle's algorithm would hold them back.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+        let loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+        let (mut rd, mut wr) = stream.into_split();
+        let password = opts.password.as_deref().map(str::as_bytes);
+        let init = handshake(&mut rd, &mut wr, password, opts.shared, timeout, opts.limits).await?;
+        tracing::debug!(name = %init.name, width = init.width, height = init.height, "VNC server connected");
+
+        let encodings = opts.encodings.clone().unwrap_or_else(|| default_encodings(loopback));
+        let mut setup = proto::set_pixel_format();
+        setup.extend(proto::set_encodings(&encodings));
+        setup.extend(proto::update_request(false, 0, 0, init.width, init.height));
+        write_all(&mut wr, &setup, timeout, "sending the pixel format, encodings and first update request").await?;
+
+        let fb = Framebuffer::new(init.width, init.height);
+        let frame = Frame { width: init.width, height: init.height, pixels: Arc::new(fb.pixels().to_vec()), serial: 0 };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                frame,
+                damage: Vec::new(),
+                updates_started: 0,
+                last_full_update: 0,
+                extended_keys: false,
+                bells: 0,
+                cut_text: None,
+                failure: None,
+            }),
+            changed: watch::Sender::new(0),
+        });
+        let (writes, write_rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_loop(wr, write_rx, shared.clone(), timeout));
+        let decoder = Decoder::new(&encodings, opts.limits);
+        let reader = tokio::spawn({
+            let (shared, writes) = (shared.clone(), writes.clone());
+            async move {
+                let Err(err) = read_loop(rd, decoder, fb, &shared, &writes, timeout).await;
+                shared.fail(err);
+            }
+        });
+        let client = Client {
+            shared,
+            writes,
+            reader,
+            writer,
+            name: init.name,
+            version: init.version,
+            encodings,
+            timeout,
+            pointer: Mutex::new(PointerState { x: 0, y: 0, mask: 0 }),
+        };
+        if opts.wait_for_first_frame {
+            client.wait_until(timeout, |st| (st.last_full_update > 0).then_some(())).await?.ok_or_else(|| {
+                Error::Timeout { doing: "waiting for the first full frame".to_owned(), after: timeout }
+            })?;
+        }
+        Ok(client)
+    }
+
+    /// The desktop name the server announced.
+    pub fn server_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The protocol version in use.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The encodings requested from the server.
+    pub fn encodings(&self) -> &[Encoding] {
+        &self.encodings
+    }
+
+    /// The current framebuffer size (width, height).
+    pub fn size(&self) -> (u32, u32) {
+        let st = self.shared.lock();
+        (st.frame.width, st.frame.height)
+    }
+
+    /// True once the server has acknowledged QEMU Extended Key Events: keys then go out with scancodes.
+    pub fn supports_extended_keys(&self) -> bool {
+        self.shared.lock().extended_keys
+    }
+
+    /// The latest complete screen. Cheap: no pixels are copied.
+    pub fn frame(&self) -> Frame {
+        self.shared.lock().frame.clone()
+    }
+
+    /// `Ok` while the connection is up; otherwise the error that ended it.
+    pub fn status(&self) -> Result<(), Error> {
+        match &self.shared.lock().failure {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// How many times the server rang the bell.
+    pub fn bell_count(&self) -> u64 {
+        self.shared.lock().bells
+    }
+
+    /// The last text the server put on the clipboard (ServerCutText, capped by [`Limits::max_cut_text`]).
+    pub fn cut_text(&self) -> Option<String> {
+        self.shared.lock().cut_text.clone()
+    }
+
+    /// The rectangles that changed since the last call (or since connecting), oldest first; a resize reports
+    /// the whole new screen. Many small rectangles are merged into their bounding box.
+    pub fn take_damage(&self) -> Vec<Rect> {
+        std::mem::take(&mut self.shared.lock().damage)
+    }
+
+    /// Waits until the screen changes (or has changed since the last [`Client::take_damage`]) and returns the
+    /// damage, taking it; `Ok(None)` when `timeout` passes without a change. Wakes as soon as an update ends.
+    pub async fn wait_for_damage(&self, timeout: Duration) -> Result<Option<Vec<Rect>>, Error> {
+        self.wait_until(timeout, |st| (!st.damage.is_empty()).then(|| std::mem::take(&mut st.damage))).await
+    }
+
+    /// Asks for a complete (non-incremental) update and waits until one has arrived; returns the fresh frame.
+    /// Fails with [`Error::Timeout`] if the server does not deliver within the connection timeout.
+    pub async fn refresh(&self) -> Result<Frame, Error> {
+        let (w, h, before) = {
+            let st = self.shared.lock();
+            (st.frame.width, st.frame.height, st.updates_started)
+        };
+        self.send(proto::update_request(false, 0, 0, w, h).to_vec(), "requesting a full update").await?;
+        self.wait_until(self.timeout, |st| (st.last_full_update > before).then(|| st.frame.clone()))
+            .await?
+            .ok_or_else(|| Error::Timeout { doing: "waiting for a full update".to_owned(), after: self.timeout })
+    }
+
+    /// Presses (`down`) or releases a key. With QEMU Extended Key Events acknowledged and a scancode known, the
+    /// scancode goes along; otherwise the keysym alone.
+    pub async fn key(&self, key: Key, down: bool) -> Result<(), Error> {
+        self.send(self.key_message(key, down), "sending a key event").await
+    }
+
+    /// Presses and releases a key.
+    pub async fn press(&self, key: Key) -> Result<(), Error> {
+        self.key_events(&[(key, true), (key, false)]).await
+    }
+
+    /// Presses a chord: modifiers down in order, the key down and up, modifiers up in reverse order.
+    pub async fn press_chord(&self, chord: &Chord) -> Result<(), Error> {
+        self.key_events(&chord.events()).await
+    }
+
+    /// Sends key events in one write, in order.
+    pub async fn key_events(&self, events: &[(Key, bool)]) -> Result<(), Error> {
+        let ext = self.supports_extended_keys();
+        let bytes = events.iter().flat_map(|&(k, down)| message(ext, k, down)).collect();
+        self.send(bytes, "sending key events").await
+    }
+
+    /// Types `text` as the US layout would (see [`crate::keys`]), paced by `opts`. Newlines are Enter, tabs Tab;
+    /// other control characters are refused before anything is sent. Shift is held across a run of shifted
+    /// characters and released at the end.
+    pub async fn type_text(&self, text: &str, opts: &TypeOptions) -> Result<(), Error> {
+        let strokes = keys::text_strokes(text).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let ext = self.supports_extended_keys();
+        let mut shift = false;
+        for stroke in strokes {
+            let mut events: Vec<(Key, bool)> = Vec::with_capacity(3);
+            if stroke.shift != shift {
+                shift = stroke.shift;
+                events.push((Key::SHIFT, shift));
+            }
+            events.push((stroke.key, true));
+            events.push((stroke.key, false));
+            if opts.key_delay.is_zero() {
+                let bytes = events.iter().flat_map(|&(k, d)| message(ext, k, d)).collect();
+                self.send(bytes, "typing").await?;
+            } else {
+                for (k, d) in events {
+                    self.send(message(ext, k, d), "typing").await?;
+                    tokio::time::sleep(opts.key_delay).await;
+                }
+            }
+            if !opts.char_delay.is_zero() {
+                tokio::time::sleep(opts.char_delay).await;
+            }
+        }
+        if shift {
+            self.send(message(ext, Key::SHIFT, false), "typing").await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the pointer to (x, y) with the buttons in `buttons` (a mask of [`Button::mask`] bits) held.
+    pub async fn pointer(&self, x: u32, y: u32, buttons: u8) -> Result<(), Error> {
+        let (w, h) = self.size();
+        if x >= w || y >= h {
+            return Err(Error::InvalidInput(format!("pointer position ({x},{y}) is outside the {w}x{h} screen")));
+        }
+        let (x, y) = (x as u16, y as u16);
+        *self.pointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = PointerState { x, y, mask: buttons };
+        self.send(proto::pointer_event(buttons, x, y).to_vec(), "sending a pointer event").await
+    }
+
+    /// Moves the pointer, keeping the buttons that are held.
+    pub async fn move_to(&self, x: u32, y: u32) -> Result<(), Error> {
+        let mask = self.pointer_state().mask;
+        self.pointer(x, y, mask).await
+    }
+
+    /// Presses or releases `button` where the pointer is.
+    pub async fn button(&self, button: Button, down: bool) -> Result<(), Error> {
+        let p = self.pointer_state();
+        let mask = if down { p.mask | button.mask() } else { p.mask & !button.mask() };
+        self.pointer(p.x.into(), p.y.into(), mask).await
+    }
+
+    /// Moves to (x, y), presses and releases `button`, with short pauses so every guest sees the click.
+    pub async fn click(&self, x: u32, y: u32, button: Button) -> Result<(), Error> {
+        self.move_to(x, y).await?;
+        tokio::time::sleep(CLICK_PAUSE).await;
+        self.button(button, true).await?;
+        tokio::time::sleep(CLICK_PAUSE).await;
+        self.button(button, false).await
+    }
+
+    fn pointer_state(&self) -> PointerState {
+        *self.pointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key_message(&self, key: Key, down: bool) -> Vec<u8> {
+        message(self.supports_extended_keys(), key, down)
+    }
+
+    /// Sends one message through the writer task and waits until it is written.
+    async fn send(&self, bytes: Vec<u8>, doing: &'static str) -> Result<(), Error> {
+        self.status()?;
+        let (done, result) = oneshot::channel();
+        if self.writes.send(WriteCmd { bytes, doing, done: Some(done) }).is_err() {
+            return Err(self.status().err().unwrap_or_else(|| gone(doing)));
+        }
+        match result.await {
+            Ok(r) => r,
+            Err(_) => Err(self.status().err().unwrap_or_else(|| gone(doing))),
+        }
+    }
+
+    /// Waits until `f` returns `Some` (checked now and after every change), the session fails, or `timeout`
+    /// passes (`Ok(None)`).
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
+        let mut changes = self.shared.changed.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let mut st = self.shared.lock();
+                if let Some(v) = f(&mut st) {
+                    return Ok(Some(v));
+                }
+                if let Some(e) = &st.failure {
+                    return Err(e.clone());
+                }
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Err(_) => return Ok(None),
+                Ok(Err(_)) => return Err(gone("waiting for the server")),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+}
+
+fn gone(doing: &str) -> Error {
+    Error::lost(doing, std::io::Error::new(std::io::ErrorKind::NotConnected, "the connection's tasks have stopped"))
+}
+
+fn message(extended: bool, key: Key, down: bool) -> Vec<u8> {
+    match key.scancode {
+        Some(sc) if extended => proto::qemu_key_event(down, key.keysym, sc).to_vec(),
+        _ => proto::key_event(down, key.keysym).to_vec(),
+    }
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<WriteCmd>,
+    shared: Arc<Shared>,
+    timeout: Duration,
+) {
+    while let Some(cmd) = rx.recv().await {
+        let result = write_all(&mut wr, &cmd.bytes, timeout, cmd.doing).await;
+        if let Err(e) = &result {
+            shared.fail(e.clone());
+        }
+        let failed = result.is_err();
+        if let Some(done) = cmd.done {
+            let _ = done.send(result);
+        }
+        if failed {
+            return;
+        }
+    }
+}
+
+/// What the reader collects during one FramebufferUpdate.
+#[derive(Default)]
+struct Pending {
+    start: u64,
+    rects: Vec<Rect>,
+    area: u64,
+    resized: bool,
+}
+
+fn add_damage(list: &mut Vec<Rect>, r: Rect) {
+    if list.len() >= MAX_DAMAGE_RECTS {
+        let all = list.iter().fold(r, |acc, x| acc.union(x));
+        list.clear();
+        list.push(all);
+    } else {
+        list.push(r);
+    }
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    mut decoder: Decoder,
+    mut fb: Framebuffer,
+    shared: &Shared,
+    writes: &mpsc::UnboundedSender<WriteCmd>,
+    timeout: Duration,
+) -> Result<std::convert::Infallible, Error> {
+    const CHUNK: usize = 256 * 1024;
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut start = 0usize;
+    let mut events = Vec::new();
+    let mut pending = Pending::default();
+    let mut full_request_due = false;
+    loop {
+        let used = decoder.feed(&buf[start..], &mut fb, &mut events)?;
+        start += used;
+        for ev in events.drain(..) {
+            match ev {
+                Event::UpdateStarted => {
+                    let mut st = shared.lock();
+                    st.updates_started += 1;
+                    pending = Pending { start: st.updates_started, ..Pending::default() };
+                }
+                Event::Painted(r) => {
+                    pending.area += r.area();
+                    add_damage(&mut pending.rects, r);
+                }
+                Event::Resized { width, height } => {
+                    tracing::debug!(width, height, "framebuffer resized");
+                    pending.resized = true;
+                    pending.rects.clear();
+                    pending.area = 0;
+                    full_request_due = true;
+                }
+                Event::ExtendedKeyEvents => {
+                    shared.lock().extended_keys = true;
+                    shared.notify();
+                }
+                Event::UpdateFinished => {
+                    publish(shared, &fb, &pending);
+                    shared.notify();
+                    let (w, h) = (fb.width(), fb.height());
+                    let bytes = proto::update_request(!full_request_due, 0, 0, w, h).to_vec();
+                    full_request_due = false;
+                    let _ = writes.send(WriteCmd { bytes, doing: "requesting a framebuffer update", done: None });
+                }
+                Event::Bell => {
+                    shared.lock().bells += 1;
+                    shared.notify();
+                }
+                Event::CutText { text, .. } => {
+                    shared.lock().cut_text = Some(text.iter().map(|&b| char::from(b)).collect());
+                    shared.notify();
+                }
+            }
+        }
+        if start == buf.len() {
+            buf.clear();
+            start = 0;
+        } else if start > 0 && buf.capacity() - buf.len() < CHUNK / 4 {
+            buf.drain(..start);
+            start = 0;
+        }
+        if buf.capacity() - buf.len() < CHUNK / 4 {
+            buf.reserve(CHUNK);
+        }
+        let idle = decoder.is_idle() && start == buf.len();
+        let read = if idle {
+            rd.read_buf(&mut buf).await
+        } else {
+            match tokio::time::timeout(timeout, rd.read_buf(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => return Err(Error::Timeout { doing: decoder.activity(&buf[start..]), after: timeout }),
+            }
+        };
+        match read {
+            Ok(0) => {
+                let eof = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server closed the connection");
+                return Err(Error::lost(decoder.activity(&buf[start..]), eof));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Error::lost(decoder.activity(&buf[start..]), e)),
+        }
+    }
+}
+
+/// Copies what changed during an update into the shared frame and records the damage.
+fn publish(shared: &Shared, fb: &Framebuffer, pending: &Pending) {
+    let (w, h) = (fb.width(), fb.height());
+    let mut st = shared.lock();
+    let st = &mut *st;
+    if pending.resized || (st.frame.width, st.frame.height) != (w, h) {
+        st.frame = Frame { width: w, height: h, pixels: Arc::new(fb.pixels().to_vec()), serial: st.frame.serial + 1 };
+        st.damage.clear();
+        st.damage.push(Rect::new(0, 0, w, h));
+    } else if !pending.rects.is_empty() {
+        let pixels = Arc::make_mut(&mut st.frame.pixels);
+        for r in &pending.rects {
+            fb.copy_rect_to(*r, pixels);
+        }
+        st.frame.serial += 1;
+        for r in &pending.rects {
+            add_damage(&mut st.damage, *r);
+        }
+    }
+    if pending.area >= u64::from(w) * u64::from(h) {
+        st.last_full_update = pending.start;
+    }
+}

@@ -1,0 +1,600 @@
+//! The server-message decoder: bytes in, framebuffer changes and events out, no I/O.
+//!
+//! Sans-IO so that it can be fuzzed and unit-tested over byte slices, and so that the background reader only
+//! moves bytes from the socket into it. [`Decoder::feed`] consumes as many complete protocol units as the
+//! input holds (a message header, a rectangle, or whole rows of a Raw rectangle) and tells the caller how many
+//! bytes it used; the rest stays with the caller until more arrives. Raw rectangles are applied row by row, so
+//! the caller's buffer never needs to hold more than one row of a Raw rectangle, one ZRLE rectangle (capped by
+//! its size), or one capped ServerCutText.
+//!
+//! Every length and rectangle is checked before it is used: rectangles must lie inside the framebuffer, sizes
+//! must be within [`Limits`], encodings must be ones the client asked for. Anything else is a
+//! [`ProtocolError`] naming the offending value.
+
+use flate2::Decompress;
+
+use crate::error::ProtocolError;
+use crate::framebuffer::{BYTES_PER_PIXEL, Framebuffer};
+use crate::proto::{Encoding, Rect};
+use crate::zrle;
+
+/// Limits on what a server may make the client allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Widest framebuffer accepted.
+    pub max_width: u32,
+    /// Tallest framebuffer accepted.
+    pub max_height: u32,
+    /// Most pixels accepted (width × height); the client keeps two RGBA copies.
+    pub max_pixels: u64,
+    /// ServerCutText beyond this many bytes is truncated (the rest is read and dropped).
+    pub max_cut_text: u32,
+    /// Longest desktop name or reason string accepted.
+    pub max_string: u32,
+}
+
+impl Default for Limits {
+    /// 8192×8192 at most and 8K UHD's pixel count (7680×4320); 1 MiB of clipboard; 64 KiB strings.
+    fn default() -> Self {
+        Self { max_width: 8192, max_height: 8192, max_pixels: 7680 * 4320, max_cut_text: 1 << 20, max_string: 1 << 16 }
+    }
+}
+
+impl Limits {
+    /// Checks a framebuffer size announced by the server.
+    pub fn check_size(&self, width: u32, height: u32) -> Result<(), ProtocolError> {
+        if width > self.max_width || height > self.max_height || u64::from(width) * u64::from(height) > self.max_pixels
+        {
+            return Err(ProtocolError::FramebufferTooLarge {
+                width,
+                height,
+                max_width: self.max_width,
+                max_height: self.max_height,
+                max_pixels: self.max_pixels,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Something the decoder saw, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A FramebufferUpdate message began.
+    UpdateStarted,
+    /// Pixels in this rectangle changed (already applied to the framebuffer).
+    Painted(Rect),
+    /// The framebuffer was reallocated at a new size (black until the server paints it).
+    Resized {
+        /// New width.
+        width: u32,
+        /// New height.
+        height: u32,
+    },
+    /// The server accepts QEMU Extended Key Events.
+    ExtendedKeyEvents,
+    /// The FramebufferUpdate message ended.
+    UpdateFinished,
+    /// The server rang the bell.
+    Bell,
+    /// The server's clipboard (ServerCutText, Latin-1).
+    CutText {
+        /// The text, at most [`Limits::max_cut_text`] bytes.
+        text: Vec<u8>,
+        /// True when the server sent more than the limit and the rest was dropped.
+        truncated: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between messages.
+    Idle,
+    /// Inside a FramebufferUpdate, before a rectangle header. `left` is `None` when the update ends with LastRect.
+    RectHeader { left: Option<u16> },
+    /// Inside a Raw rectangle, `row` rows done.
+    Raw { rect: Rect, row: u32, left: Option<u16> },
+    /// Receiving the kept part of a ServerCutText.
+    CutText { keep: u32, total: u32 },
+    /// Dropping bytes the client does not use (colour map entries, clipboard beyond the limit).
+    Skip { bytes: u64, what: &'static str },
+}
+
+/// Decodes server-to-client messages into a [`Framebuffer`]. Holds the connection's one zlib stream.
+pub struct Decoder {
+    state: State,
+    limits: Limits,
+    requested: Vec<Encoding>,
+    zlib: Decompress,
+    zbuf: Vec<u8>,
+    last_rect_allowed: bool,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder").field("state", &self.state).field("requested", &self.requested).finish()
+    }
+}
+
+/// Message type numbers, server to client.
+mod msg {
+    pub const FRAMEBUFFER_UPDATE: u8 = 0;
+    pub const SET_COLOUR_MAP_ENTRIES: u8 = 1;
+    pub const BELL: u8 = 2;
+    pub const SERVER_CUT_TEXT: u8 = 3;
+    pub const QEMU: u8 = 255;
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl Decoder {
+    /// A decoder for a connection that requested `encodings` (rectangles in other encodings are errors).
+    pub fn new(encodings: &[Encoding], limits: Limits) -> Self {
+        Self {
+            state: State::Idle,
+            limits,
+            requested: encodings.to_vec(),
+            zlib: Decompress::new(true),
+            zbuf: Vec::new(),
+            last_rect_allowed: encodings.contains(&Encoding::LastRect),
+        }
+    }
+
+    /// True between messages: no partial message is pending (the caller applies no read timeout then, as a
+    /// server with nothing to say is silent).
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Idle
+    }
+
+    /// What the decoder is in the middle of, for error messages ("reading a Raw rectangle 10x10+0+0").
+    pub fn activity(&self, pending: &[u8]) -> String {
+        match self.state {
+            State::Idle => match pending.first() {
+                None => "waiting for a server message".to_owned(),
+                Some(&t) => format!("reading a {} message", message_name(t)),
+            },
+            State::RectHeader { .. } => "reading a FramebufferUpdate rectangle".to_owned(),
+            State::Raw { rect, row, .. } => format!("reading row {row} of a Raw rectangle {rect}"),
+            State::CutText { total, .. } => format!("reading a {total}-byte ServerCutText"),
+            State::Skip { what, .. } => format!("reading {what}"),
+        }
+    }
+
+    /// Consumes complete units from the front of `input`, applies them to `fb` and appends what happened to
+    /// `events`. Returns how many bytes were used; the caller keeps the rest and calls again with more.
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        fb: &mut Framebuffer,
+        events: &mut Vec<Event>,
+    ) -> Result<usize, ProtocolError> {
+        let mut pos = 0;
+        loop {
+            let used = self.step(&input[pos..], fb, events)?;
+            if used == 0 {
+                return Ok(pos);
+            }
+            pos += used;
+        }
+    }
+
+    /// One unit; 0 when the input does not hold a complete one yet.
+    fn step(&mut self, input: &[u8], fb: &mut Framebuffer, events: &mut Vec<Event>) -> Result<usize, ProtocolError> {
+        match self.state {
+            State::Idle => self.message(input, events),
+            State::RectHeader { left } => self.rect(input, left, fb, events),
+            State::Raw { rect, row, left } => {
+                let row_bytes = rect.width as usize * BYTES_PER_PIXEL;
+                let rows = (input.len() / row_bytes).min((rect.height - row) as usize);
+                if rows == 0 {
+                    return Ok(0);
+                }
+                let used = rows * row_bytes;
+                fb.put_wire_rows(rect, row, &input[..used]);
+                let row = row + rows as u32;
+                if row == rect.height {
+                    events.push(Event::Painted(rect));
+                    self.rect_done(left, events);
+                } else {
+                    self.state = State::Raw { rect, row, left };
+                }
+                Ok(used)
+            }
+            State::CutText { keep, total } => {
+                let Some(text) = input.get(..keep as usize) else { return Ok(0) };
+                events.push(Event::CutText { text: text.to_vec(), truncated: total > keep });
+                self.state = match u64::from(total - keep) {
+                    0 => State::Idle,
+                    bytes => State::Skip { bytes, what: "the part of a ServerCutText beyond the limit" },
+                };
+                Ok(keep as usize)
+            }
+            State::Skip { bytes, what } => {
+                let n = (input.len() as u64).min(bytes);
+                if n == 0 {
+                    return Ok(0);
+                }
+                self.state = if n == bytes { State::Idle } else { State::Skip { bytes: bytes - n, what } };
+                Ok(n as usize)
+            }
+        }
+    }
+
+    fn message(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<usize, ProtocolError> {
+        let Some(&kind) = input.first() else { return Ok(0) };
+        match kind {
+            msg::FRAMEBUFFER_UPDATE => {
+                let Some(h) = input.get(..4) else { return Ok(0) };
+                let count = be16(h, 2);
+                events.push(Event::UpdateStarted);
+                if count == 0 {
+                    events.push(Event::UpdateFinished);
+                    self.state = State::Idle;
+                } else {
+                    let left = if count == u16::MAX && self.last_rect_allowed { None } else { Some(count) };
+                    self.state = State::RectHeader { left };
+                }
+                Ok(4)
+            }
+            msg::SET_COLOUR_MAP_ENTRIES => {
+                // Meaningless with a true-colour pixel format; the entries are read and dropped.
+                let Some(h) = input.get(..6) else { return Ok(0) };
+                let count = u64::from(be16(h, 4));
+                self.state = match count {
+                    0 => State::Idle,
+                    n => State::Skip { bytes: n * 6, what: "SetColourMapEntries colours" },
+                };
+                Ok(6)
+            }
+            msg::BELL => {
+                events.push(Event::Bell);
+                Ok(1)
+            }
+            msg::SERVER_CUT_TEXT => {
+                let Some(h) = input.get(..8) else { return Ok(0) };
+                let total = be32(h, 4);
+                if total & 0x8000_0000 != 0 {
+                    return Err(ProtocolError::ExtendedCutText(total));
+                }
+                let keep = total.min(self.limits.max_cut_text);
+                self.state = State::CutText { keep, total };
+                Ok(8)
+            }
+            msg::QEMU => {
+                let Some(h) = input.get(..2) else { return Ok(0) };
+                Err(ProtocolError::UnknownQemuMessage(h[1]))
+            }
+            other => Err(ProtocolError::UnknownMessage(other)),
+        }
+    }
+
+    fn rect_done(&mut self, left: Option<u16>, events: &mut Vec<Event>) {
+        match left {
+            Some(1) => {
+                events.push(Event::UpdateFinished);
+                self.state = State::Idle;
+            }
+            Some(n) => self.state = State::RectHeader { left: Some(n - 1) },
+            None => self.state = State::RectHeader { left: None },
+        }
+    }
+
+    fn rect(
+        &mut self,
+        input: &[u8],
+        left: Option<u16>,
+        fb: &mut Framebuffer,
+        events: &mut Vec<Event>,
+    ) -> Result<usize, ProtocolError> {
+        let Some(h) = input.get(..12) else { return Ok(0) };
+        let rect = Rect::new(be16(h, 0).into(), be16(h, 2).into(), be16(h, 4).into(), be16(h, 6).into());
+        let number = i32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        let encoding = Encoding::from_number(number)
+            .filter(|e| self.requested.contains(e))
+            .ok_or(ProtocolError::UnrequestedEncoding { rect, encoding: number })?;
+        let in_bounds = |name: &'static str, fb: &Framebuffer| {
+            if rect.fits_in(fb.width(), fb.height()) {
+                Ok(())
+            } else {
+                Err(ProtocolError::RectOutOfBounds { rect, encoding: name, width: fb.width(), height: fb.height() })
+            }
+        };
+        let used = match encoding {
+            Encoding::Raw => {
+                in_bounds("Raw", fb)?;
+                if rect.is_empty() {
+                    self.rect_done(left, events);
+                } else {
+                    self.state = State::Raw { rect, row: 0, left };
+                }
+                return Ok(12);
+            }
+            Encoding::CopyRect => {
+                let Some(b) = input.get(12..16) else { return Ok(0) };
+                in_bounds("CopyRect", fb)?;
+                let (src_x, src_y) = (u32::from(be16(b, 0)), u32::from(be16(b, 2)));
+                if !Rect::new(src_x, src_y, rect.width, rect.height).fits_in(fb.width(), fb.height()) {
+                    return Err(ProtocolError::CopySourceOutOfBounds {
+                        rect,
+                        src_x,
+                        src_y,
+                        width: fb.width(),
+                        height: fb.height(),
+                    });
+                }
+                fb.copy_rect(src_x, src_y, rect);
+                if !rect.is_empty() {
+                    events.push(Event::Painted(rect));
+                }
+                16
+            }
+            Encoding::Zrle => {
+                let Some(b) = input.get(12..16) else { return Ok(0) };
+                in_bounds("ZRLE", fb)?;
+                let len = u64::from(be32(b, 0));
+                let max = zrle::max_compressed(rect);
+                if len > max {
+                    return Err(ProtocolError::TooLong { what: "ZRLE rectangle data", len, max });
+                }
+                let end = 16 + len as usize;
+                let Some(data) = input.get(16..end) else { return Ok(0) };
+                let max_out = usize::try_from(zrle::max_tile_data(rect)).unwrap_or(usize::MAX);
+                zrle::inflate(&mut self.zlib, data, &mut self.zbuf, max_out)
+                    .and_then(|()| zrle::decode_tiles(&self.zbuf, rect, fb))
+                    .map_err(|problem| ProtocolError::Zrle { rect, problem })?;
+                if !rect.is_empty() {
+                    events.push(Event::Painted(rect));
+                }
+                end
+            }
+            Encoding::DesktopSize => {
+                self.resize(rect.width, rect.height, fb, events)?;
+                12
+            }
+            Encoding::ExtendedDesktopSize => {
+                let Some(b) = input.get(12..16) else { return Ok(0) };
+                let screens = usize::from(b[0]);
+                let end = 16 + 16 * screens;
+                if input.len() < end {
+                    return Ok(0);
+                }
+                // x is the reason, y the status; a non-zero status answers a layout request that failed and
+                // leaves the framebuffer as it was.
+                if rect.y == 0 && (rect.width, rect.height) != (fb.width(), fb.height()) {
+                    self.resize(rect.width, rect.height, fb, events)?;
+                }
+                end
+            }
+            Encoding::LastRect => {
+                events.push(Event::UpdateFinished);
+                self.state = State::Idle;
+                return Ok(12);
+            }
+            Encoding::QemuExtendedKeyEvent => {
+                events.push(Event::ExtendedKeyEvents);
+                12
+            }
+        };
+        self.rect_done(left, events);
+        Ok(used)
+    }
+
+    fn resize(
+        &mut self,
+        width: u32,
+        height: u32,
+        fb: &mut Framebuffer,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ProtocolError> {
+        self.limits.check_size(width, height)?;
+        fb.reset(width, height);
+        events.push(Event::Resized { width, height });
+        Ok(())
+    }
+}
+
+fn message_name(kind: u8) -> String {
+    match kind {
+        msg::FRAMEBUFFER_UPDATE => "FramebufferUpdate".to_owned(),
+        msg::SET_COLOUR_MAP_ENTRIES => "SetColourMapEntries".to_owned(),
+        msg::BELL => "Bell".to_owned(),
+        msg::SERVER_CUT_TEXT => "ServerCutText".to_owned(),
+        msg::QEMU => "QEMU".to_owned(),
+        other => format!("type-{other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Encoding; 7] = [
+        Encoding::Raw,
+        Encoding::CopyRect,
+        Encoding::Zrle,
+        Encoding::DesktopSize,
+        Encoding::ExtendedDesktopSize,
+        Encoding::LastRect,
+        Encoding::QemuExtendedKeyEvent,
+    ];
+
+    fn header(x: u16, y: u16, w: u16, h: u16, enc: i32) -> Vec<u8> {
+        let mut v = Vec::new();
+        for n in [x, y, w, h] {
+            v.extend_from_slice(&n.to_be_bytes());
+        }
+        v.extend_from_slice(&enc.to_be_bytes());
+        v
+    }
+
+    fn update(rects: u16) -> Vec<u8> {
+        let mut v = vec![0, 0];
+        v.extend_from_slice(&rects.to_be_bytes());
+        v
+    }
+
+    /// Feeds `bytes` one at a time (the worst split) and all at once; both must give the same result.
+    fn run(bytes: &[u8], fb_size: (u32, u32)) -> (Result<Vec<Event>, ProtocolError>, Framebuffer) {
+        let mut results = vec![];
+        for chunk in [1usize, bytes.len().max(1)] {
+            let mut d = Decoder::new(&ALL, Limits::default());
+            let mut fb = Framebuffer::new(fb_size.0, fb_size.1);
+            let mut events = vec![];
+            let mut buf: Vec<u8> = vec![];
+            let mut result = Ok(());
+            for piece in bytes.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                match d.feed(&buf, &mut fb, &mut events) {
+                    Ok(n) => {
+                        buf.drain(..n);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            results.push((result.map(|()| events), fb));
+        }
+        let second = results.pop().unwrap();
+        let first = results.pop().unwrap();
+        assert_eq!(first, second, "byte-at-a-time and whole-input decoding differ");
+        first
+    }
+
+    #[test]
+    fn raw_copyrect_and_pseudo_rects() {
+        let mut bytes = update(4);
+        bytes.extend(header(0, 0, 2, 1, 0));
+        bytes.extend_from_slice(&[1, 2, 3, 0, 4, 5, 6, 0]);
+        bytes.extend(header(1, 1, 2, 1, 1));
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        bytes.extend(header(0, 0, 0, 0, -258));
+        bytes.extend(header(0, 0, 0, 0, 0));
+        bytes.push(2); // bell
+        let (events, fb) = run(&bytes, (3, 2));
+        assert_eq!(
+            events.unwrap(),
+            [
+                Event::UpdateStarted,
+                Event::Painted(Rect::new(0, 0, 2, 1)),
+                Event::Painted(Rect::new(1, 1, 2, 1)),
+                Event::ExtendedKeyEvents,
+                Event::UpdateFinished,
+                Event::Bell,
+            ]
+        );
+        assert_eq!(&fb.pixels()[16..24], &[1, 2, 3, 255, 4, 5, 6, 255]);
+    }
+
+    #[test]
+    fn resize_and_last_rect() {
+        let mut bytes = update(u16::MAX);
+        bytes.extend(header(0, 0, 5, 4, -223));
+        bytes.extend(header(4, 3, 1, 1, 0));
+        bytes.extend_from_slice(&[9, 9, 9, 0]);
+        bytes.extend(header(0, 0, 0, 0, -224));
+        // ExtendedDesktopSize: reason 1, status 0, one screen.
+        bytes.extend(update(1));
+        bytes.extend(header(1, 0, 7, 6, -308));
+        bytes.extend_from_slice(&[1, 0, 0, 0]);
+        bytes.extend_from_slice(&[0; 16]);
+        // A failed layout request (status 3) does not resize.
+        bytes.extend(update(1));
+        bytes.extend(header(1, 3, 9, 9, -308));
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        let (events, fb) = run(&bytes, (2, 2));
+        assert_eq!(
+            events.unwrap(),
+            [
+                Event::UpdateStarted,
+                Event::Resized { width: 5, height: 4 },
+                Event::Painted(Rect::new(4, 3, 1, 1)),
+                Event::UpdateFinished,
+                Event::UpdateStarted,
+                Event::Resized { width: 7, height: 6 },
+                Event::UpdateFinished,
+                Event::UpdateStarted,
+                Event::UpdateFinished,
+            ]
+        );
+        assert_eq!((fb.width(), fb.height()), (7, 6));
+    }
+
+    #[test]
+    fn cut_text_colour_map_and_truncation() {
+        let mut bytes = vec![3, 0, 0, 0, 0, 0, 0, 3];
+        bytes.extend_from_slice(b"abc");
+        bytes.extend_from_slice(&[1, 0, 0, 0, 0, 2]);
+        bytes.extend_from_slice(&[0; 12]);
+        let (events, _) = run(&bytes, (1, 1));
+        assert_eq!(events.unwrap(), [Event::CutText { text: b"abc".to_vec(), truncated: false }]);
+
+        let mut d = Decoder::new(&ALL, Limits { max_cut_text: 2, ..Limits::default() });
+        let mut fb = Framebuffer::new(1, 1);
+        let mut ev = vec![];
+        let mut bytes = vec![3, 0, 0, 0, 0, 0, 0, 5];
+        bytes.extend_from_slice(b"hello");
+        bytes.push(2);
+        assert_eq!(d.feed(&bytes, &mut fb, &mut ev).unwrap(), bytes.len());
+        assert_eq!(ev, [Event::CutText { text: b"he".to_vec(), truncated: true }, Event::Bell]);
+    }
+
+    #[test]
+    fn hostile_input_is_an_error() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![7], "unknown server message type 7"),
+            (vec![255, 1], "QEMU server message subtype 1"),
+            ([update(1), header(0, 0, 3, 1, 0)].concat(), "outside the 2x2 framebuffer"),
+            ([update(1), header(u16::MAX, 0, 2, 1, 0)].concat(), "outside"),
+            ([update(1), header(0, 0, 1, 1, 5)].concat(), "encoding 5"),
+            ([update(1), header(0, 0, 1, 1, 1), vec![0, 2, 0, 0]].concat(), "CopyRect source (2,0)"),
+            ([update(1), header(0, 0, 9000, 10, -223)].concat(), "exceeds the limit"),
+            ([update(1), header(0, 0, 1, 1, 16), vec![0xff, 0, 0, 0]].concat(), "ZRLE rectangle data"),
+            ([update(1), header(0, 0, 1, 1, 16), vec![0, 0, 0, 2, 0x78, 0x9c]].concat(), "tile data ends early"),
+            (vec![3, 0, 0, 0, 0x80, 0, 0, 0], "extended clipboard"),
+        ];
+        for (bytes, want) in cases {
+            let (result, _) = run(&bytes, (2, 2));
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(want), "{bytes:?}: {err} (wanted {want:?})");
+        }
+    }
+
+    #[test]
+    fn zrle_rect_through_the_stream() {
+        use flate2::{Compress, Compression, FlushCompress};
+        let mut comp = Compress::new(Compression::default(), true);
+        let mut bytes = update(2);
+        for (x, colour) in [(0u16, [10u8, 20, 30]), (1, [40, 50, 60])] {
+            let mut z = Vec::with_capacity(64);
+            comp.compress_vec(&[&[1u8][..], &colour].concat(), &mut z, FlushCompress::Sync).unwrap();
+            bytes.extend(header(x, 0, 1, 2, 16));
+            bytes.extend_from_slice(&(z.len() as u32).to_be_bytes());
+            bytes.extend(z);
+        }
+        let (events, fb) = run(&bytes, (2, 2));
+        assert_eq!(events.unwrap().len(), 4);
+        assert_eq!(&fb.pixels()[8..16], &[10, 20, 30, 255, 40, 50, 60, 255]);
+    }
+
+    #[test]
+    fn idle_and_activity() {
+        let mut d = Decoder::new(&ALL, Limits::default());
+        assert!(d.is_idle());
+        assert_eq!(d.activity(&[0]), "reading a FramebufferUpdate message");
+        let mut fb = Framebuffer::new(4, 4);
+        let mut bytes = update(1);
+        bytes.extend(header(0, 0, 4, 4, 0));
+        bytes.extend_from_slice(&[0; 20]);
+        d.feed(&bytes, &mut fb, &mut vec![]).unwrap();
+        assert!(!d.is_idle());
+        assert_eq!(d.activity(&[]), "reading row 1 of a Raw rectangle 4x4+0+0");
+    }
+}
