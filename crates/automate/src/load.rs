@@ -273,7 +273,10 @@ impl Checker {
 
     fn script(&mut self, root: &Node, path: &Path) -> Option<Script> {
         if root.kind == Kind::Null {
-            self.error(root.pos, "the script is empty; expected a mapping with `boot_commands` (a list of steps)");
+            self.error(
+                Pos { line: 1, column: 1 },
+                "the script is empty; expected a mapping with `boot_commands` (a list of steps)",
+            );
             return None;
         }
         let fields = self.fields(root, "script", TOP_KEYS, "a mapping with `boot_commands` (a list of steps)")?;
@@ -447,6 +450,7 @@ impl Checker {
                 Err(e) => {
                     let detail = e.to_string();
                     let last = detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim();
+                    let last = last.strip_prefix("error: ").unwrap_or(last);
                     self.error(node.pos, format!("{ctx}: invalid regex {}: {last}", quote(&text)));
                     None
                 }
@@ -718,7 +722,12 @@ fn list(names: &[&str]) -> String {
 fn unknown_key_message(ctx: &str, name: &str, allowed: &[&str]) -> String {
     let hint = suggest(name, allowed.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
     let what = if ctx.starts_with("step ") { "step" } else { "key" };
-    format!("{ctx}: unknown {what} `{name}`{hint}; expected one of {}", list(allowed))
+    let placement = if name == "description" && STEP_KEYS.contains(&ctx) {
+        format!("; `description` goes beside the action (`- {ctx}: ...` then `  description: ...`), not inside it")
+    } else {
+        String::new()
+    };
+    format!("{ctx}: unknown {what} `{name}`{hint}{placement}; expected one of {}", list(allowed))
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
@@ -732,18 +741,29 @@ pub(crate) fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>)
         .map(|(_, c)| c)
 }
 
+/// Edit distance where swapping two neighbouring characters counts as one edit (optimal string alignment):
+/// `wiat` is one typo away from `wait`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -866,5 +886,6 @@ health_check:            # optional
     fn suggestions() {
         assert_eq!(suggest("timout", ["text", "timeout"].into_iter()), Some("timeout"));
         assert_eq!(suggest("zzzzzz", ["text", "timeout"].into_iter()), None);
+        assert_eq!(suggest("wiat", ["wait", "click"].into_iter()), Some("wait"));
     }
 }

@@ -116,14 +116,32 @@ pub(crate) fn parse(source: &str) -> Result<Node, SyntaxError> {
         Ok(root) => Ok(convert(root, source)),
         Err(err) => {
             let plain = err.without_snippet();
-            let message = serde_saphyr::UserMessageFormatter.format_message(plain).into_owned();
             let pos = err
                 .location()
                 .map(|l| Pos { line: l.line(), column: l.column() })
                 .unwrap_or(Pos { line: 1, column: 1 });
-            Err(SyntaxError { pos, message })
+            let message = match plain {
+                serde_saphyr::Error::UnknownAnchor { .. } => {
+                    let name = alias_name_at(source, pos).unwrap_or_default();
+                    format!("alias `*{name}` refers to no anchor `&{name}` defined before it")
+                }
+                other => serde_saphyr::UserMessageFormatter.format_message(other).into_owned(),
+            };
+            Err(SyntaxError { pos, message: format!("invalid YAML: {message}") })
         }
     }
+}
+
+/// The name of the alias (`*name`) written at `pos`, for the unknown-anchor message.
+fn alias_name_at(source: &str, pos: Pos) -> Option<String> {
+    let line = source.lines().nth(usize::try_from(pos.line).ok()?.checked_sub(1)?)?;
+    let rest: String = line.chars().skip(usize::try_from(pos.column).ok()?.checked_sub(1)?).collect();
+    let name: String = rest
+        .trim_start_matches('*')
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '[' | ']' | '{' | '}'))
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// What serde-saphyr hands over; converted to [`Node`] once the whole document is read.

@@ -27,12 +27,17 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run and check YAML automation scripts (VNC + OCR).
+    Automate(cmd::automate::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let result = match cli.command {};
+    let result = match cli.command {
+        Command::Automate(args) => cmd::automate::run(args),
+    };
     exit::report(result)
 }
 

@@ -1,1 +1,3 @@
 //! One module per command group. Each exposes its clap arguments and a `run` function returning the exit code.
+
+pub mod automate;
