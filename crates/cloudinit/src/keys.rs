@@ -1,0 +1,144 @@
+//! SSH key pairs for the accounts an image is built with.
+//!
+//! A fresh ed25519 pair per build (never a key committed to a repository): the public half goes into user-data,
+//! the private half into the build's output with mode 0600 from the moment the file exists — it is created with
+//! that mode in a temporary file and renamed into place, so there is no window in which it is readable by others
+//! and no half-written key file. A user may bring their own unencrypted OpenSSH private key instead.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::{Algorithm, HashAlg, PrivateKey};
+
+use crate::CloudInitError;
+
+/// An SSH key pair.
+#[derive(Clone)]
+pub struct KeyPair {
+    key: PrivateKey,
+}
+
+/// Where [`KeyPair::write`] put the two files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFiles {
+    /// The private key (OpenSSH format, mode 0600).
+    pub private: PathBuf,
+    /// The public key (`authorized_keys` line, mode 0644).
+    pub public: PathBuf,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("KeyPair").field("public", &self.public_openssh()).finish()
+    }
+}
+
+impl KeyPair {
+    /// A new random ed25519 key pair with `comment` (e.g. `vmkit@image-name`).
+    pub fn generate(comment: &str) -> Result<Self, CloudInitError> {
+        let mut key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
+            .map_err(|e| CloudInitError::Key { what: "generating an ed25519 key".into(), reason: e.to_string() })?;
+        key.set_comment(comment);
+        Ok(Self { key })
+    }
+
+    /// Reads an unencrypted OpenSSH private key file.
+    pub fn load(path: &Path) -> Result<Self, CloudInitError> {
+        let what = || format!("reading the private key {}", path.display());
+        let key = PrivateKey::read_openssh_file(path)
+            .map_err(|e| CloudInitError::Key { what: what(), reason: e.to_string() })?;
+        if key.is_encrypted() {
+            return Err(CloudInitError::Key {
+                what: what(),
+                reason: "it is passphrase-protected; an unattended build needs a key without one".into(),
+            });
+        }
+        Ok(Self { key })
+    }
+
+    /// The `authorized_keys` line: `ssh-ed25519 AAAA… comment`.
+    pub fn public_openssh(&self) -> String {
+        self.key.public_key().to_openssh().unwrap_or_default()
+    }
+
+    /// The SHA-256 fingerprint as `ssh-keygen -l` shows it (`SHA256:…`).
+    pub fn fingerprint(&self) -> String {
+        self.key.fingerprint(HashAlg::Sha256).to_string()
+    }
+
+    /// The key for an SSH client.
+    pub fn private_key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// Writes `<dir>/<name>` (private, 0600) and `<dir>/<name>.pub` (public, 0644), each atomically.
+    pub fn write(&self, dir: &Path, name: &str) -> Result<KeyFiles, CloudInitError> {
+        let private = dir.join(name);
+        let public = dir.join(format!("{name}.pub"));
+        let pem = self
+            .key
+            .to_openssh(LineEnding::LF)
+            .map_err(|e| CloudInitError::Key { what: "encoding the private key".into(), reason: e.to_string() })?;
+        write_atomic(&private, pem.as_bytes(), 0o600)?;
+        write_atomic(&public, format!("{}\n", self.public_openssh()).as_bytes(), 0o644)?;
+        Ok(KeyFiles { private, public })
+    }
+}
+
+/// Writes `data` to a temporary file created with `mode` beside `path`, syncs it, and renames it over `path`.
+pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), CloudInitError> {
+    let io = |source| CloudInitError::Io { path: path.to_owned(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        // The mode given to open() is filtered by the umask; set it exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_written_with_safe_modes_and_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = KeyPair::generate("vmkit@test").unwrap();
+        let line = pair.public_openssh();
+        assert!(line.starts_with("ssh-ed25519 AAAA") && line.ends_with(" vmkit@test"), "{line}");
+        crate::config::validate_authorized_key(&line).unwrap();
+        let files = pair.write(dir.path(), "id_ed25519").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files.private), 0o600);
+        assert_eq!(mode(&files.public), 0o644);
+        let text = std::fs::read_to_string(&files.private).unwrap();
+        assert!(text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+        let again = KeyPair::load(&files.private).unwrap();
+        assert_eq!(again.public_openssh(), line);
+        assert!(pair.fingerprint().starts_with("SHA256:"));
+        assert!(!format!("{pair:?}").contains("PRIVATE"));
+        // Two generations differ.
+        assert_ne!(KeyPair::generate("x").unwrap().public_openssh(), KeyPair::generate("x").unwrap().public_openssh());
+    }
+
+    #[test]
+    fn unreadable_key_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-key");
+        std::fs::write(&path, "hello").unwrap();
+        let err = KeyPair::load(&path).unwrap_err().to_string();
+        assert!(err.contains("not-a-key"), "{err}");
+    }
+}
