@@ -9,11 +9,23 @@
 //! Module map:
 //! - [`yaml`]: the YAML document as a tree of positioned nodes (serde-saphyr underneath);
 //! - [`load`]: the checks that turn that tree into a [`Script`] or a list of [`Diagnostic`]s;
-//! - [`script`]: the typed model; [`keys`]: key names and their keysyms.
+//! - [`script`]: the typed model; [`keys`]: key names (resolved by the RFB client's key table);
+//! - [`ssh`]: the SSH health check;
+//! - [`result`]: what a run did (the `--json` object), rendered by [`report`] (`report.html`) through the
+//!   escaping [`html`] tree; [`debug`] writes the debug directory, [`annotate`] draws on screenshots;
+//! - [`redact`]: keeps typed secrets and passwords out of every output.
 
+pub mod annotate;
+pub mod debug;
+pub mod html;
 pub mod keys;
 pub mod load;
+pub mod redact;
+pub mod report;
+pub mod result;
 pub mod script;
+pub mod ssh;
+pub mod time;
 pub mod yaml;
 
 pub use load::{Diagnostic, ScriptError, load_file, load_str};

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::keys::{Chord, Key, KeyNameError, Modifier};
+use crate::keys::{self, KeyPress};
 use crate::script::{
     Action, Click, DEFAULT_BOOT_WAIT, DEFAULT_SSH_COMMAND, DEFAULT_SSH_RETRIES, DEFAULT_SSH_RETRY_DELAY,
     DEFAULT_SSH_TIMEOUT, DEFAULT_WAIT_TIMEOUT, HealthCheck, Offset, Pattern, Point, Region, Script, Secret, Step,
@@ -594,41 +594,41 @@ impl Checker {
         })
     }
 
-    fn key(&mut self, node: &Node, ctx: &str) -> Option<Chord> {
+    fn key(&mut self, node: &Node, ctx: &str) -> Option<KeyPress> {
         let Some(text) = node.as_text() else {
             self.expected(node, ctx, "a key name (e.g. enter, tab, f5), a single character, or a chord like ctrl+c");
             return None;
         };
-        match Chord::parse(&text) {
-            Ok(chord) => Some(chord),
-            Err(KeyNameError { message }) => {
+        match keys::parse_key(&text) {
+            Ok(press) => Some(press),
+            Err(message) => {
                 self.error(node.pos, format!("{ctx}: {message}"));
                 None
             }
         }
     }
 
-    fn hotkey(&mut self, node: &Node, ctx: &str) -> Option<Chord> {
+    fn hotkey(&mut self, node: &Node, ctx: &str) -> Option<KeyPress> {
         let f = self.fields(node, ctx, HOTKEY_KEYS, "a mapping {modifiers: [...], key: ...}")?;
-        let key = self.required(&f, "key", ctx, "the key pressed while the modifiers are held").map(|n| {
-            let c = format!("{ctx}.key");
-            let text = self.text(n, &c)?;
-            match Key::from_name(&text) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    self.error(n.pos, format!("{c}: {}", e.message));
-                    None
-                }
-            }
-        });
+        let key = self
+            .required(&f, "key", ctx, "the key pressed while the modifiers are held")
+            .map(|n| (n, self.text(n, &format!("{ctx}.key"))));
         let modifiers = match f.get("modifiers") {
             None => Some(Vec::new()),
             Some(n) => self.modifiers(n, &format!("{ctx}.modifiers")),
         };
-        Some(Chord { modifiers: modifiers?, key: key?? })
+        let (key_node, key) = key?;
+        let (key, modifiers) = (key?, modifiers?);
+        match keys::parse_hotkey(&modifiers, &key) {
+            Ok(press) => Some(press),
+            Err(message) => {
+                self.error(key_node.pos, format!("{ctx}.key: {message}"));
+                None
+            }
+        }
     }
 
-    fn modifiers(&mut self, node: &Node, ctx: &str) -> Option<Vec<Modifier>> {
+    fn modifiers(&mut self, node: &Node, ctx: &str) -> Option<Vec<String>> {
         let items: Vec<&Node> = match &node.kind {
             Kind::Seq(items) => items.iter().collect(),
             Kind::Str(_) => vec![node],
@@ -645,12 +645,11 @@ impl Checker {
                 ok = false;
                 continue;
             };
-            match Modifier::from_name(&name) {
-                Some(m) => out.push(m),
-                None => {
-                    self.error(item.pos, format!("{ctx}: {}", KeyNameError::not_a_modifier(&name).message));
-                    ok = false;
-                }
+            if keys::is_modifier(&name) {
+                out.push(name);
+            } else {
+                self.error(item.pos, format!("{ctx}: {}", keys::unknown_modifier(&name)));
+                ok = false;
             }
         }
         ok.then_some(out)
@@ -769,7 +768,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::NamedKey;
 
     fn load(text: &str) -> Result<Script, ScriptError> {
         load_str(text, Path::new("t.yaml"))
@@ -814,8 +812,8 @@ health_check:            # optional
         assert_eq!((c.index, c.offset), (-1, Offset { x: 50, y: 0 }));
         assert_eq!(c.target.patterns, vec![Pattern::Phrase("Agree".into())]);
         let Action::Hotkey(h) = &s.steps[7].action else { panic!("hotkey") };
-        assert_eq!(h.modifiers, vec![Modifier::Super, Modifier::Shift]);
-        assert_eq!(h.key, Key::Named(NamedKey::Enter));
+        assert_eq!(h.chord.modifiers, vec![rfb::Key::SUPER, rfb::Key::SHIFT]);
+        assert_eq!(h.chord.key, rfb::Key::ENTER);
         let Action::Delay(d) = s.steps[8].action else { panic!("delay") };
         assert_eq!(d, Duration::from_millis(500));
         let hc = s.health_check.expect("health check");

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::keys::Chord;
+use crate::keys::KeyPress;
 use crate::yaml::{Pos, quote};
 
 /// Seconds waited after connecting when a script does not say (`boot_wait`).
@@ -70,9 +70,9 @@ pub enum Action {
     /// Type text.
     Type(TypeText),
     /// Press one key, optionally with modifiers (`key: enter`, `key: ctrl+alt+delete`).
-    Key(Chord),
+    Key(KeyPress),
     /// Press a key while holding modifiers (`hotkey: {modifiers: [...], key: ...}`).
-    Hotkey(Chord),
+    Hotkey(KeyPress),
     /// Do nothing for a while.
     Delay(Duration),
 }

@@ -11,12 +11,14 @@ pub mod http;
 pub mod net;
 pub mod process;
 pub mod screenshot;
+pub mod sshd;
 pub mod x11;
 
 pub use http::HttpServer;
 pub use net::{free_port, wait_for_port};
 pub use process::Daemon;
 pub use screenshot::Screenshot;
+pub use sshd::Sshd;
 pub use x11::{Display, DisplayKind};
 
 /// A directory that lives as long as the test needs it, under the system temp dir.
