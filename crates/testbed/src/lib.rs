@@ -7,6 +7,7 @@
 //! Everything here is for tests only: errors are `anyhow` with the command line that failed, and helpers skip
 //! nothing silently (a missing program is an error that names the Debian package to install).
 
+pub mod guest;
 pub mod http;
 pub mod net;
 pub mod process;
@@ -14,6 +15,7 @@ pub mod screenshot;
 pub mod sshd;
 pub mod x11;
 
+pub use guest::{Guest, GuestOptions};
 pub use http::HttpServer;
 pub use net::{free_port, wait_for_port};
 pub use process::Daemon;

@@ -1,0 +1,14 @@
+//! VM images for vmkit.
+//!
+//! Today: Debian binary packages fetched through the host's apt ([`debian`]), kernel module metadata
+//! ([`kmod`]), initramfs archives and the throwaway busybox guest built from Debian packages ([`initramfs`]),
+//! and the cache they share ([`cache`]). Image builds (fetch with hashes, cloud-init, recipes) build on these.
+
+pub mod cache;
+pub mod debian;
+pub mod initramfs;
+pub mod kmod;
+
+pub use cache::{CacheError, cache_root};
+pub use debian::{Apt, DebArchive, DebPackage, DebianError};
+pub use initramfs::{BusyboxGuest, GuestError, GuestManifest, GuestSpec};
