@@ -9,6 +9,7 @@
 
 pub mod guest;
 pub mod http;
+pub mod installer;
 pub mod net;
 pub mod process;
 pub mod screenshot;
@@ -17,6 +18,7 @@ pub mod x11;
 
 pub use guest::{Guest, GuestOptions};
 pub use http::HttpServer;
+pub use installer::Installer;
 pub use net::{free_port, wait_for_port};
 pub use process::Daemon;
 pub use screenshot::Screenshot;
