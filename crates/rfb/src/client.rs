@@ -14,6 +14,7 @@
 //!   later call; [`Error::is_connection_lost`] tells the caller that reconnecting may help.
 //! - **Typing.** Key events are paced by [`TypeOptions`]; see there for why the default suits QEMU.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -176,6 +177,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: watch::Sender<u64>,
+    /// True while the reader waits for the rest of a message (and so has a read timeout running).
+    mid_message: AtomicBool,
 }
 
 impl Shared {
@@ -279,6 +282,7 @@ impl Client {
                 failure: None,
             }),
             changed: watch::Sender::new(0),
+            mid_message: AtomicBool::new(false),
         });
         let (writes, write_rx) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_loop(wr, write_rx, shared.clone(), timeout));
@@ -496,6 +500,10 @@ impl Client {
 
     /// Waits until `f` returns `Some` (checked now and after every change), the session fails, or `timeout`
     /// passes (`Ok(None)`).
+    ///
+    /// If `timeout` passes while the reader is in the middle of a message, the wait goes on (for at most another
+    /// `timeout`): the reader's own read timeout then decides, so a server that stalls mid-message is reported
+    /// as such rather than as a generic wait timeout, and one that is still sending gets to finish.
     async fn wait_until<T>(
         &self,
         timeout: Duration,
@@ -503,6 +511,7 @@ impl Client {
     ) -> Result<Option<T>, Error> {
         let mut changes = self.shared.changed.subscribe();
         let deadline = Instant::now() + timeout;
+        let grace_end = deadline + timeout;
         loop {
             {
                 let mut st = self.shared.lock();
@@ -513,8 +522,16 @@ impl Client {
                     return Err(e.clone());
                 }
             }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Err(_) => return Ok(None),
+            let now = Instant::now();
+            let wake = if now < deadline {
+                deadline
+            } else if now < grace_end && self.shared.mid_message.load(Ordering::Relaxed) {
+                (now + Duration::from_millis(20)).min(grace_end)
+            } else {
+                return Ok(None);
+            };
+            match tokio::time::timeout_at(wake, changes.changed()).await {
+                Err(_) => continue,
                 Ok(Err(_)) => return Err(gone("waiting for the server")),
                 Ok(Ok(())) => {}
             }
@@ -641,6 +658,7 @@ async fn read_loop(
             buf.reserve(CHUNK);
         }
         let idle = decoder.is_idle() && start == buf.len();
+        shared.mid_message.store(!idle, Ordering::Relaxed);
         let read = if idle {
             rd.read_buf(&mut buf).await
         } else {

@@ -175,25 +175,28 @@ impl Decoder {
         events: &mut Vec<Event>,
     ) -> Result<usize, ProtocolError> {
         let mut pos = 0;
-        loop {
-            let used = self.step(&input[pos..], fb, events)?;
-            if used == 0 {
-                return Ok(pos);
-            }
+        while let Some(used) = self.step(&input[pos..], fb, events)? {
             pos += used;
         }
+        Ok(pos)
     }
 
-    /// One unit; 0 when the input does not hold a complete one yet.
-    fn step(&mut self, input: &[u8], fb: &mut Framebuffer, events: &mut Vec<Event>) -> Result<usize, ProtocolError> {
-        match self.state {
-            State::Idle => self.message(input, events),
-            State::RectHeader { left } => self.rect(input, left, fb, events),
+    /// One unit: the bytes it used (possibly none, e.g. an empty ServerCutText), or `None` when the input does
+    /// not hold a complete unit yet. Every `Some` moves the state machine on, so `feed` terminates.
+    fn step(
+        &mut self,
+        input: &[u8],
+        fb: &mut Framebuffer,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<usize>, ProtocolError> {
+        let used = match self.state {
+            State::Idle => return self.message(input, events),
+            State::RectHeader { left } => return self.rect(input, left, fb, events),
             State::Raw { rect, row, left } => {
                 let row_bytes = rect.width as usize * BYTES_PER_PIXEL;
                 let rows = (input.len() / row_bytes).min((rect.height - row) as usize);
                 if rows == 0 {
-                    return Ok(0);
+                    return Ok(None);
                 }
                 let used = rows * row_bytes;
                 fb.put_wire_rows(rect, row, &input[..used]);
@@ -204,33 +207,34 @@ impl Decoder {
                 } else {
                     self.state = State::Raw { rect, row, left };
                 }
-                Ok(used)
+                used
             }
             State::CutText { keep, total } => {
-                let Some(text) = input.get(..keep as usize) else { return Ok(0) };
+                let Some(text) = input.get(..keep as usize) else { return Ok(None) };
                 events.push(Event::CutText { text: text.to_vec(), truncated: total > keep });
                 self.state = match u64::from(total - keep) {
                     0 => State::Idle,
                     bytes => State::Skip { bytes, what: "the part of a ServerCutText beyond the limit" },
                 };
-                Ok(keep as usize)
+                keep as usize
             }
             State::Skip { bytes, what } => {
                 let n = (input.len() as u64).min(bytes);
                 if n == 0 {
-                    return Ok(0);
+                    return Ok(None);
                 }
                 self.state = if n == bytes { State::Idle } else { State::Skip { bytes: bytes - n, what } };
-                Ok(n as usize)
+                n as usize
             }
-        }
+        };
+        Ok(Some(used))
     }
 
-    fn message(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<usize, ProtocolError> {
-        let Some(&kind) = input.first() else { return Ok(0) };
+    fn message(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<Option<usize>, ProtocolError> {
+        let Some(&kind) = input.first() else { return Ok(None) };
         match kind {
             msg::FRAMEBUFFER_UPDATE => {
-                let Some(h) = input.get(..4) else { return Ok(0) };
+                let Some(h) = input.get(..4) else { return Ok(None) };
                 let count = be16(h, 2);
                 events.push(Event::UpdateStarted);
                 if count == 0 {
@@ -240,34 +244,34 @@ impl Decoder {
                     let left = if count == u16::MAX && self.last_rect_allowed { None } else { Some(count) };
                     self.state = State::RectHeader { left };
                 }
-                Ok(4)
+                Ok(Some(4))
             }
             msg::SET_COLOUR_MAP_ENTRIES => {
                 // Meaningless with a true-colour pixel format; the entries are read and dropped.
-                let Some(h) = input.get(..6) else { return Ok(0) };
+                let Some(h) = input.get(..6) else { return Ok(None) };
                 let count = u64::from(be16(h, 4));
                 self.state = match count {
                     0 => State::Idle,
                     n => State::Skip { bytes: n * 6, what: "SetColourMapEntries colours" },
                 };
-                Ok(6)
+                Ok(Some(6))
             }
             msg::BELL => {
                 events.push(Event::Bell);
-                Ok(1)
+                Ok(Some(1))
             }
             msg::SERVER_CUT_TEXT => {
-                let Some(h) = input.get(..8) else { return Ok(0) };
+                let Some(h) = input.get(..8) else { return Ok(None) };
                 let total = be32(h, 4);
                 if total & 0x8000_0000 != 0 {
                     return Err(ProtocolError::ExtendedCutText(total));
                 }
                 let keep = total.min(self.limits.max_cut_text);
                 self.state = State::CutText { keep, total };
-                Ok(8)
+                Ok(Some(8))
             }
             msg::QEMU => {
-                let Some(h) = input.get(..2) else { return Ok(0) };
+                let Some(h) = input.get(..2) else { return Ok(None) };
                 Err(ProtocolError::UnknownQemuMessage(h[1]))
             }
             other => Err(ProtocolError::UnknownMessage(other)),
@@ -291,8 +295,8 @@ impl Decoder {
         left: Option<u16>,
         fb: &mut Framebuffer,
         events: &mut Vec<Event>,
-    ) -> Result<usize, ProtocolError> {
-        let Some(h) = input.get(..12) else { return Ok(0) };
+    ) -> Result<Option<usize>, ProtocolError> {
+        let Some(h) = input.get(..12) else { return Ok(None) };
         let rect = Rect::new(be16(h, 0).into(), be16(h, 2).into(), be16(h, 4).into(), be16(h, 6).into());
         let number = i32::from_be_bytes([h[8], h[9], h[10], h[11]]);
         let encoding = Encoding::from_number(number)
@@ -313,10 +317,10 @@ impl Decoder {
                 } else {
                     self.state = State::Raw { rect, row: 0, left };
                 }
-                return Ok(12);
+                return Ok(Some(12));
             }
             Encoding::CopyRect => {
-                let Some(b) = input.get(12..16) else { return Ok(0) };
+                let Some(b) = input.get(12..16) else { return Ok(None) };
                 in_bounds("CopyRect", fb)?;
                 let (src_x, src_y) = (u32::from(be16(b, 0)), u32::from(be16(b, 2)));
                 if !Rect::new(src_x, src_y, rect.width, rect.height).fits_in(fb.width(), fb.height()) {
@@ -335,7 +339,7 @@ impl Decoder {
                 16
             }
             Encoding::Zrle => {
-                let Some(b) = input.get(12..16) else { return Ok(0) };
+                let Some(b) = input.get(12..16) else { return Ok(None) };
                 in_bounds("ZRLE", fb)?;
                 let len = u64::from(be32(b, 0));
                 let max = zrle::max_compressed(rect);
@@ -343,7 +347,7 @@ impl Decoder {
                     return Err(ProtocolError::TooLong { what: "ZRLE rectangle data", len, max });
                 }
                 let end = 16 + len as usize;
-                let Some(data) = input.get(16..end) else { return Ok(0) };
+                let Some(data) = input.get(16..end) else { return Ok(None) };
                 let max_out = usize::try_from(zrle::max_tile_data(rect)).unwrap_or(usize::MAX);
                 zrle::inflate(&mut self.zlib, data, &mut self.zbuf, max_out)
                     .and_then(|()| zrle::decode_tiles(&self.zbuf, rect, fb))
@@ -358,11 +362,11 @@ impl Decoder {
                 12
             }
             Encoding::ExtendedDesktopSize => {
-                let Some(b) = input.get(12..16) else { return Ok(0) };
+                let Some(b) = input.get(12..16) else { return Ok(None) };
                 let screens = usize::from(b[0]);
                 let end = 16 + 16 * screens;
                 if input.len() < end {
-                    return Ok(0);
+                    return Ok(None);
                 }
                 // x is the reason, y the status; a non-zero status answers a layout request that failed and
                 // leaves the framebuffer as it was.
@@ -374,7 +378,7 @@ impl Decoder {
             Encoding::LastRect => {
                 events.push(Event::UpdateFinished);
                 self.state = State::Idle;
-                return Ok(12);
+                return Ok(Some(12));
             }
             Encoding::QemuExtendedKeyEvent => {
                 events.push(Event::ExtendedKeyEvents);
@@ -382,7 +386,7 @@ impl Decoder {
             }
         };
         self.rect_done(left, events);
-        Ok(used)
+        Ok(Some(used))
     }
 
     fn resize(
@@ -544,6 +548,16 @@ mod tests {
         bytes.push(2);
         assert_eq!(d.feed(&bytes, &mut fb, &mut ev).unwrap(), bytes.len());
         assert_eq!(ev, [Event::CutText { text: b"he".to_vec(), truncated: true }, Event::Bell]);
+    }
+
+    #[test]
+    fn empty_cut_text_does_not_stall_the_stream() {
+        let bytes = [vec![3, 0, 0, 0, 0, 0, 0, 0], update(0)].concat();
+        let (events, _) = run(&bytes, (1, 1));
+        assert_eq!(
+            events.unwrap(),
+            [Event::CutText { text: vec![], truncated: false }, Event::UpdateStarted, Event::UpdateFinished]
+        );
     }
 
     #[test]
