@@ -30,6 +30,10 @@ struct Cli {
 enum Command {
     /// Run and check YAML automation scripts (VNC + OCR).
     Automate(cmd::automate::Args),
+    /// Download a file with a required SHA-256 into the content-addressed cache.
+    Fetch(cmd::fetch::Args),
+    /// Make cloud-init NoCloud seeds (user-data, meta-data; ISO or vfat).
+    CloudInit(cmd::cloud_init::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Automate(args) => cmd::automate::run(args),
+        Command::Fetch(args) => cmd::fetch::run(args),
+        Command::CloudInit(args) => cmd::cloud_init::run(args),
     };
     exit::report(result)
 }

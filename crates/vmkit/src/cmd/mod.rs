@@ -1,3 +1,5 @@
 //! One module per command group. Each exposes its clap arguments and a `run` function returning the exit code.
 
 pub mod automate;
+pub mod cloud_init;
+pub mod fetch;

@@ -1,0 +1,135 @@
+//! `vmkit fetch`: download a file with a required SHA-256 into the content-addressed cache.
+//!
+//! `vmkit fetch URL --sha256 HEX` for any file; `vmkit fetch ubuntu …` and `vmkit fetch virtio-win` build the URL
+//! of a named source. The verified file's path in the cache goes to stdout (one line, for scripts); progress and
+//! messages go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::exit;
+
+/// Download a file with a required SHA-256 into vmkit's cache (reused without network next time).
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    source: Option<Named>,
+
+    /// The URL (http, https or file).
+    #[arg(required = true, value_name = "URL")]
+    url: Option<String>,
+
+    /// The SHA-256 the file must have (64 hex digits).
+    #[arg(long, required = true, value_name = "HEX")]
+    sha256: Option<String>,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// Cache directory [default: $VMKIT_CACHE_DIR, else $XDG_CACHE_HOME/vmkit].
+    #[arg(long, value_name = "DIR", global = true)]
+    cache_dir: Option<PathBuf>,
+
+    /// Progress display: a bar on a terminal, plain lines otherwise.
+    #[arg(long, value_enum, default_value_t = Progress::Auto, global = true)]
+    progress: Progress,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Progress {
+    Auto,
+    Bar,
+    Lines,
+    Off,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Named {
+    /// An Ubuntu server cloud image: cloud-images.ubuntu.com/releases/CODENAME/release[-BUILD]/…
+    Ubuntu {
+        /// Release version, e.g. 24.04.
+        #[arg(long, value_name = "VERSION")]
+        release: String,
+        /// Release codename, e.g. noble.
+        #[arg(long)]
+        codename: String,
+        /// A dated build directory, e.g. 20260615 (recommended: the undated one changes under you).
+        #[arg(long)]
+        build: Option<String>,
+        /// Architecture.
+        #[arg(long, default_value = "amd64")]
+        arch: String,
+        /// The image's SHA-256 from that directory's SHA256SUMS.
+        #[arg(long, value_name = "HEX")]
+        sha256: String,
+    },
+    /// The VirtIO drivers ISO for Windows guests (pinned build by default).
+    VirtioWin {
+        /// Build, e.g. 0.1.266-1 (requires --sha256 when not the pinned one).
+        #[arg(long, default_value = fetch::VIRTIO_WIN_VERSION)]
+        build: String,
+        /// The ISO's SHA-256 [default: the pinned build's].
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+    },
+}
+
+/// Runs `vmkit fetch …`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let source = match (args.source, args.url, args.sha256) {
+        (Some(named), _, _) => named_source(named)?,
+        (None, Some(url), Some(sha)) => fetch::Source::new(&url, digest(&sha)?).map_err(bad)?,
+        _ => return Err(exit::BadInput("give a URL and --sha256, or a named source".into()).into()),
+    };
+    let cache = fetch::Cache::locate(args.common.cache_dir.as_deref())?;
+    let mode = match args.common.progress {
+        Progress::Auto => fetch::ProgressMode::Auto,
+        Progress::Bar => fetch::ProgressMode::Bar,
+        Progress::Lines => fetch::ProgressMode::Lines,
+        Progress::Off => fetch::ProgressMode::Off,
+    };
+    let fetcher = fetch::Fetcher::new(cache)?.progress(mode);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
+    let fetched = runtime.block_on(fetcher.fetch(&source))?;
+    if fetched.from_cache {
+        eprintln!("fetch: {}: cached", source.name());
+    }
+    println!("{}", fetched.path.display());
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn named_source(named: Named) -> anyhow::Result<fetch::Source> {
+    match named {
+        Named::Ubuntu { release, codename, build, arch, sha256 } => {
+            let image = fetch::UbuntuCloudImage { version: release, codename, build, arch, sha256: digest(&sha256)? };
+            Ok(image.source().map_err(bad)?)
+        }
+        Named::VirtioWin { build, sha256 } => {
+            let pinned = fetch::VirtioWin::pinned();
+            let sha256 = match sha256 {
+                Some(hex) => digest(&hex)?,
+                None if build == pinned.version => pinned.sha256,
+                None => {
+                    return Err(
+                        exit::BadInput(format!("virtio-win {build} is not the pinned build: give --sha256")).into()
+                    );
+                }
+            };
+            Ok(fetch::VirtioWin { version: build, sha256 }.source().map_err(bad)?)
+        }
+    }
+}
+
+fn digest(hex: &str) -> anyhow::Result<fetch::Sha256> {
+    hex.parse().map_err(|e: fetch::FetchError| exit::BadInput(e.to_string()).into())
+}
+
+fn bad(err: fetch::FetchError) -> anyhow::Error {
+    if err.is_bad_input() { exit::BadInput(err.to_string()).into() } else { err.into() }
+}
