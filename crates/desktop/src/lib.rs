@@ -14,9 +14,13 @@ pub mod diag;
 pub mod discover;
 pub mod doc;
 pub mod domain;
+pub mod host;
 pub mod json;
+pub mod libvirt;
 pub mod load;
 pub mod model;
+pub mod schema;
+pub mod scripts;
 pub mod values;
 pub mod xml;
 

@@ -351,9 +351,10 @@ impl<'a> Reader<'a> {
                 FirewallPorts {
                     spice: self.bool(&f, "spice").unwrap_or(true),
                     vnc: self.bool(&f, "vnc").unwrap_or(false),
+                    given: true,
                 }
             }
-            None => FirewallPorts { spice: true, vnc: false },
+            None => FirewallPorts { spice: true, vnc: false, given: false },
         };
 
         let default_storage_pool = self.name_like(&top, "defaultStoragePool").unwrap_or_else(|| "default".into());

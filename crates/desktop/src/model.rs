@@ -113,6 +113,9 @@ pub struct FirewallPorts {
     pub spice: bool,
     /// `vnc` (default false).
     pub vnc: bool,
+    /// Whether the config set `firewallPorts` at all.
+    #[serde(skip)]
+    pub given: bool,
 }
 
 /// The host CPU vendor, which decides the IOMMU kernel parameter.

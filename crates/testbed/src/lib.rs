@@ -10,6 +10,7 @@
 pub mod guest;
 pub mod http;
 pub mod installer;
+pub mod libvirt;
 pub mod net;
 pub mod process;
 pub mod screenshot;

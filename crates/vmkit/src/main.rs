@@ -34,6 +34,10 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Make cloud-init NoCloud seeds (user-data, meta-data; ISO or vfat).
     CloudInit(cmd::cloud_init::Args),
+    /// Declarative desktop VMs on libvirt: plan, apply, XML, host settings, launchers.
+    Desktop(cmd::desktop::Args),
+    /// Start, stop and reach one desktop VM: vmkit vm NAME start|stop|status|view|console|memstats|setmem|ssh.
+    Vm(cmd::vm::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         Command::Automate(args) => cmd::automate::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
         Command::CloudInit(args) => cmd::cloud_init::run(args),
+        Command::Desktop(args) => cmd::desktop::run(args),
+        Command::Vm(args) => cmd::vm::run(args),
     };
     exit::report(result)
 }

@@ -2,4 +2,6 @@
 
 pub mod automate;
 pub mod cloud_init;
+pub mod desktop;
 pub mod fetch;
+pub mod vm;
