@@ -127,12 +127,21 @@ impl DebPackage {
 #[derive(Debug, Clone)]
 pub struct Apt {
     debs: PathBuf,
+    apt_cache: PathBuf,
+    apt_get: PathBuf,
 }
 
 impl Apt {
     /// Packages cached under `cache_root/debs`.
     pub fn new(cache_root: &Path) -> Self {
-        Self { debs: cache_root.join("debs") }
+        Self { debs: cache_root.join("debs"), apt_cache: PathBuf::from("apt-cache"), apt_get: PathBuf::from("apt-get") }
+    }
+
+    /// Uses another `apt-get` (the only program that touches the network; a test passes one that always fails to
+    /// prove a build needs no download).
+    pub fn with_apt_get(mut self, program: impl Into<PathBuf>) -> Self {
+        self.apt_get = program.into();
+        self
     }
 
     /// The directory that holds cached .deb files.
@@ -143,11 +152,11 @@ impl Apt {
     /// The version apt would install of `name` (or exactly `name=version`), from the local package lists.
     pub fn resolve(&self, name: &str) -> Result<DebPackage, DebianError> {
         check_package_name(name)?;
-        let out = Command::new("apt-cache")
+        let out = Command::new(&self.apt_cache)
             .args(["show", "--no-all-versions", name])
             .stdin(Stdio::null())
             .output()
-            .map_err(|source| DebianError::Io { op: "running", path: PathBuf::from("apt-cache"), source })?;
+            .map_err(|source| DebianError::Io { op: "running", path: self.apt_cache.clone(), source })?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() || stdout.trim().is_empty() {
             return Err(DebianError::UnknownPackage {
@@ -220,15 +229,15 @@ impl Apt {
             .tempdir_in(&self.debs)
             .map_err(|source| DebianError::Io { op: "creating a temp dir in", path: self.debs.clone(), source })?;
         tracing::info!(package = %pkg.pinned(), "downloading");
-        let out = Command::new("apt-get")
+        let out = Command::new(&self.apt_get)
             .args(["download", "-q", &pkg.pinned()])
             .current_dir(tmp.path())
             .stdin(Stdio::null())
             .output()
-            .map_err(|source| DebianError::Io { op: "running", path: PathBuf::from("apt-get"), source })?;
+            .map_err(|source| DebianError::Io { op: "running", path: self.apt_get.clone(), source })?;
         if !out.status.success() {
             return Err(DebianError::Tool {
-                command: format!("apt-get download {}", pkg.pinned()),
+                command: format!("{} download {}", self.apt_get.display(), pkg.pinned()),
                 status: out.status.to_string(),
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             });

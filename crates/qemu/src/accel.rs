@@ -114,6 +114,9 @@ pub struct KvmProbe {
     pub workload_budget: Duration,
     /// The KVM device.
     pub kvm_device: PathBuf,
+    /// The accelerator the payload runs under: KVM for the real verdict. TCG lets a test exercise the verdict
+    /// logic (checksum, timing) on a host whose KVM is unusable.
+    pub accel: Accel,
 }
 
 impl Default for KvmProbe {
@@ -124,6 +127,7 @@ impl Default for KvmProbe {
             start_timeout: Duration::from_secs(10),
             workload_budget: Duration::from_secs(1),
             kvm_device: PathBuf::from("/dev/kvm"),
+            accel: Accel::Kvm,
         }
     }
 }
@@ -170,7 +174,7 @@ impl KvmProbe {
                 cached: false,
             });
         }
-        let cache_file = self.cache_dir.as_ref().map(|d| d.join(cache_name(&qemu_version, &host_kernel)));
+        let cache_file = self.cache_dir.as_ref().map(|d| d.join(cache_name(self.accel, &qemu_version, &host_kernel)));
         if let Some(file) = &cache_file
             && let Some(mut report) =
                 std::fs::read(file).ok().and_then(|b| serde_json::from_slice::<ProbeReport>(&b).ok())
@@ -204,6 +208,9 @@ impl KvmProbe {
     }
 
     fn device_opens(&self) -> Result<(), String> {
+        if self.accel != Accel::Kvm {
+            return Ok(());
+        }
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -235,7 +242,7 @@ impl KvmProbe {
 
     /// The QEMU command the probe runs for `payload`.
     pub fn command(&self, payload: &Path) -> QemuCommand {
-        let mut cmd = QemuCommand::new(Accel::Kvm);
+        let mut cmd = QemuCommand::new(self.accel);
         cmd.program = self.program.clone();
         cmd.machine = Machine::new("q35");
         cmd.memory_mib = 64;
@@ -281,7 +288,7 @@ impl KvmProbe {
         let options = StartOptions { capture_stdout: true, ..StartOptions::default() };
         let mut qemu = match Qemu::start_with(cmd, options).await {
             Ok(q) => q,
-            Err(e) => return Verdict::unusable(format!("QEMU did not start under KVM: {e}"), None, None),
+            Err(e) => return Verdict::unusable(format!("QEMU did not start under {}: {e}", self.accel), None, None),
         };
         let Some(stdout) = qemu.take_stdout() else {
             return Verdict::unusable("QEMU's output was not captured".to_owned(), None, None);
@@ -406,8 +413,8 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// The cache file name for a host configuration: readable, and safe as a file name.
-fn cache_name(qemu_version: &str, host_kernel: &str) -> String {
-    let raw = format!("r{PROBE_REVISION}-{qemu_version}-kernel-{host_kernel}");
+fn cache_name(accel: Accel, qemu_version: &str, host_kernel: &str) -> String {
+    let raw = format!("r{PROBE_REVISION}-{accel}-{qemu_version}-kernel-{host_kernel}");
     let mut name: String =
         raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') { c } else { '_' }).collect();
     name.truncate(200);
@@ -464,8 +471,8 @@ mod tests {
 
     #[test]
     fn cache_names_are_plain() {
-        let n = cache_name("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7)", "6.1.0/x y");
+        let n = cache_name(Accel::Kvm, "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7)", "6.1.0/x y");
         assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_')), "{n}");
-        assert!(n.starts_with("r1-QEMU_emulator_version_7.2.22"));
+        assert!(n.starts_with("r1-kvm-QEMU_emulator_version_7.2.22"), "{n}");
     }
 }

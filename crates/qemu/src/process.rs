@@ -121,11 +121,13 @@ impl Exit {
         self.status.is_some_and(|s| s.success())
     }
 
-    /// Whether the output says a listener could not bind.
+    /// Whether the output says a listener could not bind. QEMU's message for a host forward does not say why
+    /// it failed, so that one counts too (a retry with other ports is bounded anyway).
     pub fn is_addr_in_use(&self) -> bool {
-        self.output.contains("Address already in use")
-            || self.output.contains("Failed to find an available port")
-            || self.output.contains("could not set up host forwarding rule")
+        let out = self.output.to_ascii_lowercase();
+        out.contains("address already in use")
+            || out.contains("failed to find an available port")
+            || out.contains("could not set up host forwarding rule")
     }
 }
 

@@ -24,12 +24,55 @@ async fn e2e_guest_boots_runs_serial_commands_and_powers_off() {
     let out = guest.serial_command("echo $((6 * 7)) > /tmp/answer; cat /tmp/answer; uname -r", LONG).await.unwrap();
     assert_eq!(out.trim(), format!("42\n{}", guest.image().manifest.kernel_release));
 
+    // Keys pressed through QMP land in the VGA console's shell (tty1), whose command writes to the serial port.
+    let mut log = guest.serial_log();
+    log.skip_to_end().unwrap();
+    for keys in qcodes("echo key$((40+2)) > /dev/ttyS0\n") {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        guest.qmp().send_keys(&keys).await.unwrap();
+    }
+    let m = log.wait_for(&qemu::Pattern::regex(r"\bkey42\b").unwrap(), LONG, Some(guest.qemu())).await.unwrap();
+    assert_eq!(m.text, "key42");
+
+    // A screendump of the VGA text console: a PNG of 720x400 pixels.
+    let shot = guest.dir().join("screen.png");
+    guest.qmp().screendump(&shot, qemu::ScreendumpFormat::Png).await.unwrap();
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (720, 400));
+
     let stopped = guest.shutdown().await.unwrap();
     assert_eq!(stopped.by, StopStep::Powerdown, "{:?}", stopped.exit);
     assert!(stopped.exit.success(), "{}", stopped.exit);
     let log = guest.serial_log().contents().unwrap();
     assert!(log.contains(POWER_BUTTON), "{log}");
     assert!(log.contains(POWERING_OFF), "{log}");
+}
+
+/// QEMU key codes for typing `text` on a US keyboard: one chord per character.
+fn qcodes(text: &str) -> Vec<Vec<String>> {
+    text.chars()
+        .map(|c| {
+            let (shift, code) = match c {
+                'a'..='z' | '0'..='9' => (false, c.to_string()),
+                ' ' => (false, "spc".to_owned()),
+                '\n' => (false, "ret".to_owned()),
+                '-' => (false, "minus".to_owned()),
+                '/' => (false, "slash".to_owned()),
+                '.' => (false, "dot".to_owned()),
+                '>' => (true, "dot".to_owned()),
+                '$' => (true, "4".to_owned()),
+                '(' => (true, "9".to_owned()),
+                ')' => (true, "0".to_owned()),
+                '+' => (true, "equal".to_owned()),
+                'A'..='Z' => (true, c.to_ascii_lowercase().to_string()),
+                other => panic!("no key for {other:?}"),
+            };
+            if shift { vec!["shift".to_owned(), code] } else { vec![code] }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -140,7 +140,11 @@ pub struct BusyboxGuest {
 impl BusyboxGuest {
     /// Builds the guest (or finds it in the cache) under `cache_root`, using the host's apt.
     pub fn build(spec: &GuestSpec, cache_root: &Path) -> Result<Self, GuestError> {
-        let apt = Apt::new(cache_root);
+        Self::build_with(spec, cache_root, &Apt::new(cache_root))
+    }
+
+    /// [`BusyboxGuest::build`] with a given [`Apt`] (its package cache may live elsewhere).
+    pub fn build_with(spec: &GuestSpec, cache_root: &Path, apt: &Apt) -> Result<Self, GuestError> {
         let kernel_pkg = apt.resolve_through(&spec.kernel_package, "linux-image-")?;
         let busybox_pkg = apt.resolve(&spec.busybox_package)?;
         let modules: Vec<String> = spec.modules.iter().map(|m| kmod::normalize(m)).collect();

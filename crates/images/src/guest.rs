@@ -1,0 +1,149 @@
+//! Talking to a booting guest over SSH: wait until it answers, run commands, ask it to power off.
+//!
+//! vmkit has one SSH client, `automate`'s health check (russh, key or password, a command whose exit status
+//! counts); this module drives it with the patterns a build needs. Each command is one connection, which costs a
+//! fraction of a second against a guest that takes tens of seconds to boot, and keeps every step independent of a
+//! session that sshd may drop while cloud-init restarts it. Root commands go through `sudo -n sh -c` with the
+//! line shell-quoted as one argument, so recipe text cannot escape into the outer command.
+//!
+//! None of these waits watch QEMU: callers `select!` them against [`qemu::Qemu::exited`] so a dead guest ends
+//! the wait at once.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use automate::script::HealthCheck;
+use automate::ssh::{SshError, SshTarget, run_health_check};
+
+/// A guest reachable over SSH with a key.
+#[derive(Debug, Clone)]
+pub struct GuestSsh {
+    /// Where (127.0.0.1 and the forwarded port).
+    pub target: SshTarget,
+    /// Login user.
+    pub user: String,
+    /// Private key file.
+    pub key: PathBuf,
+}
+
+/// Why the guest could not be reached or a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// SSH never answered in time.
+    #[error("SSH on {target} did not let {user} in within {waited:?} (last attempt: {last})")]
+    NotReady {
+        /// Where.
+        target: String,
+        /// As whom.
+        user: String,
+        /// How long was waited.
+        waited: Duration,
+        /// The last attempt's error.
+        last: String,
+    },
+    /// A command failed.
+    #[error("`{command}` on the guest: {source}")]
+    Command {
+        /// The command.
+        command: String,
+        /// Why.
+        source: SshError,
+    },
+}
+
+impl GuestSsh {
+    /// A guest at `127.0.0.1:port`.
+    pub fn local(port: u16, user: &str, key: PathBuf) -> Self {
+        Self { target: SshTarget { host: "127.0.0.1".into(), port }, user: user.to_owned(), key }
+    }
+
+    fn check(&self, command: &str, timeout: Duration) -> HealthCheck {
+        HealthCheck {
+            user: self.user.clone(),
+            password: None,
+            key_file: Some(self.key.clone()),
+            host: None,
+            port: None,
+            command: command.to_owned(),
+            timeout,
+            retries: 1,
+            retry_delay: Duration::ZERO,
+        }
+    }
+
+    /// Tries to log in and run `true` every `interval` until it works or `limit` passes.
+    pub async fn wait_ready(&self, limit: Duration, interval: Duration) -> Result<Duration, GuestError> {
+        let started = Instant::now();
+        let mut last = String::from("no attempt");
+        while started.elapsed() < limit {
+            let attempt_started = Instant::now();
+            let report = run_health_check(&self.check("true", Duration::from_secs(20)), &self.target, |_| {}).await;
+            match report.attempts.into_iter().last().map(|a| a.result) {
+                Some(Ok(_)) => return Ok(started.elapsed()),
+                Some(Err(e)) => last = e.to_string(),
+                None => {}
+            }
+            tracing::debug!(%last, "guest SSH not ready");
+            if let Some(rest) = interval.checked_sub(attempt_started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+        }
+        Err(GuestError::NotReady {
+            target: self.target.to_string(),
+            user: self.user.clone(),
+            waited: started.elapsed(),
+            last,
+        })
+    }
+
+    /// Runs `command` as the login user; `retries` extra attempts 2 s apart cover an sshd that restarts.
+    pub async fn run(&self, command: &str, timeout: Duration, retries: u32) -> Result<String, GuestError> {
+        let mut check = self.check(command, timeout);
+        check.retries = retries + 1;
+        check.retry_delay = Duration::from_secs(2);
+        let report = run_health_check(&check, &self.target, |a| {
+            if let Err(e) = &a.result {
+                tracing::debug!(attempt = a.number, error = %e, command, "guest command attempt failed");
+            }
+        })
+        .await;
+        match report.attempts.into_iter().last().map(|a| a.result) {
+            Some(Ok(out)) => Ok(out),
+            Some(Err(source)) => Err(GuestError::Command { command: command.to_owned(), source }),
+            None => Err(GuestError::Command { command: command.to_owned(), source: SshError::Timeout(timeout) }),
+        }
+    }
+
+    /// Runs a shell line as root (`sudo -n sh -c LINE`), once.
+    pub async fn run_as_root(&self, line: &str, timeout: Duration) -> Result<String, GuestError> {
+        self.run(&root_command(line), timeout, 0).await
+    }
+}
+
+/// `sudo -n sh -c '<line>'`, the line quoted for the remote shell as one argument.
+pub fn root_command(line: &str) -> String {
+    format!("sudo -n sh -c {}", shell_quote(line))
+}
+
+/// Single-quotes `s` for a POSIX shell (a `'` inside becomes `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_commands_quote_the_line_as_one_argument() {
+        assert_eq!(root_command("echo hi"), "sudo -n sh -c 'echo hi'");
+        assert_eq!(root_command("echo 'a' $HOME; rm x"), r"sudo -n sh -c 'echo '\''a'\'' $HOME; rm x'");
+        // What the remote shell makes of it: exactly the line, as one argument to sh -c.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", shell_quote("it's $x `y` \"z\"\n")))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "it's $x `y` \"z\"\n");
+    }
+}
