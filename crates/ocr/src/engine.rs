@@ -1,0 +1,608 @@
+//! The OCR engine: Tesseract loaded once, fed preprocessed crops in parallel, with a cache per crop.
+//!
+//! A read segments the frame into pieces that may hold text ([`crate::prep`]), looks each piece up in a cache
+//! keyed by a hash of its pixels, and sends only the unknown pieces to Tesseract. Those are normalised,
+//! upscaled and packed onto a few canvases (shelf packing, white gutters between pieces), one canvas set per
+//! worker; each worker owns a Tesseract instance and runs on its own thread, so a 2-core machine reads two
+//! canvases at once. Word boxes come back in canvas pixels and are mapped to the piece they fall in, then to
+//! framebuffer pixels.
+//!
+//! Cost model, which the automation engine's wait loop relies on:
+//! - an unchanged screen read with [`Engine::read`] costs the segmentation and hashing (a few milliseconds for
+//!   1920×1080) and no recognition at all; read with [`Engine::reread`] and no damage it costs nothing;
+//! - a screen where a window appeared costs the recognition of the window's text, plus, with
+//!   [`Engine::reread`], only the words next to the damaged area in pieces the damage cut (the rest of those
+//!   pieces keeps the words read before, which are still on screen unchanged).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use tesseract::PageSegMode;
+
+use crate::error::OcrError;
+use crate::frame::{Frame, PixelLayout};
+use crate::geom::Rect;
+use crate::omp;
+use crate::prep::{self, Gray, Prepared, SegParams, Segmentation};
+use crate::tess::{RawWord, Tess};
+use crate::text::{ScreenText, Word};
+
+/// Whether the engine limits Tesseract's OpenMP threads (see [`crate::omp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMp {
+    /// One OpenMP thread per Tesseract worker, unless the user set `OMP_THREAD_LIMIT` (the default).
+    #[default]
+    Limit,
+    /// Leave OpenMP as the environment configured it (for measuring the difference).
+    Untouched,
+}
+
+/// How an [`Engine`] is set up.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Tesseract language code(s), e.g. `eng` or `eng+deu`.
+    pub language: String,
+    /// Directory holding `<language>.traineddata`; `None` uses `TESSDATA_PREFIX` or Debian's default.
+    pub datapath: Option<String>,
+    /// Tesseract instances reading in parallel (each takes ~60 ms to load and ~20 MB of memory).
+    pub workers: usize,
+    /// OpenMP policy.
+    pub openmp: OpenMp,
+    /// Segmentation tunables.
+    pub segmentation: SegParams,
+    /// Page segmentation mode for the packed canvases.
+    pub page_mode: PageMode,
+    /// How many crops the cache remembers.
+    pub cache_capacity: usize,
+}
+
+/// Page segmentation mode used on the canvases of crops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageMode {
+    /// Sparse text: find as much text as possible, in no particular order (Tesseract's PSM 11). Finds isolated
+    /// words such as button labels, which the default mode misses.
+    #[default]
+    Sparse,
+    /// One uniform block of text (PSM 6).
+    Block,
+    /// Fully automatic page segmentation (PSM 3), Tesseract's default.
+    Auto,
+}
+
+impl PageMode {
+    fn psm(self) -> PageSegMode {
+        match self {
+            PageMode::Sparse => PageSegMode::PsmSparseText,
+            PageMode::Block => PageSegMode::PsmSingleBlock,
+            PageMode::Auto => PageSegMode::PsmAuto,
+        }
+    }
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            language: "eng".into(),
+            datapath: None,
+            workers: cores.clamp(1, 4),
+            openmp: OpenMp::Limit,
+            segmentation: SegParams::default(),
+            page_mode: PageMode::Sparse,
+            cache_capacity: 8192,
+        }
+    }
+}
+
+/// What the last read did, for benchmarks and the automation engine's log.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReadStats {
+    /// Pieces the segmentation found.
+    pub pieces: usize,
+    /// Pieces (or parts of pieces) answered from the cache.
+    pub cached: usize,
+    /// Pieces whose words were kept from the previous read because no damage touched them.
+    pub kept: usize,
+    /// Pieces (or parts of pieces) sent to Tesseract.
+    pub recognised: usize,
+    /// Source pixels sent to Tesseract.
+    pub recognised_pixels: u64,
+    /// Tesseract calls made.
+    pub tesseract_calls: usize,
+    /// Time spent before recognition: grey conversion, segmentation, hashing, normalisation.
+    pub prepare: Duration,
+    /// Time spent in Tesseract (wall clock, workers in parallel).
+    pub recognise: Duration,
+    /// The whole read.
+    pub total: Duration,
+}
+
+/// A word relative to the crop it was read from.
+#[derive(Debug, Clone)]
+struct CachedWord {
+    text: String,
+    confidence: f32,
+    rel: Rect,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    words: Vec<CachedWord>,
+    last_used: u64,
+}
+
+/// A crop to recognise.
+struct Job {
+    rect: Rect,
+    key: u64,
+    prepared: Prepared,
+}
+
+/// A loaded OCR engine. Create one per process (loading takes tens of milliseconds per worker) and reuse it.
+#[derive(Debug)]
+pub struct Engine {
+    workers: Vec<Tess>,
+    opts: EngineOptions,
+    cache: HashMap<u64, CacheEntry>,
+    generation: u64,
+    stats: ReadStats,
+}
+
+/// Gutter between crops on a canvas, in canvas pixels; wider than any word space, so no word spans two crops.
+const GUTTER: u32 = 24;
+/// White border around each prepared crop.
+const PAD: u32 = 8;
+/// Canvas width for shelf packing.
+const CANVAS_WIDTH: u32 = 2400;
+/// Canvas height before a new canvas is started.
+const CANVAS_HEIGHT: u32 = 2400;
+/// Resolution Tesseract is told for the upscaled crops.
+const CROP_DPI: u32 = 150;
+
+impl Engine {
+    /// Loads Tesseract with the default options: English, one worker per core (at most 4).
+    pub fn new() -> Result<Self, OcrError> {
+        Self::with_options(EngineOptions::default())
+    }
+
+    /// Loads Tesseract with `opts`; the workers load in parallel.
+    pub fn with_options(opts: EngineOptions) -> Result<Self, OcrError> {
+        let n = opts.workers.max(1);
+        let workers = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..n).map(|_| s.spawn(|| Tess::new(opts.datapath.as_deref(), &opts.language))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| OcrError::WorkerPanicked).and_then(|r| r))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(Self { workers, opts, cache: HashMap::new(), generation: 0, stats: ReadStats::default() })
+    }
+
+    /// The options the engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// What the last read did.
+    pub fn last_stats(&self) -> ReadStats {
+        self.stats
+    }
+
+    /// Forgets every cached crop.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Reads all text in `frame`. Pieces seen before (same pixels, anywhere on screen) come from the cache.
+    pub fn read(&mut self, frame: &Frame<'_>) -> Result<ScreenText, OcrError> {
+        self.read_inner(frame, None)
+    }
+
+    /// Reads `frame` knowing that it differs from the frame `previous` was read from only inside `damage`
+    /// (the rectangles an RFB client reports as changed, in framebuffer pixels).
+    ///
+    /// No damage returns `previous` unchanged without looking at a pixel. Otherwise pieces untouched by damage
+    /// keep their words from `previous` (or the cache), and in pieces the damage cut only the part near the
+    /// damage is recognised. A frame of another size than `previous` is read in full.
+    pub fn reread(
+        &mut self,
+        frame: &Frame<'_>,
+        previous: &ScreenText,
+        damage: &[Rect],
+    ) -> Result<ScreenText, OcrError> {
+        let bounds = Rect::new(0, 0, frame.width(), frame.height());
+        if previous.width != frame.width() || previous.height != frame.height() {
+            return self.read_inner(frame, None);
+        }
+        let damage: Vec<Rect> = damage.iter().map(|d| d.intersection(&bounds)).filter(|d| !d.is_empty()).collect();
+        if damage.is_empty() {
+            self.stats = ReadStats::default();
+            return Ok(previous.clone());
+        }
+        self.read_inner(frame, Some((previous, &damage)))
+    }
+
+    /// Plain Tesseract on the whole frame: no preprocessing, automatic page segmentation, no cache. The baseline
+    /// the benchmarks compare against; also a diagnostic when a read misses something.
+    pub fn read_plain(&mut self, frame: &Frame<'_>) -> Result<ScreenText, OcrError> {
+        let start = Instant::now();
+        let (w, h) = (frame.width(), frame.height());
+        let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+        for y in 0..h {
+            let row = frame.row_bytes(y, 0, w);
+            match frame.layout() {
+                PixelLayout::Rgb => rgb.extend_from_slice(row),
+                PixelLayout::Rgbx => row.chunks_exact(4).for_each(|p| rgb.extend_from_slice(&p[..3])),
+                PixelLayout::Bgrx => row.chunks_exact(4).for_each(|p| rgb.extend_from_slice(&[p[2], p[1], p[0]])),
+                PixelLayout::Gray => row.iter().for_each(|&g| rgb.extend_from_slice(&[g, g, g])),
+            }
+        }
+        let limit = self.opts.openmp == OpenMp::Limit;
+        let tess = self.workers.first_mut().ok_or(OcrError::WorkerPanicked)?;
+        if limit {
+            omp::limit_current_thread();
+        }
+        let raw = tess.recognise(&rgb, w, h, 3, PageSegMode::PsmAuto, None)?;
+        let words = raw
+            .into_iter()
+            .filter_map(|r| {
+                let bbox = clamp_box(r.left, r.top, r.width, r.height, w, h)?;
+                Some(Word { text: r.text, confidence: r.conf, bbox })
+            })
+            .collect();
+        let elapsed = start.elapsed();
+        self.stats = ReadStats { tesseract_calls: 1, recognise: elapsed, total: elapsed, ..ReadStats::default() };
+        Ok(ScreenText::from_words(w, h, words))
+    }
+
+    /// The pieces the segmentation finds in `frame` and the canvases Tesseract would be given for them (all
+    /// pieces, ignoring the cache): for tuning and for explaining a miss.
+    #[doc(hidden)]
+    pub fn debug_canvases(&self, frame: &Frame<'_>) -> (Vec<Rect>, Vec<image::GrayImage>) {
+        let gray = Gray::of(frame);
+        let seg = prep::segment(&gray, &self.opts.segmentation);
+        let bounds = Rect::new(0, 0, frame.width(), frame.height());
+        let jobs: Vec<Job> = seg.pieces.iter().map(|p| self.job(&gray, &seg, p.expand(2, 2, &bounds), 0)).collect();
+        let all: Vec<usize> = (0..jobs.len()).collect();
+        let canvases =
+            pack(&jobs, &all).into_iter().filter_map(|c| image::GrayImage::from_raw(c.w, c.h, c.px)).collect();
+        (seg.pieces, canvases)
+    }
+
+    fn read_inner(
+        &mut self,
+        frame: &Frame<'_>,
+        damaged: Option<(&ScreenText, &[Rect])>,
+    ) -> Result<ScreenText, OcrError> {
+        let start = Instant::now();
+        self.generation += 1;
+        let mut stats = ReadStats::default();
+        let gray = Gray::of(frame);
+        let seg = prep::segment(&gray, &self.opts.segmentation);
+        stats.pieces = seg.pieces.len();
+        let bounds = Rect::new(0, 0, frame.width(), frame.height());
+        let mut words: Vec<Word> = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        for piece in &seg.pieces {
+            let crop = piece.expand(2, 2, &bounds);
+            let key = crop_key(frame, &crop);
+            if self.take_cached(key, &crop, &mut words) {
+                stats.cached += 1;
+                continue;
+            }
+            let Some((previous, damage)) = damaged else {
+                jobs.push(self.job(&gray, &seg, crop, key));
+                continue;
+            };
+            let hit: Vec<Rect> = damage.iter().filter(|d| d.intersects(&crop)).copied().collect();
+            if hit.is_empty() {
+                // Same pixels as when `previous` was read: its words here are still right.
+                keep_words(previous, &crop, None, damage, &mut words);
+                stats.kept += 1;
+                continue;
+            }
+            let part = dirty_part(&seg, piece, &crop, &hit);
+            if part != crop {
+                keep_words(previous, &crop, Some(&part), damage, &mut words);
+                let key = crop_key(frame, &part);
+                if self.take_cached(key, &part, &mut words) {
+                    stats.cached += 1;
+                    continue;
+                }
+                jobs.push(self.job(&gray, &seg, part, key));
+            } else {
+                jobs.push(self.job(&gray, &seg, crop, key));
+            }
+        }
+        stats.recognised = jobs.len();
+        stats.recognised_pixels = jobs.iter().map(|j| j.rect.area()).sum();
+        stats.prepare = start.elapsed();
+        let rec_start = Instant::now();
+        let (results, calls) = self.recognise_jobs(&jobs)?;
+        stats.recognise = rec_start.elapsed();
+        stats.tesseract_calls = calls;
+        for (job, found) in jobs.iter().zip(results) {
+            words.extend(found.iter().map(|c| absolute(c, &job.rect)));
+            self.cache.insert(job.key, CacheEntry { words: found, last_used: self.generation });
+        }
+        self.evict();
+        // Overlapping crops can keep the same previous word twice.
+        let mut seen = std::collections::HashSet::new();
+        words.retain(|w| seen.insert((w.bbox, w.text.clone())));
+        stats.total = start.elapsed();
+        self.stats = stats;
+        Ok(ScreenText::from_words(frame.width(), frame.height(), words))
+    }
+
+    fn job(&self, gray: &Gray, seg: &Segmentation, rect: Rect, key: u64) -> Job {
+        let scale = prep::scale_for(rect.height);
+        let prepared = prep::prepare(gray, seg, rect, scale, PAD);
+        Job { rect, key, prepared }
+    }
+
+    /// Appends the cached words of the crop with `key` placed at `rect`; false if not cached.
+    fn take_cached(&mut self, key: u64, rect: &Rect, words: &mut Vec<Word>) -> bool {
+        let Some(entry) = self.cache.get_mut(&key) else { return false };
+        entry.last_used = self.generation;
+        words.extend(entry.words.iter().map(|c| absolute(c, rect)));
+        true
+    }
+
+    /// Drops the least recently used entries once the cache is over capacity.
+    fn evict(&mut self) {
+        let cap = self.opts.cache_capacity.max(1);
+        if self.cache.len() <= cap {
+            return;
+        }
+        let mut ages: Vec<u64> = self.cache.values().map(|e| e.last_used).collect();
+        ages.sort_unstable();
+        let cutoff = ages[ages.len() - cap];
+        let current = self.generation;
+        self.cache.retain(|_, e| e.last_used >= cutoff || e.last_used == current);
+    }
+
+    /// Recognises the jobs on the workers in parallel; returns each job's words (relative to its crop) and the
+    /// number of Tesseract calls.
+    fn recognise_jobs(&mut self, jobs: &[Job]) -> Result<(Vec<Vec<CachedWord>>, usize), OcrError> {
+        let mut results: Vec<Vec<CachedWord>> = vec![Vec::new(); jobs.len()];
+        if jobs.is_empty() {
+            return Ok((results, 0));
+        }
+        // Balance by output pixels: largest first, each to the least-loaded worker.
+        let n = self.workers.len().min(jobs.len()).max(1);
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(u64::from(jobs[i].prepared.w) * u64::from(jobs[i].prepared.h)));
+        let mut shares: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); n];
+        for i in order {
+            if let Some(s) = shares.iter_mut().min_by_key(|s| s.0) {
+                s.0 += u64::from(jobs[i].prepared.w) * u64::from(jobs[i].prepared.h);
+                s.1.push(i);
+            }
+        }
+        let limit = self.opts.openmp == OpenMp::Limit;
+        let psm = self.opts.page_mode.psm();
+        let outcomes: Vec<ShareResult> = if n == 1 {
+            let tess = self.workers.first_mut().ok_or(OcrError::WorkerPanicked)?;
+            vec![run_share(tess, jobs, &shares[0].1, psm, limit)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .workers
+                    .iter_mut()
+                    .zip(&shares)
+                    .map(|(tess, share)| s.spawn(move || run_share(tess, jobs, &share.1, psm, limit)))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or(Err(OcrError::WorkerPanicked))).collect()
+            })
+        };
+        let mut calls = 0;
+        for outcome in outcomes {
+            let (found, c) = outcome?;
+            calls += c;
+            for (i, words) in found {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = words;
+                }
+            }
+        }
+        Ok((results, calls))
+    }
+}
+
+/// A worker's words per job index, and how many Tesseract calls it made.
+type ShareResult = Result<(Vec<(usize, Vec<CachedWord>)>, usize), OcrError>;
+
+/// Runs one worker's share of jobs: packs them onto canvases and recognises each canvas.
+fn run_share(
+    tess: &mut Tess,
+    jobs: &[Job],
+    share: &[usize],
+    psm: PageSegMode,
+    limit_openmp: bool,
+) -> ShareResult {
+    if limit_openmp {
+        omp::limit_current_thread();
+    }
+    let mut out: Vec<(usize, Vec<CachedWord>)> = share.iter().map(|&i| (i, Vec::new())).collect();
+    let mut calls = 0;
+    for canvas in pack(jobs, share) {
+        let raw = tess.recognise(&canvas.px, canvas.w, canvas.h, 1, psm, Some(CROP_DPI))?;
+        calls += 1;
+        for word in raw {
+            if let Some((slot, cw)) = place_word(&canvas, jobs, &word)
+                && let Some(entry) = out.iter_mut().find(|(i, _)| *i == slot)
+            {
+                entry.1.push(cw);
+            }
+        }
+    }
+    Ok((out, calls))
+}
+
+/// A crop's position on a canvas.
+struct Placement {
+    job: usize,
+    x: u32,
+    y: u32,
+}
+
+struct Canvas {
+    w: u32,
+    h: u32,
+    px: Vec<u8>,
+    placed: Vec<Placement>,
+}
+
+/// Shelf-packs the prepared crops of `share` onto white canvases, tallest first.
+fn pack(jobs: &[Job], share: &[usize]) -> Vec<Canvas> {
+    let mut order: Vec<usize> = share.to_vec();
+    order.sort_by_key(|&i| (std::cmp::Reverse(jobs[i].prepared.h), std::cmp::Reverse(jobs[i].prepared.w)));
+    let mut layouts: Vec<(u32, u32, Vec<Placement>)> = Vec::new();
+    let (mut x, mut y, mut shelf_h, mut width) = (0u32, 0u32, 0u32, 0u32);
+    let mut placed: Vec<Placement> = Vec::new();
+    for i in order {
+        let p = &jobs[i].prepared;
+        if x > 0 && x + p.w > CANVAS_WIDTH {
+            x = 0;
+            y += shelf_h + GUTTER;
+            shelf_h = 0;
+        }
+        if y > 0 && x == 0 && y + p.h > CANVAS_HEIGHT {
+            layouts.push((width, y - GUTTER, std::mem::take(&mut placed)));
+            y = 0;
+            width = 0;
+        }
+        placed.push(Placement { job: i, x, y });
+        x += p.w + GUTTER;
+        shelf_h = shelf_h.max(p.h);
+        width = width.max(x - GUTTER);
+    }
+    if !placed.is_empty() {
+        layouts.push((width, y + shelf_h, placed));
+    }
+    layouts
+        .into_iter()
+        .map(|(w, h, placed)| {
+            let mut px = vec![255u8; w as usize * h as usize];
+            for pl in &placed {
+                let p = &jobs[pl.job].prepared;
+                for row in 0..p.h as usize {
+                    let dst = (pl.y as usize + row) * w as usize + pl.x as usize;
+                    let src = row * p.w as usize;
+                    px[dst..dst + p.w as usize].copy_from_slice(&p.px[src..src + p.w as usize]);
+                }
+            }
+            Canvas { w, h, px, placed }
+        })
+        .collect()
+}
+
+/// Maps a word found on a canvas to the crop whose area holds its centre, in that crop's source pixels.
+fn place_word(canvas: &Canvas, jobs: &[Job], word: &RawWord) -> Option<(usize, CachedWord)> {
+    let cx = word.left + word.width / 2;
+    let cy = word.top + word.height / 2;
+    let pl = canvas.placed.iter().find(|pl| {
+        let p = &jobs[pl.job].prepared;
+        cx >= i64::from(pl.x) && cx < i64::from(pl.x + p.w) && cy >= i64::from(pl.y) && cy < i64::from(pl.y + p.h)
+    })?;
+    let job = &jobs[pl.job];
+    let p = &job.prepared;
+    let s = i64::from(p.scale.max(1));
+    let (ox, oy) = (i64::from(pl.x + p.pad), i64::from(pl.y + p.pad));
+    let (cw, ch) = (i64::from(job.rect.width), i64::from(job.rect.height));
+    let x0 = ((word.left - ox) / s).clamp(0, cw);
+    let y0 = ((word.top - oy) / s).clamp(0, ch);
+    let x1 = ((word.left + word.width - ox + s - 1) / s).clamp(0, cw);
+    let y1 = ((word.top + word.height - oy + s - 1) / s).clamp(0, ch);
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let rel = Rect::from_edges(x0 as u32, y0 as u32, x1 as u32, y1 as u32);
+    Some((pl.job, CachedWord { text: word.text.clone(), confidence: word.conf, rel }))
+}
+
+/// A cached word placed at the crop `rect`.
+fn absolute(c: &CachedWord, rect: &Rect) -> Word {
+    Word {
+        text: c.text.clone(),
+        confidence: c.confidence,
+        bbox: Rect::new(rect.x + c.rel.x, rect.y + c.rel.y, c.rel.width, c.rel.height),
+    }
+}
+
+/// Tesseract's box clipped to the frame; `None` if nothing is left.
+fn clamp_box(left: i64, top: i64, width: i64, height: i64, w: u32, h: u32) -> Option<Rect> {
+    let x0 = left.clamp(0, i64::from(w));
+    let y0 = top.clamp(0, i64::from(h));
+    let x1 = (left + width).clamp(0, i64::from(w));
+    let y1 = (top + height).clamp(0, i64::from(h));
+    (x1 > x0 && y1 > y0).then(|| Rect::from_edges(x0 as u32, y0 as u32, x1 as u32, y1 as u32))
+}
+
+/// The cache key of a crop: a hash of its size, pixel layout and pixels (not its position, so a piece that moved
+/// is still found).
+fn crop_key(frame: &Frame<'_>, rect: &Rect) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (rect.width, rect.height, frame.layout().bytes_per_pixel()).hash(&mut h);
+    for y in rect.y..rect.bottom() {
+        h.write(frame.row_bytes(y, rect.x, rect.right()));
+    }
+    h.finish()
+}
+
+/// Copies the words of `previous` that lie in `crop` (outside `except`, when given) and that no damage touched.
+fn keep_words(previous: &ScreenText, crop: &Rect, except: Option<&Rect>, damage: &[Rect], out: &mut Vec<Word>) {
+    for w in &previous.words {
+        if !crop.contains(w.bbox.centre()) || damage.iter().any(|d| d.intersects(&w.bbox)) {
+            continue;
+        }
+        if except.is_some_and(|e| w.bbox.x < e.right() && e.x < w.bbox.right()) {
+            continue;
+        }
+        out.push(w.clone());
+    }
+}
+
+/// The part of a damaged piece that must be read again: the columns the damage covers, widened by about two
+/// character widths and then to the nearest gap between words, so no word is cut. The whole crop when that part
+/// is most of it.
+fn dirty_part(seg: &Segmentation, piece: &Rect, crop: &Rect, hit: &[Rect]) -> Rect {
+    let dx0 = hit.iter().map(|d| d.x.max(crop.x)).min().unwrap_or(crop.x);
+    let dx1 = hit.iter().map(|d| d.right().min(crop.right())).max().unwrap_or(crop.right());
+    let margin = piece.height;
+    let gap = (piece.height / 3).max(3);
+    let empty = |x: u32| !seg.column_has_ink(x, piece.y, piece.bottom());
+    // Walk outwards until `gap` empty columns in a row; cut in the middle of them.
+    let mut left = dx0.saturating_sub(margin).max(crop.x);
+    let mut run = 0;
+    while left > crop.x {
+        if empty(left) {
+            run += 1;
+            if run >= gap {
+                left += gap / 2;
+                break;
+            }
+        } else {
+            run = 0;
+        }
+        left -= 1;
+    }
+    let mut right = (dx1 + margin).min(crop.right());
+    run = 0;
+    while right < crop.right() {
+        if empty(right) {
+            run += 1;
+            if run >= gap {
+                right -= gap / 2;
+                break;
+            }
+        } else {
+            run = 0;
+        }
+        right += 1;
+    }
+    let part = Rect::from_edges(left.max(crop.x), crop.y, right.min(crop.right()), crop.bottom());
+    if part.width * 4 >= crop.width * 3 { *crop } else { part }
+}

@@ -1,0 +1,520 @@
+//! Finding text on a screen: phrases and regular expressions over words grouped into lines.
+//!
+//! The rules are vmkit's script semantics (SPEC §1, "Matching rules"):
+//!
+//! - A pattern matches a **run of consecutive words within one line**; it never spans lines.
+//! - **Phrases** compare case-insensitively with whitespace normalised (runs of spaces are one space). A word
+//!   also equals a pattern word when they differ only by punctuation around them (`Continue.` is `Continue`,
+//!   `(Agree)` is `Agree`), because OCR and UI decorations add such marks.
+//! - **Exact before substring**: if any run of words equals the phrase, only those runs are matches. Only when no
+//!   exact run exists anywhere are substring matches considered (the phrase inside a line's text, e.g. `Agree`
+//!   inside `Disagree`), and then every word the occurrence touches is part of the match.
+//! - **Regular expressions** (callers parse `/.../` and compile; add `(?i)` for case-insensitivity) are matched
+//!   against each line's text (words joined by single spaces); a match covers the words its bytes touch.
+//! - Candidates are ordered **top to bottom, then left to right** (the line order of [`ScreenText`]); the click
+//!   point is the centre of the matched words' combined box.
+//! - An optional **region** keeps only words whose centre lies in it, and a **minimum confidence** drops words
+//!   read with less; a dropped word breaks runs (a phrase never matches across a word that is not there).
+//! - **Alternatives** ([`find_any`]): the first pattern of the list that has an exact (or regex) match wins; if
+//!   none has, the first that has a substring match. So `['Agree', 'Accept']` on a screen with "Disagree" and
+//!   "Accept" clicks "Accept", not the substring hit inside "Disagree". [`find_all`] lists every candidate of
+//!   every pattern instead.
+//! - For failure reports, [`closest`] ranks runs of words by edit distance to the pattern.
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::geom::{Point, Rect};
+use crate::text::{Line, ScreenText, Word};
+
+/// What to look for.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    /// Words, compared case-insensitively with whitespace normalised.
+    Phrase(String),
+    /// A regular expression matched against each line's text.
+    Regex(Regex),
+}
+
+impl Pattern {
+    /// A phrase pattern.
+    pub fn phrase(text: impl Into<String>) -> Self {
+        Pattern::Phrase(text.into())
+    }
+
+    /// How the pattern reads in messages: the phrase, or `/regex/`.
+    pub fn describe(&self) -> String {
+        match self {
+            Pattern::Phrase(p) => p.clone(),
+            Pattern::Regex(r) => format!("/{}/", r.as_str()),
+        }
+    }
+}
+
+impl From<Regex> for Pattern {
+    fn from(re: Regex) -> Self {
+        Pattern::Regex(re)
+    }
+}
+
+/// Restrictions on what counts as a match.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MatchOptions {
+    /// Only words whose centre lies in this rectangle (framebuffer pixels).
+    pub region: Option<Rect>,
+    /// Only words read with at least this confidence (0–100).
+    pub min_confidence: Option<f32>,
+}
+
+/// How a match was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchKind {
+    /// The words equal the phrase.
+    Exact,
+    /// The phrase occurs inside the words' text.
+    Substring,
+    /// A regular expression matched.
+    Regex,
+}
+
+/// One place where a pattern matched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Match {
+    /// The matched words' texts joined by single spaces.
+    pub text: String,
+    /// The union of the matched words' boxes.
+    pub bbox: Rect,
+    /// Where to click: the centre of `bbox`.
+    pub point: Point,
+    /// The lowest confidence among the matched words.
+    pub confidence: f32,
+    /// Index of the line in [`ScreenText::lines`].
+    pub line: usize,
+    /// Indices of the matched words in [`ScreenText::words`].
+    pub words: Vec<usize>,
+    /// How it matched.
+    pub kind: MatchKind,
+}
+
+/// Every match of `pattern`, top to bottom, then left to right (exact phrase matches only, unless there are none;
+/// see the module docs).
+pub fn find(screen: &ScreenText, pattern: &Pattern, opts: &MatchOptions) -> Vec<Match> {
+    match pattern {
+        Pattern::Phrase(p) => {
+            let exact = find_phrase(screen, p, opts, MatchKind::Exact);
+            if exact.is_empty() { find_phrase(screen, p, opts, MatchKind::Substring) } else { exact }
+        }
+        Pattern::Regex(re) => find_regex(screen, re, opts),
+    }
+}
+
+/// Alternatives: the matches of the first pattern that matches exactly (or by regex), else of the first that
+/// matches as a substring, with that pattern's index. `None` if no pattern matches.
+pub fn find_any(screen: &ScreenText, patterns: &[Pattern], opts: &MatchOptions) -> Option<(usize, Vec<Match>)> {
+    for (i, p) in patterns.iter().enumerate() {
+        let found = match p {
+            Pattern::Phrase(text) => find_phrase(screen, text, opts, MatchKind::Exact),
+            Pattern::Regex(re) => find_regex(screen, re, opts),
+        };
+        if !found.is_empty() {
+            return Some((i, found));
+        }
+    }
+    patterns.iter().enumerate().find_map(|(i, p)| match p {
+        Pattern::Phrase(text) => {
+            let found = find_phrase(screen, text, opts, MatchKind::Substring);
+            (!found.is_empty()).then_some((i, found))
+        }
+        Pattern::Regex(_) => None,
+    })
+}
+
+/// Every candidate of every pattern (each found as [`find`] would), with the pattern's index, top to bottom,
+/// then left to right. A place matched by several patterns is listed once, for the first of them.
+pub fn find_all(screen: &ScreenText, patterns: &[Pattern], opts: &MatchOptions) -> Vec<(usize, Match)> {
+    let mut all: Vec<(usize, Match)> = Vec::new();
+    for (i, p) in patterns.iter().enumerate() {
+        for m in find(screen, p, opts) {
+            if !all.iter().any(|(_, seen)| seen.words == m.words) {
+                all.push((i, m));
+            }
+        }
+    }
+    all.sort_by_key(|(i, m)| (m.line, m.bbox.x, *i));
+    all
+}
+
+/// Picks a candidate by script index: 0 is the first, -1 the last, -2 the one before it.
+pub fn pick(matches: &[Match], index: i64) -> Option<&Match> {
+    let i = if index < 0 {
+        matches.len().checked_sub(usize::try_from(index.unsigned_abs()).ok()?)?
+    } else {
+        usize::try_from(index).ok()?
+    };
+    matches.get(i)
+}
+
+/// Lowercased, with whitespace runs collapsed to one space and trimmed.
+pub fn normalise(text: &str) -> String {
+    text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
+}
+
+/// `s` without the punctuation and symbols around it (unchanged if nothing else is left).
+fn trim_marks(s: &str) -> &str {
+    let t = s.trim_matches(|c: char| !c.is_alphanumeric());
+    if t.is_empty() { s } else { t }
+}
+
+/// Whether an OCR word (lowercased) equals a pattern word (lowercased), ignoring punctuation around either.
+fn word_equals(word: &str, token: &str) -> bool {
+    word == token || trim_marks(word) == trim_marks(token)
+}
+
+/// The words of a line that pass the options, as runs of consecutive eligible word indices.
+fn eligible_runs(screen: &ScreenText, line: &Line, opts: &MatchOptions) -> Vec<Vec<usize>> {
+    let mut runs: Vec<Vec<usize>> = vec![Vec::new()];
+    for &i in &line.words {
+        let Some(w) = screen.words.get(i) else { continue };
+        if word_ok(w, opts) {
+            if let Some(run) = runs.last_mut() {
+                run.push(i);
+            }
+        } else if runs.last().is_some_and(|r| !r.is_empty()) {
+            runs.push(Vec::new());
+        }
+    }
+    runs.retain(|r| !r.is_empty());
+    runs
+}
+
+fn word_ok(w: &Word, opts: &MatchOptions) -> bool {
+    opts.region.is_none_or(|r| r.contains(w.bbox.centre())) && opts.min_confidence.is_none_or(|c| w.confidence >= c)
+}
+
+fn make_match(screen: &ScreenText, line: usize, words: Vec<usize>, kind: MatchKind) -> Option<Match> {
+    let ws: Vec<&Word> = words.iter().filter_map(|&i| screen.words.get(i)).collect();
+    if ws.is_empty() {
+        return None;
+    }
+    let bbox = ws.iter().fold(Rect::default(), |b, w| b.union(&w.bbox));
+    Some(Match {
+        text: ws.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "),
+        bbox,
+        point: bbox.centre(),
+        confidence: ws.iter().map(|w| w.confidence).fold(f32::INFINITY, f32::min),
+        line,
+        words,
+        kind,
+    })
+}
+
+/// A run's text joined by single spaces, and for each word the byte range it occupies in that text.
+fn run_text(screen: &ScreenText, run: &[usize], lowercase: bool) -> (String, Vec<(usize, usize)>) {
+    let mut text = String::new();
+    let mut spans = Vec::with_capacity(run.len());
+    for &i in run {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let start = text.len();
+        let w = screen.words.get(i).map_or("", |w| w.text.as_str());
+        if lowercase {
+            text.push_str(&w.to_lowercase());
+        } else {
+            text.push_str(w);
+        }
+        spans.push((start, text.len()));
+    }
+    (text, spans)
+}
+
+/// The words of `run` whose spans overlap the byte range `start..end`.
+fn covered(run: &[usize], spans: &[(usize, usize)], start: usize, end: usize) -> Vec<usize> {
+    run.iter().zip(spans).filter(|(_, (s, e))| *s < end && start < *e).map(|(&i, _)| i).collect()
+}
+
+fn find_phrase(screen: &ScreenText, phrase: &str, opts: &MatchOptions, kind: MatchKind) -> Vec<Match> {
+    let tokens: Vec<String> = phrase.split_whitespace().map(str::to_lowercase).collect();
+    if tokens.is_empty() {
+        return Vec::new();
+    }
+    let needle = tokens.join(" ");
+    let mut out = Vec::new();
+    for (li, line) in screen.lines.iter().enumerate() {
+        for run in eligible_runs(screen, line, opts) {
+            match kind {
+                MatchKind::Exact => {
+                    let lower: Vec<String> = run
+                        .iter()
+                        .map(|&i| screen.words.get(i).map_or(String::new(), |w| w.text.to_lowercase()))
+                        .collect();
+                    let mut k = 0;
+                    while k + tokens.len() <= run.len() {
+                        if tokens.iter().zip(&lower[k..]).all(|(t, w)| word_equals(w, t)) {
+                            out.extend(make_match(screen, li, run[k..k + tokens.len()].to_vec(), kind));
+                            k += tokens.len();
+                        } else {
+                            k += 1;
+                        }
+                    }
+                }
+                _ => {
+                    let (text, spans) = run_text(screen, &run, true);
+                    let mut from = 0;
+                    while let Some(pos) = text.get(from..).and_then(|t| t.find(&needle)) {
+                        let start = from + pos;
+                        let end = start + needle.len();
+                        out.extend(make_match(screen, li, covered(&run, &spans, start, end), kind));
+                        from = end;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn find_regex(screen: &ScreenText, re: &Regex, opts: &MatchOptions) -> Vec<Match> {
+    let mut out = Vec::new();
+    for (li, line) in screen.lines.iter().enumerate() {
+        for run in eligible_runs(screen, line, opts) {
+            let (text, spans) = run_text(screen, &run, false);
+            for m in re.find_iter(&text) {
+                if m.start() == m.end() {
+                    continue;
+                }
+                out.extend(make_match(screen, li, covered(&run, &spans, m.start(), m.end()), MatchKind::Regex));
+            }
+        }
+    }
+    out
+}
+
+/// A near miss, for "not found" reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The words' texts joined by single spaces.
+    pub text: String,
+    /// Where they are.
+    pub bbox: Rect,
+    /// 1 for identical (after normalisation), down to 0 for nothing in common.
+    pub similarity: f32,
+}
+
+/// The `n` runs of words most similar to `pattern` (normalised edit distance), most similar first; at most one
+/// per line. Regex patterns are compared by their literal characters.
+pub fn closest(screen: &ScreenText, pattern: &Pattern, n: usize) -> Vec<Candidate> {
+    let target = match pattern {
+        Pattern::Phrase(p) => normalise(p),
+        Pattern::Regex(re) => {
+            normalise(&re.as_str().chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect::<String>())
+        }
+    };
+    if target.is_empty() || n == 0 {
+        return Vec::new();
+    }
+    let target: Vec<char> = target.chars().collect();
+    let len = target.iter().filter(|c| **c == ' ').count() + 1;
+    let mut best: Vec<Candidate> = Vec::new();
+    for line in &screen.lines {
+        let ids = &line.words;
+        let mut line_best: Option<Candidate> = None;
+        // Windows of about the pattern's word count; a shorter line is one window.
+        let lo = len.saturating_sub(1).clamp(1, ids.len().max(1));
+        let hi = (len + 1).min(ids.len());
+        for width in lo..=hi {
+            for start in 0..=ids.len() - width {
+                let run = &ids[start..start + width];
+                let (text, _) = run_text(screen, run, true);
+                let chars: Vec<char> = text.chars().collect();
+                let d = levenshtein(&chars, &target);
+                let sim = 1.0 - d as f32 / chars.len().max(target.len()).max(1) as f32;
+                if line_best.as_ref().is_none_or(|b| sim > b.similarity) {
+                    let bbox =
+                        run.iter().filter_map(|&i| screen.words.get(i)).fold(Rect::default(), |b, w| b.union(&w.bbox));
+                    let (orig, _) = run_text(screen, run, false);
+                    line_best = Some(Candidate { text: orig, bbox, similarity: sim });
+                }
+            }
+        }
+        best.extend(line_best);
+    }
+    best.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    best.truncate(n);
+    best
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two character sequences.
+fn levenshtein(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A screen from `(text, x, y)` words; every word is 10 px per character wide and 16 px high.
+    fn screen(words: &[(&str, u32, u32)]) -> ScreenText {
+        screen_conf(&words.iter().map(|&(t, x, y)| (t, x, y, 95.0)).collect::<Vec<_>>())
+    }
+
+    fn screen_conf(words: &[(&str, u32, u32, f32)]) -> ScreenText {
+        let ws = words
+            .iter()
+            .map(|&(t, x, y, c)| Word {
+                text: t.to_owned(),
+                confidence: c,
+                bbox: Rect::new(x, y, 10 * t.chars().count() as u32, 16),
+            })
+            .collect();
+        ScreenText::from_words(1920, 1080, ws)
+    }
+
+    fn texts(ms: &[Match]) -> Vec<&str> {
+        ms.iter().map(|m| m.text.as_str()).collect()
+    }
+
+    #[test]
+    fn exact_beats_substring() {
+        let s = screen(&[("I", 100, 100), ("Disagree", 120, 100), ("I", 400, 100), ("Agree", 420, 100)]);
+        let m = find(&s, &Pattern::phrase("Agree"), &MatchOptions::default());
+        assert_eq!(texts(&m), ["Agree"]);
+        assert_eq!(m[0].kind, MatchKind::Exact);
+        // Without an exact "Agree", the substring inside "Disagree" is the fallback.
+        let s = screen(&[("I", 100, 100), ("Disagree", 120, 100)]);
+        let m = find(&s, &Pattern::phrase("Agree"), &MatchOptions::default());
+        assert_eq!(texts(&m), ["Disagree"]);
+        assert_eq!(m[0].kind, MatchKind::Substring);
+    }
+
+    #[test]
+    fn multi_word_phrases_match_runs_in_one_line() {
+        let s = screen(&[
+            ("Create", 100, 100),
+            ("a", 170, 100),
+            ("Computer", 190, 100),
+            ("Account", 280, 100),
+            ("Computer", 100, 200),
+            ("Account", 190, 200),
+        ]);
+        let m = find(&s, &Pattern::phrase("Create a Computer Account"), &MatchOptions::default());
+        assert_eq!(texts(&m), ["Create a Computer Account"]);
+        assert_eq!(m[0].bbox, Rect::new(100, 100, 250, 16));
+        assert_eq!(m[0].point, Point { x: 225, y: 108 });
+        assert_eq!(m[0].words.len(), 4);
+        // Runs never span lines: "Account Computer" does not match across the two lines.
+        assert!(find(&s, &Pattern::phrase("Account Computer"), &MatchOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn case_whitespace_and_surrounding_punctuation_are_normalised() {
+        let s = screen(&[("SET", 100, 100), ("up", 140, 100), ("Later.", 170, 100)]);
+        let m = find(&s, &Pattern::phrase("  set   Up\tlater "), &MatchOptions::default());
+        assert_eq!(texts(&m), ["SET up Later."]);
+        assert_eq!(m[0].kind, MatchKind::Exact);
+        assert_eq!(normalise("  A \n b  "), "a b");
+    }
+
+    #[test]
+    fn substring_covers_every_word_it_touches() {
+        let s = screen(&[("Create", 100, 100), ("a", 170, 100), ("Computer", 190, 100), ("Account", 280, 100)]);
+        let m = find(&s, &Pattern::phrase("puter Acc"), &MatchOptions::default());
+        assert_eq!(texts(&m), ["Computer Account"]);
+        assert_eq!(m[0].kind, MatchKind::Substring);
+    }
+
+    #[test]
+    fn regex_maps_back_to_words() {
+        let s = screen(&[("Step", 100, 100), ("3", 150, 100), ("of", 170, 100), ("7", 200, 100)]);
+        let re = Regex::new(r"(?i)step \d+ of \d+").unwrap();
+        let m = find(&s, &Pattern::from(re), &MatchOptions::default());
+        assert_eq!(texts(&m), ["Step 3 of 7"]);
+        assert_eq!(m[0].kind, MatchKind::Regex);
+        let re = Regex::new(r"\d").unwrap();
+        assert_eq!(texts(&find(&s, &Pattern::from(re), &MatchOptions::default())), ["3", "7"]);
+    }
+
+    #[test]
+    fn candidates_are_ordered_top_to_bottom_then_left_to_right() {
+        let s = screen(&[("OK", 600, 300), ("OK", 100, 302), ("OK", 300, 50), ("OK", 100, 700)]);
+        let m = find(&s, &Pattern::phrase("ok"), &MatchOptions::default());
+        let points: Vec<(u32, u32)> = m.iter().map(|m| (m.bbox.x, m.bbox.y)).collect();
+        assert_eq!(points, [(300, 50), (100, 302), (600, 300), (100, 700)]);
+        assert_eq!(pick(&m, 0).map(|m| m.bbox.x), Some(300));
+        assert_eq!(pick(&m, -1).map(|m| m.bbox.y), Some(700));
+        assert_eq!(pick(&m, -2).map(|m| m.bbox.x), Some(600));
+        assert!(pick(&m, 4).is_none() && pick(&m, -5).is_none());
+    }
+
+    #[test]
+    fn region_filter_keeps_only_words_inside() {
+        let s = screen(&[("Next", 100, 100), ("Next", 900, 600)]);
+        let opts = MatchOptions { region: Some(Rect::new(800, 500, 400, 300)), ..MatchOptions::default() };
+        let m = find(&s, &Pattern::phrase("Next"), &opts);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].bbox.x, 900);
+    }
+
+    #[test]
+    fn min_confidence_drops_words_and_breaks_runs() {
+        let s = screen_conf(&[("Install", 100, 100, 95.0), ("now", 180, 100, 40.0), ("Install", 100, 300, 35.0)]);
+        let opts = MatchOptions { min_confidence: Some(60.0), ..MatchOptions::default() };
+        let m = find(&s, &Pattern::phrase("Install"), &opts);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].bbox.y, 100);
+        assert!(find(&s, &Pattern::phrase("Install now"), &opts).is_empty());
+        assert_eq!(find(&s, &Pattern::phrase("Install now"), &MatchOptions::default()).len(), 1);
+    }
+
+    #[test]
+    fn alternatives_prefer_an_exact_match_of_a_later_pattern_over_a_substring() {
+        let s = screen(&[("I", 100, 100), ("Disagree", 120, 100), ("Accept", 100, 300)]);
+        let pats = [Pattern::phrase("Agree"), Pattern::phrase("Accept")];
+        let (i, m) = find_any(&s, &pats, &MatchOptions::default()).unwrap();
+        assert_eq!((i, texts(&m)), (1, vec!["Accept"]));
+        let pats = [Pattern::phrase("Agree"), Pattern::phrase("Continue")];
+        let (i, m) = find_any(&s, &pats, &MatchOptions::default()).unwrap();
+        assert_eq!((i, texts(&m)), (0, vec!["Disagree"]));
+        assert!(find_any(&s, &[Pattern::phrase("Skip")], &MatchOptions::default()).is_none());
+        let all = find_all(&s, &[Pattern::phrase("Accept"), Pattern::phrase("Agree")], &MatchOptions::default());
+        assert_eq!(
+            all.iter().map(|(i, m)| (*i, m.text.as_str())).collect::<Vec<_>>(),
+            [(1, "Disagree"), (0, "Accept")]
+        );
+    }
+
+    #[test]
+    fn closest_ranks_near_misses() {
+        let s = screen(&[
+            ("Create", 100, 100),
+            ("a", 170, 100),
+            ("Computer", 190, 100),
+            ("Acount", 280, 100),
+            ("Cancel", 100, 300),
+        ]);
+        let c = closest(&s, &Pattern::phrase("Create a Computer Account"), 2);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].text, "Create a Computer Acount");
+        assert!(c[0].similarity > 0.9 && c[0].similarity < 1.0, "{}", c[0].similarity);
+        assert!(c[1].similarity < c[0].similarity);
+        assert_eq!(levenshtein(&['a', 'b'], &['a', 'c', 'b']), 1);
+    }
+
+    #[test]
+    fn empty_patterns_match_nothing() {
+        let s = screen(&[("OK", 100, 100)]);
+        assert!(find(&s, &Pattern::phrase("   "), &MatchOptions::default()).is_empty());
+        assert!(closest(&s, &Pattern::phrase(""), 3).is_empty());
+    }
+}

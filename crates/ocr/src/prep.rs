@@ -1,0 +1,453 @@
+//! Preprocessing: find where the text is, and turn each piece into an image Tesseract reads well.
+//!
+//! Tesseract run on a whole 1920×1080 screenshot is slow (it binarises and analyses millions of background
+//! pixels), misses small UI text (it wants glyphs larger than a screen draws them), and skips light text on dark
+//! or coloured backgrounds (it assumes dark ink on light paper). So instead of handing it the frame:
+//!
+//! 1. **Text-like pixels.** A pixel is *active* when its luminance differs from its right or lower neighbour by at
+//!    least [`SegParams::edge_threshold`]: glyph outlines, whatever the colours. Uniform areas and smooth gradients
+//!    are not active, whatever their colour.
+//! 2. **No frames.** Long straight runs of active pixels (window borders, the edges of a selection bar, table
+//!    rules, underlines) are cleared, so they do not glue a whole window into one piece.
+//! 3. **Pieces.** Active pixels are smeared horizontally across gaps narrower than a word space and grouped into
+//!    8-connected components: roughly one per text line (or per isolated word). Their boxes are the *crops*.
+//! 4. **Per-crop normalisation.** Each crop gets its own background (the most common luminance on its rim) and
+//!    is mapped to *distance from that background*, stretched to full contrast: dark ink on white, whether the
+//!    original was black on white, white on blue, or grey on black. Rows that are almost entirely a different
+//!    uniform colour (the edge of a selection bar cutting through the crop) are treated as background.
+//! 5. **Upscale.** Small text is enlarged 2× (3× for tiny) with bilinear interpolation and padded with white.
+//!
+//! Every crop depends only on its own pixels, which is what lets [`crate::engine`] cache results per crop: a crop
+//! whose pixels were read before is never read again, wherever it moved to.
+
+use crate::frame::Frame;
+use crate::geom::Rect;
+
+/// Tunables of the segmentation; the defaults are measured on GTK dialogs, a terminal and a VGA console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegParams {
+    /// Minimum luminance step between neighbours that counts as an edge.
+    pub edge_threshold: u8,
+    /// Straight runs of edge pixels longer than this (horizontal) are frames, not text.
+    pub max_hrun: u32,
+    /// Straight runs of edge pixels longer than this (vertical) are frames, not text.
+    pub max_vrun: u32,
+    /// Horizontal gaps up to this width are bridged when grouping pixels into pieces.
+    pub hgap: u32,
+    /// Pieces lower than this are noise unless they sit right above or below a larger piece.
+    pub min_height: u32,
+    /// Pieces narrower than this are noise (the sides of buttons and bars).
+    pub min_width: u32,
+}
+
+impl Default for SegParams {
+    fn default() -> Self {
+        Self { edge_threshold: 40, max_hrun: 48, max_vrun: 40, hgap: 12, min_height: 6, min_width: 4 }
+    }
+}
+
+/// The luminance of a frame, packed.
+pub(crate) struct Gray {
+    pub w: usize,
+    pub h: usize,
+    pub px: Vec<u8>,
+}
+
+impl Gray {
+    pub(crate) fn of(frame: &Frame<'_>) -> Self {
+        Self { w: frame.width() as usize, h: frame.height() as usize, px: frame.to_gray() }
+    }
+}
+
+/// The result of segmenting a frame.
+pub(crate) struct Segmentation {
+    /// Pixel boxes of the pieces that may hold text, top to bottom.
+    pub pieces: Vec<Rect>,
+    /// The edge mask: [`TEXT`], [`LINE`] or 0, `w * h`.
+    pub mask: Vec<u8>,
+    pub w: usize,
+}
+
+impl Segmentation {
+    /// Whether column `x` holds any text-like pixel between rows `y0..y1`.
+    pub(crate) fn column_has_ink(&self, x: u32, y0: u32, y1: u32) -> bool {
+        let x = x as usize;
+        (y0 as usize..y1 as usize).any(|y| self.mask.get(y * self.w + x).is_some_and(|&m| m == TEXT))
+    }
+}
+
+/// Finds the pieces of `gray` that may hold text.
+pub(crate) fn segment(gray: &Gray, params: &SegParams) -> Segmentation {
+    let (w, h) = (gray.w, gray.h);
+    let mut mask = edge_mask(gray, params.edge_threshold);
+    remove_long_runs(&mut mask, w, h, params.max_hrun as usize, params.max_vrun as usize);
+    let runs = smeared_runs(&mask, w, h, params.hgap as usize);
+    let boxes = components(&runs);
+    let pieces = filter_pieces(boxes, params);
+    Segmentation { pieces, mask, w }
+}
+
+/// 1 where a pixel differs from its right or lower neighbour by at least `threshold`.
+fn edge_mask(gray: &Gray, threshold: u8) -> Vec<u8> {
+    let (w, h) = (gray.w, gray.h);
+    let mut mask = vec![0u8; w * h];
+    if w == 0 || h == 0 {
+        return mask;
+    }
+    for y in 0..h {
+        let row = &gray.px[y * w..(y + 1) * w];
+        let below = if y + 1 < h { &gray.px[(y + 1) * w..(y + 2) * w] } else { row };
+        let out = &mut mask[y * w..(y + 1) * w];
+        for x in 0..w {
+            let g = row[x];
+            let right = if x + 1 < w { row[x + 1] } else { g };
+            let dv = g.abs_diff(below[x]);
+            let dh = g.abs_diff(right);
+            out[x] = u8::from(dv.max(dh) >= threshold);
+        }
+    }
+    mask
+}
+
+/// Mask value of a text-like pixel.
+pub(crate) const TEXT: u8 = 1;
+/// Mask value of a pixel on a frame line (a long straight run), removed from the text.
+pub(crate) const LINE: u8 = 2;
+
+/// Turns horizontal runs longer than `max_h` and vertical runs longer than `max_v` (both measured on the original
+/// mask, so a border crossing text does not shorten the text's runs) from [`TEXT`] into [`LINE`].
+fn remove_long_runs(mask: &mut [u8], w: usize, h: usize, max_h: usize, max_v: usize) {
+    // Mark with bit 1 (value 2) first, clear at the end.
+    for y in 0..h {
+        let row = &mut mask[y * w..(y + 1) * w];
+        let mut x = 0;
+        while x < w {
+            if row[x] & 1 == 0 {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < w && row[x] & 1 != 0 {
+                x += 1;
+            }
+            if x - start > max_h {
+                row[start..x].iter_mut().for_each(|m| *m |= 2);
+            }
+        }
+    }
+    let mut run = vec![0usize; w];
+    for y in 0..=h {
+        for x in 0..w {
+            let on = y < h && mask[y * w + x] & 1 != 0;
+            if on {
+                run[x] += 1;
+            } else {
+                if run[x] > max_v {
+                    for yy in y - run[x]..y {
+                        mask[yy * w + x] |= 2;
+                    }
+                }
+                run[x] = 0;
+            }
+        }
+    }
+    for m in mask.iter_mut() {
+        *m = match *m {
+            1 => TEXT,
+            0 => 0,
+            _ => LINE,
+        };
+    }
+}
+
+/// A horizontal run of smeared mask pixels: row `y`, columns `x0..x1`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    y: u32,
+    x0: u32,
+    x1: u32,
+}
+
+/// The runs of the mask after bridging gaps up to `gap` pixels in each row.
+fn smeared_runs(mask: &[u8], w: usize, h: usize, gap: usize) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for y in 0..h {
+        let row = &mask[y * w..(y + 1) * w];
+        let mut x = 0;
+        let mut current: Option<(usize, usize)> = None;
+        while x < w {
+            if row[x] != TEXT {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < w && row[x] == TEXT {
+                x += 1;
+            }
+            current = match current {
+                Some((s, e)) if start - e <= gap => Some((s, x)),
+                Some((s, e)) => {
+                    runs.push(Run { y: y as u32, x0: s as u32, x1: e as u32 });
+                    Some((start, x))
+                }
+                None => Some((start, x)),
+            };
+        }
+        if let Some((s, e)) = current {
+            runs.push(Run { y: y as u32, x0: s as u32, x1: e as u32 });
+        }
+    }
+    runs
+}
+
+/// Union-find root with path halving.
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// Bounding boxes of the 8-connected components formed by `runs` (sorted by row, then column).
+fn components(runs: &[Run]) -> Vec<Rect> {
+    let mut parent: Vec<usize> = (0..runs.len()).collect();
+    let mut prev_start = 0;
+    let mut prev_end = 0;
+    let mut i = 0;
+    while i < runs.len() {
+        let y = runs[i].y;
+        let start = i;
+        while i < runs.len() && runs[i].y == y {
+            i += 1;
+        }
+        // Runs of the previous row touch a run of this row if their column ranges overlap or meet diagonally.
+        if prev_end > prev_start && runs[prev_start].y + 1 == y {
+            let mut p = prev_start;
+            for c in start..i {
+                while p < prev_end && runs[p].x1 < runs[c].x0 {
+                    p += 1;
+                }
+                let mut q = p;
+                while q < prev_end && runs[q].x0 <= runs[c].x1 {
+                    let (a, b) = (find(&mut parent, q), find(&mut parent, c));
+                    if a != b {
+                        parent[a.max(b)] = a.min(b);
+                    }
+                    q += 1;
+                }
+            }
+        }
+        prev_start = start;
+        prev_end = i;
+    }
+    let mut boxes: Vec<Option<Rect>> = vec![None; runs.len()];
+    for (k, r) in runs.iter().enumerate() {
+        let root = find(&mut parent, k);
+        let b = Rect::from_edges(r.x0, r.y, r.x1, r.y + 1);
+        boxes[root] = Some(boxes[root].map_or(b, |old| old.union(&b)));
+    }
+    boxes.into_iter().flatten().collect()
+}
+
+/// Drops noise, lets dots and accents join the piece below or above them, and sorts top to bottom.
+fn filter_pieces(boxes: Vec<Rect>, params: &SegParams) -> Vec<Rect> {
+    let (mut big, small): (Vec<Rect>, Vec<Rect>) = boxes.into_iter().partition(|b| b.height >= params.min_height);
+    // Narrow pieces are noise; tall thin ones are the sides of buttons and fields (a lone tall glyph is rare).
+    big.retain(|b| b.width >= params.min_width && (b.width * 2 >= b.height || b.height <= 16));
+    for s in small {
+        // A dot over an i, an accent, the lower part of a colon: attach to a piece within 3 rows that spans it.
+        let near = big.iter_mut().find(|b| {
+            s.x < b.right()
+                && b.x < s.right()
+                && (s.bottom() + 3 >= b.y && s.bottom() <= b.y + 1 || b.bottom() + 3 >= s.y && b.bottom() <= s.y + 1)
+        });
+        if let Some(b) = near {
+            *b = b.union(&s);
+        }
+    }
+    big.sort_by_key(|b| (b.y, b.x));
+    big
+}
+
+/// A crop made ready for Tesseract: dark text on white, upscaled, padded.
+pub(crate) struct Prepared {
+    pub w: u32,
+    pub h: u32,
+    pub px: Vec<u8>,
+    /// Upscale factor.
+    pub scale: u32,
+    /// White border added on each side, in output pixels.
+    pub pad: u32,
+}
+
+/// The upscale factor for a piece `height` pixels tall.
+pub(crate) fn scale_for(height: u32) -> u32 {
+    match height {
+        0..=10 => 3,
+        11..=56 => 2,
+        _ => 1,
+    }
+}
+
+/// Normalises, upscales and pads the pixels of `rect` (which must lie inside `gray`); frame lines found by the
+/// segmentation are painted over with the background.
+pub(crate) fn prepare(gray: &Gray, seg: &Segmentation, rect: Rect, scale: u32, pad: u32) -> Prepared {
+    let (cw, ch) = (rect.width as usize, rect.height as usize);
+    let mut crop = Vec::with_capacity(cw * ch);
+    for y in rect.y as usize..rect.bottom() as usize {
+        crop.extend_from_slice(&gray.px[y * gray.w + rect.x as usize..y * gray.w + rect.right() as usize]);
+    }
+    normalise(&mut crop, cw, ch);
+    for (row, y) in (rect.y as usize..rect.bottom() as usize).enumerate() {
+        let m = &seg.mask[y * seg.w + rect.x as usize..y * seg.w + rect.right() as usize];
+        for (v, &k) in crop[row * cw..(row + 1) * cw].iter_mut().zip(m) {
+            if k == LINE {
+                *v = 255;
+            }
+        }
+    }
+    upscale_and_pad(&crop, cw, ch, scale, pad)
+}
+
+/// The most common value of `values`, in 8-level buckets refined to the exact value.
+fn mode(values: impl Iterator<Item = u8> + Clone) -> (u8, usize, usize) {
+    let mut hist = [0usize; 256];
+    let mut n = 0;
+    for v in values {
+        hist[v as usize] += 1;
+        n += 1;
+    }
+    // Anti-aliasing and dithering spread a background over neighbouring values; pick the densest window of 5.
+    let mut best = (0usize, 0usize);
+    for c in 0usize..256 {
+        let lo = c.saturating_sub(2);
+        let hi = (c + 2).min(255);
+        let s: usize = hist[lo..=hi].iter().sum();
+        if s > best.1 || (s == best.1 && hist[c] > hist[best.0]) {
+            best = (c, s);
+        }
+    }
+    (best.0 as u8, best.1, n)
+}
+
+/// Maps a crop to dark-on-white: each pixel's distance from the background, stretched to full contrast.
+fn normalise(crop: &mut [u8], w: usize, h: usize) {
+    if w == 0 || h == 0 {
+        return;
+    }
+    // The background is what the rim of the crop mostly shows (glyphs touch the rim less than they fill the middle).
+    let rim = (0..w)
+        .flat_map(|x| [crop[x], crop[(h - 1) * w + x]])
+        .chain((0..h).flat_map(|y| [crop[y * w], crop[y * w + w - 1]]));
+    let (bg, _, _) = mode(rim);
+    // Rows that are almost all one other colour belong to a different background (a bar's edge crossing the crop).
+    let mut row_bg = vec![bg; h];
+    for (y, rb) in row_bg.iter_mut().enumerate() {
+        let row = &crop[y * w..(y + 1) * w];
+        let (m, count, n) = mode(row.iter().copied());
+        if m.abs_diff(bg) > 24 && count * 10 >= n * 9 {
+            *rb = m;
+        }
+    }
+    // Columns likewise (the side of a field or a list box running through the crop).
+    let mut col_line = vec![false; w];
+    for (x, line) in col_line.iter_mut().enumerate() {
+        let (m, count, n) = mode((0..h).map(|y| crop[y * w + x]));
+        *line = m.abs_diff(bg) > 24 && count * 10 >= n * 9 && h >= 8;
+    }
+    let mut contrast = 0u8;
+    for y in 0..h {
+        for x in 0..w {
+            if !col_line[x] {
+                contrast = contrast.max(crop[y * w + x].abs_diff(row_bg[y]));
+            }
+        }
+    }
+    let contrast = u32::from(contrast.max(48));
+    for y in 0..h {
+        let b = row_bg[y];
+        for (x, v) in crop[y * w..(y + 1) * w].iter_mut().enumerate() {
+            let d = if col_line[x] { 0 } else { u32::from(v.abs_diff(b)) * 255 / contrast };
+            *v = 255 - d.min(255) as u8;
+        }
+    }
+}
+
+/// Bilinear upscale by `scale`, then a white border of `pad` pixels.
+fn upscale_and_pad(src: &[u8], w: usize, h: usize, scale: u32, pad: u32) -> Prepared {
+    let s = scale.max(1) as usize;
+    let p = pad as usize;
+    let (ow, oh) = (w * s + 2 * p, h * s + 2 * p);
+    let mut out = vec![255u8; ow * oh];
+    if w > 0 && h > 0 {
+        for oy in 0..h * s {
+            // Sample at pixel centres: source coordinate (oy + 0.5) / s - 0.5, in 1/256ths.
+            let sy = ((2 * oy + 1) * 256 / (2 * s)).saturating_sub(128);
+            let y0 = (sy >> 8).min(h - 1);
+            let y1 = (y0 + 1).min(h - 1);
+            let fy = (sy & 255) as u32;
+            let dst = &mut out[(oy + p) * ow + p..(oy + p) * ow + p + w * s];
+            for (ox, d) in dst.iter_mut().enumerate() {
+                let sx = ((2 * ox + 1) * 256 / (2 * s)).saturating_sub(128);
+                let x0 = (sx >> 8).min(w - 1);
+                let x1 = (x0 + 1).min(w - 1);
+                let fx = (sx & 255) as u32;
+                let a = u32::from(src[y0 * w + x0]) * (256 - fx) + u32::from(src[y0 * w + x1]) * fx;
+                let b = u32::from(src[y1 * w + x0]) * (256 - fx) + u32::from(src[y1 * w + x1]) * fx;
+                *d = ((a * (256 - fy) + b * fy + (1 << 15)) >> 16) as u8;
+            }
+        }
+    }
+    Prepared { w: ow as u32, h: oh as u32, px: out, scale: s as u32, pad }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gray_from(w: usize, h: usize, f: impl Fn(usize, usize) -> u8) -> Gray {
+        let mut px = Vec::with_capacity(w * h);
+        for y in 0..h {
+            for x in 0..w {
+                px.push(f(x, y));
+            }
+        }
+        Gray { w, h, px }
+    }
+
+    #[test]
+    fn blocks_separated_by_space_are_separate_pieces_and_frames_vanish() {
+        // Two 20x8 "words" of stripes, far apart, inside a 1-pixel frame around the whole image.
+        let g = gray_from(200, 60, |x, y| {
+            let frame = x == 0 || y == 0 || x == 199 || y == 59;
+            let word1 = (20..40).contains(&x) && (10..18).contains(&y) && x % 3 == 0;
+            let word2 = (120..140).contains(&x) && (30..38).contains(&y) && x % 3 == 0;
+            if frame || word1 || word2 { 0 } else { 255 }
+        });
+        let seg = segment(&g, &SegParams::default());
+        assert_eq!(seg.pieces.len(), 2, "{:?}", seg.pieces);
+        assert!(seg.pieces[0].contains_rect(&Rect::new(20, 10, 19, 8)), "{:?}", seg.pieces[0]);
+        assert!(seg.pieces[1].y >= 29 && seg.pieces[1].x >= 118, "{:?}", seg.pieces[1]);
+    }
+
+    #[test]
+    fn normalising_makes_light_on_dark_dark_on_light() {
+        // White text pixels on a blue-ish dark background: after normalising, text is dark and background white.
+        let w = 10;
+        let mut crop: Vec<u8> = (0..w * 5).map(|i| if i % w == 4 && i / w > 0 { 250 } else { 60 }).collect();
+        normalise(&mut crop, w, 5);
+        assert_eq!(crop[0], 255);
+        assert_eq!(crop[w + 4], 0);
+    }
+
+    #[test]
+    fn upscale_keeps_flat_areas_flat_and_pads_white() {
+        let src = vec![100u8; 4 * 3];
+        let p = upscale_and_pad(&src, 4, 3, 2, 5);
+        assert_eq!((p.w, p.h), (18, 16));
+        assert_eq!(p.px[0], 255);
+        assert_eq!(p.px[5 * 18 + 5], 100);
+        assert_eq!(p.px[(5 + 5) * 18 + 12], 100);
+    }
+}
