@@ -55,10 +55,24 @@ impl VmkitMetadata {
     }
 }
 
-/// The canonical hash of a domain element, ignoring `<metadata>` and formatting.
+/// The canonical hash of a domain element, ignoring `<metadata>`, formatting and the order of `<devices>`.
+///
+/// libvirt moves devices around in its own XML (it lists controllers it added after the first start in another
+/// place), and once libvirt has assigned every device an address the order carries no meaning; sorting the
+/// devices keeps such shuffles from looking like edits.
 pub fn domain_hash(domain: &Element) -> String {
-    let canonical = xml::render_compact(&xml::canonical(domain, &["metadata"]));
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    let mut canonical = xml::canonical(domain, &["metadata"]);
+    for child in &mut canonical.children {
+        if let xml::Child::Element(devices) = child
+            && devices.name == "devices"
+        {
+            devices.children.sort_by_cached_key(|c| match c {
+                xml::Child::Element(e) => xml::render_compact(e),
+                xml::Child::Text(t) => t.clone(),
+            });
+        }
+    }
+    hex::encode(Sha256::digest(xml::render_compact(&canonical).as_bytes()))
 }
 
 /// A libvirt domain.

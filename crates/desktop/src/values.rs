@@ -76,6 +76,9 @@ impl FromStr for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
+        if b == 0 {
+            return f.write_str("0");
+        }
         for (unit, m) in [("T", TIB), ("G", GIB), ("M", MIB), ("K", KIB)] {
             if b >= m && b.is_multiple_of(m) {
                 return write!(f, "{}{unit}", b / m);

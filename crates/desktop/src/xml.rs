@@ -167,6 +167,13 @@ pub fn parse_fragment(xml: &str) -> Result<Vec<Element>, XmlError> {
     let doc = roxmltree::Document::parse(&wrapped).map_err(|e| {
         let pos = e.pos();
         let offset = offset_of(&wrapped, pos.row, pos.col).saturating_sub(open.len()).min(xml.len());
+        // An element left open runs into the wrapper's end tag: say so without naming the wrapper.
+        if let roxmltree::Error::UnexpectedCloseTag(expected, actual, _) = &e
+            && actual == WRAPPER
+        {
+            let start = xml.rfind(&format!("<{expected}")).unwrap_or(offset);
+            return XmlError { offset: start, message: format!("<{expected}> is never closed") };
+        }
         XmlError { offset, message: strip_position(&e.to_string()) }
     })?;
     let root = doc.root_element();
@@ -289,6 +296,8 @@ mod tests {
         assert_eq!(&bad[err.offset..err.offset + 4], "</c>", "{err:?}");
         assert_eq!(err.message, "expected 'b' tag, not 'c'");
         assert!(parse_fragment("hello <a/>").is_err());
+        let open = parse_fragment("<a/>\n<watchdog model='x'>").err();
+        assert_eq!(open, Some(XmlError { offset: 5, message: "<watchdog> is never closed".into() }));
         assert!(parse_fragment("<!DOCTYPE x [<!ENTITY e 'x'>]><a/>").is_err());
         let ns = parse_fragment("<q:x xmlns:q='urn:q' q:y='1'/>").unwrap_or_default();
         assert_eq!(render_compact(&ns[0]), "<q:x xmlns:q=\"urn:q\" q:y=\"1\"/>");
