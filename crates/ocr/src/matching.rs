@@ -42,13 +42,50 @@ impl Pattern {
         Pattern::Phrase(text.into())
     }
 
+    /// Reads a pattern as scripts and the command line write it: `/.../` is a regular expression matched
+    /// case-insensitively, anything else a phrase. Expressions are size-limited so that a pattern cannot make
+    /// matching allocate without bound.
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        if text.len() >= 2 && text.starts_with('/') && text.ends_with('/') {
+            let source = &text[1..text.len() - 1];
+            if source.is_empty() {
+                return Err(PatternError::Empty);
+            }
+            return regex::RegexBuilder::new(&format!("(?i){source}"))
+                .size_limit(1 << 20)
+                .build()
+                .map(Pattern::Regex)
+                .map_err(|e| PatternError::Regex { pattern: text.to_owned(), reason: e.to_string() });
+        }
+        if normalise(text).is_empty() {
+            return Err(PatternError::Empty);
+        }
+        Ok(Pattern::Phrase(text.to_owned()))
+    }
+
     /// How the pattern reads in messages: the phrase, or `/regex/`.
     pub fn describe(&self) -> String {
         match self {
             Pattern::Phrase(p) => p.clone(),
-            Pattern::Regex(r) => format!("/{}/", r.as_str()),
+            Pattern::Regex(r) => format!("/{}/", r.as_str().strip_prefix("(?i)").unwrap_or(r.as_str())),
         }
     }
+}
+
+/// A pattern that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// The phrase has no words.
+    #[error("the text to look for is empty")]
+    Empty,
+    /// A `/.../` pattern is not a valid regular expression.
+    #[error("{pattern} is not a valid regular expression: {reason}")]
+    Regex {
+        /// The pattern as written.
+        pattern: String,
+        /// What the regex parser said.
+        reason: String,
+    },
 }
 
 impl From<Regex> for Pattern {
@@ -363,6 +400,20 @@ fn levenshtein(a: &[char], b: &[char]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_parse_as_scripts_write_them() {
+        assert!(matches!(Pattern::parse("Set Up Later"), Ok(Pattern::Phrase(p)) if p == "Set Up Later"));
+        let Ok(re) = Pattern::parse("/set ?up (later|now)/") else { panic!("regex pattern rejected") };
+        assert_eq!(re.describe(), "/set ?up (later|now)/");
+        let shot = screen(&[("SET", 0, 0), ("UP", 40, 0), ("LATER", 80, 0)]);
+        assert_eq!(find(&shot, &re, &MatchOptions::default()).len(), 1, "regexes are case-insensitive");
+        assert!(matches!(Pattern::parse("  "), Err(PatternError::Empty)));
+        assert!(matches!(Pattern::parse("//"), Err(PatternError::Empty)));
+        assert!(matches!(Pattern::parse("/(unclosed/"), Err(PatternError::Regex { .. })));
+        // A lone slash is text.
+        assert!(matches!(Pattern::parse("/"), Ok(Pattern::Phrase(_))));
+    }
 
     /// A screen from `(text, x, y)` words; every word is 10 px per character wide and 16 px high.
     fn screen(words: &[(&str, u32, u32)]) -> ScreenText {

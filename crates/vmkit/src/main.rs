@@ -9,6 +9,7 @@
 
 mod cmd;
 mod exit;
+mod output;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run and check YAML automation scripts (VNC + OCR).
     Automate(cmd::automate::Args),
+    /// Look at and drive a VNC screen: capture, OCR, find, click, type, keys.
+    Screen(cmd::screen::Args),
     /// Download a file with a required SHA-256 into the content-addressed cache.
     Fetch(cmd::fetch::Args),
     /// Make cloud-init NoCloud seeds (user-data, meta-data; ISO or vfat).
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Automate(args) => cmd::automate::run(args),
+        Command::Screen(args) => cmd::screen::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
         Command::CloudInit(args) => cmd::cloud_init::run(args),
         Command::Desktop(args) => cmd::desktop::run(args),

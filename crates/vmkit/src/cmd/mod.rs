@@ -4,4 +4,5 @@ pub mod automate;
 pub mod cloud_init;
 pub mod desktop;
 pub mod fetch;
+pub mod screen;
 pub mod vm;
