@@ -31,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run and check YAML automation scripts (VNC + OCR).
     Automate(cmd::automate::Args),
+    /// Boot a throwaway guest built from Debian packages, type into its screen over VNC and print what OCR reads.
+    Demo(cmd::demo::Args),
     /// Look at and drive a VNC screen: capture, OCR, find, click, type, keys.
     Screen(cmd::screen::Args),
     /// Download a file with a required SHA-256 into the content-addressed cache.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Automate(args) => cmd::automate::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Screen(args) => cmd::screen::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
         Command::CloudInit(args) => cmd::cloud_init::run(args),

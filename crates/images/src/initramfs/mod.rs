@@ -3,6 +3,8 @@
 
 pub mod busybox;
 pub mod cpio;
+pub mod launch;
 
 pub use busybox::{BusyboxGuest, GuestError, GuestManifest, GuestSpec};
 pub use cpio::{Archive, CpioError};
+pub use launch::Launch;

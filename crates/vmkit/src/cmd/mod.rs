@@ -2,6 +2,7 @@
 
 pub mod automate;
 pub mod cloud_init;
+pub mod demo;
 pub mod desktop;
 pub mod fetch;
 pub mod screen;

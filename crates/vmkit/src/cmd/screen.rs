@@ -261,21 +261,32 @@ async fn ocr_screen(vnc: &rfb::Client, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the screen until `pattern` is found or `wait` passes (zero: read once). Re-reads only when the
-/// screen changed.
+/// Reads the screen until `pattern` is found or `wait` passes (zero: read once); returns every match (empty when
+/// the text did not appear).
 async fn find(
     vnc: &rfb::Client,
     pattern: &ocr::matching::Pattern,
     wait: Duration,
 ) -> anyhow::Result<Vec<ocr::matching::Match>> {
+    let text = wait_for_text(vnc, pattern, wait).await?;
+    Ok(ocr::matching::find(&text, pattern, &ocr::matching::MatchOptions::default()))
+}
+
+/// Reads the screen until `pattern` is on it or `wait` passes (zero: read once), and returns the last read.
+/// Between reads it sleeps until the screen changes: an unchanged screen is not read again.
+pub async fn wait_for_text(
+    vnc: &rfb::Client,
+    pattern: &ocr::matching::Pattern,
+    wait: Duration,
+) -> anyhow::Result<ocr::ScreenText> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         vnc.take_damage();
         let text = read_screen(vnc.frame()).await?;
-        let found = ocr::matching::find(&text, pattern, &ocr::matching::MatchOptions::default());
+        let found = !ocr::matching::find(&text, pattern, &ocr::matching::MatchOptions::default()).is_empty();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !found.is_empty() || left.is_zero() {
-            return Ok(found);
+        if found || left.is_zero() {
+            return Ok(text);
         }
         vnc.wait_for_damage(left).await.context("waiting for the screen to change")?;
     }
