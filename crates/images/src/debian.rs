@@ -6,6 +6,11 @@
 //!   exact version, size and SHA-256 come from apt's index and are recorded ([`DebPackage`]).
 //! * The cache holds `debs/NAME_VERSION_ARCH.deb`; a file is used only if its SHA-256 matches the index, so a
 //!   second build needs no network (resolution reads apt's local lists).
+//! * Resolutions are remembered in `debs/resolved/NAME.json` together with a fingerprint of apt's state (size
+//!   and modification time of the package lists, of `/etc/apt` and of dpkg's status file, at the locations
+//!   `apt-config` reports). While the fingerprint holds, no `apt-cache` runs: that takes ~0.5–1 s per call on a
+//!   host without apt's binary cache, which would dominate a cache-hit build. After `apt-get update` (or any
+//!   configuration change) the fingerprint differs and apt is asked again.
 //! * Reading uses `dpkg-deb --fsys-tarfile` (present wherever apt is; it knows every compression a .deb may use)
 //!   and streams the tar through Rust, so a caller picks a few members out of a 400 MB kernel package without
 //!   writing the rest to disk.
@@ -152,6 +157,27 @@ impl Apt {
     /// The version apt would install of `name` (or exactly `name=version`), from the local package lists.
     pub fn resolve(&self, name: &str) -> Result<DebPackage, DebianError> {
         check_package_name(name)?;
+        let fingerprint = apt_fingerprint();
+        let memo = self.debs.join("resolved").join(format!("{}.json", name.replace(':', "%3a")));
+        if let Some(fp) = &fingerprint
+            && let Some(pkg) = std::fs::read(&memo)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Resolved>(&b).ok())
+                .and_then(|r| (r.fingerprint == *fp).then_some(r.package))
+        {
+            return Ok(pkg);
+        }
+        let pkg = self.ask_apt(name)?;
+        if let Some(fp) = fingerprint {
+            let record = Resolved { fingerprint: fp, package: pkg.clone() };
+            if let Err(e) = write_atomically(&memo, &serde_json::to_vec_pretty(&record).unwrap_or_default()) {
+                tracing::debug!(error = %e, "could not remember a package resolution");
+            }
+        }
+        Ok(pkg)
+    }
+
+    fn ask_apt(&self, name: &str) -> Result<DebPackage, DebianError> {
         let out = Command::new(&self.apt_cache)
             .args(["show", "--no-all-versions", name])
             .stdin(Stdio::null())
@@ -254,6 +280,78 @@ impl Apt {
         })?;
         Ok(DebArchive { path })
     }
+}
+
+/// A remembered resolution.
+#[derive(Serialize, Deserialize)]
+struct Resolved {
+    fingerprint: String,
+    package: DebPackage,
+}
+
+/// A fingerprint of apt's state: what `apt-cache` answers depends on the package lists, the configuration and
+/// dpkg's status, so their sizes and modification times stand for it. `None` if apt-config cannot say where they
+/// are (then nothing is remembered).
+fn apt_fingerprint() -> Option<String> {
+    let out = Command::new("apt-config")
+        .args(["shell", "LISTS", "Dir::State::lists/d", "ETC", "Dir::Etc/d", "STATUS", "Dir::State::status/f"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    let var = |name: &str| -> Option<PathBuf> {
+        let line = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix('='))?;
+        let value = line.strip_prefix('\'')?.strip_suffix('\'')?;
+        (!value.contains('\'')).then(|| PathBuf::from(value))
+    };
+    let (lists, etc, status) = (var("LISTS")?, var("ETC")?, var("STATUS")?);
+    let mut hasher = Sha256::new();
+    let mut stamp = |path: &Path| {
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            hasher.update(format!(":{}:{}.{}\n", meta.len(), meta.mtime(), meta.mtime_nsec()).as_bytes());
+        }
+    };
+    let mut files = Vec::new();
+    let walk = |dir: &Path, depth: u32, files: &mut Vec<PathBuf>| -> Option<()> {
+        fn inner(dir: &Path, depth: u32, files: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.file_name().is_some_and(|n| n == "lock" || n == "partial") {
+                    continue;
+                }
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() && depth > 0 => inner(&path, depth - 1, files),
+                    Ok(t) if t.is_file() || t.is_symlink() => files.push(path),
+                    _ => {}
+                }
+            }
+        }
+        inner(dir, depth, files);
+        Some(())
+    };
+    walk(&lists, 0, &mut files)?;
+    walk(&etc, 1, &mut files)?;
+    files.push(status);
+    files.sort();
+    for f in &files {
+        stamp(f);
+    }
+    Some(hex::encode(hasher.finalize()))
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), data)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// A .deb file on disk.

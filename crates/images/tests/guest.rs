@@ -90,3 +90,22 @@ fn unknown_packages_are_errors_naming_them() {
     let err = apt.resolve("--option=x").unwrap_err().to_string();
     assert!(err.contains("not a valid Debian package name"), "{err}");
 }
+
+#[test]
+fn resolutions_are_remembered_while_apt_state_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let apt = Apt::new(dir.path());
+    let real = apt.resolve("busybox-static").unwrap();
+    let memo = dir.path().join("debs/resolved/busybox-static.json");
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&memo).unwrap()).unwrap();
+
+    // A remembered answer is used as long as the fingerprint matches...
+    record["package"]["version"] = "0:remembered".into();
+    std::fs::write(&memo, serde_json::to_vec(&record).unwrap()).unwrap();
+    assert_eq!(apt.resolve("busybox-static").unwrap().version, "0:remembered");
+
+    // ...and apt is asked again once it does not (as after `apt-get update`).
+    record["fingerprint"] = "stale".into();
+    std::fs::write(&memo, serde_json::to_vec(&record).unwrap()).unwrap();
+    assert_eq!(apt.resolve("busybox-static").unwrap(), real);
+}
