@@ -417,6 +417,7 @@ impl Client {
         let strokes = keys::text_strokes(text).map_err(|e| Error::InvalidInput(e.to_string()))?;
         let ext = self.supports_extended_keys();
         let mut shift = false;
+        let mut pacer = Pacer::new(opts.key_delay);
         for stroke in strokes {
             let mut events: Vec<(Key, bool)> = Vec::with_capacity(3);
             if stroke.shift != shift {
@@ -431,7 +432,7 @@ impl Client {
             } else {
                 for (k, d) in events {
                     self.send(message(ext, k, d), "typing").await?;
-                    tokio::time::sleep(opts.key_delay).await;
+                    pacer.tick().await;
                 }
             }
             if !opts.char_delay.is_zero() {
@@ -547,6 +548,34 @@ fn message(extended: bool, key: Key, down: bool) -> Vec<u8> {
     match key.scancode {
         Some(sc) if extended => proto::qemu_key_event(down, key.keysym, sc).to_vec(),
         _ => proto::key_event(down, key.keysym).to_vec(),
+    }
+}
+
+/// Spaces key events `delay` apart on average: event *i* goes out at start + *i* × `delay`. Tokio's timer has
+/// millisecond resolution, so sleeping a fixed delay after each event would round every pause up; scheduling
+/// against absolute times keeps the average exact, at the cost of occasional back-to-back pairs, which QEMU's
+/// queue absorbs. After a long stall (a busy machine) the schedule restarts instead of bursting to catch up.
+struct Pacer {
+    delay: Duration,
+    next: Instant,
+}
+
+impl Pacer {
+    /// Events further behind schedule than this many delays restart the schedule.
+    const MAX_BEHIND: u32 = 16;
+
+    fn new(delay: Duration) -> Self {
+        Self { delay, next: Instant::now() }
+    }
+
+    async fn tick(&mut self) {
+        self.next += self.delay;
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep_until(self.next).await;
+        } else if now - self.next > self.delay * Self::MAX_BEHIND {
+            self.next = now;
+        }
     }
 }
 

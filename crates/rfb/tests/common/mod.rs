@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod console;
+
 use testbed::{Daemon, Display};
 
 /// Generous: the machine may be busy compiling.
