@@ -95,3 +95,19 @@ async fn e2e_a_killed_qemu_is_noticed_at_once() {
     assert!(noticed < Duration::from_secs(5), "noticed only after {noticed:?}");
     assert!(guest.qemu().try_exit().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_the_stop_ladder_tries_the_guest_first() {
+    let guest = Guest::boot().await.unwrap();
+    let mut console = guest.serial_console().await.unwrap();
+    let poweroff = async move {
+        console.send_line("poweroff").await.unwrap();
+        // Keep the connection open while the guest shuts down.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    };
+    let plan = qemu::StopPlan::default().with_guest(poweroff, LONG);
+    let stopped = guest.qemu().stop(plan).await.unwrap();
+    assert_eq!(stopped.by, StopStep::Guest, "{}", stopped.exit);
+    assert!(stopped.exit.success(), "{}", stopped.exit);
+    assert!(guest.serial_log().contents().unwrap().contains(POWERING_OFF));
+}

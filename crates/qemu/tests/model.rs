@@ -326,3 +326,12 @@ async fn a_taken_vnc_port_is_retried_on_another() {
     assert!(qemu.exited().await.success());
     drop(taken);
 }
+
+#[tokio::test]
+async fn a_missing_qemu_is_an_error_naming_the_package() {
+    let mut cmd = guest_like();
+    cmd.program = PathBuf::from("/nonexistent/qemu-system-x86_64");
+    let err = Qemu::start(&cmd).await.unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/qemu-system-x86_64"), "{err}");
+    assert!(err.contains("qemu-system-x86"), "{err}");
+}
