@@ -4,16 +4,17 @@
 //! * the KVM probe, fresh (no cache) and from its cache;
 //! * building the guest from cached packages (cold) and finding it built (warm);
 //! * boot to the banner and to the VGA console's shell under TCG, supervised by vmkit (`Qemu::start`, QMP
-//!   handshake, serial-log wait) and, as the baseline, the same argv started bare with `std::process::Command`
-//!   and its serial log polled.
+//!   handshake, serial-log wait) and, as the baseline, the same argv (the one `vmkit demo` and the test guests
+//!   run) started bare with `std::process::Command` and its serial log polled.
 //!
 //! Run: `cargo bench -p images --bench guest_boot` (add `-- N` for N boots per variant, default 5).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use images::initramfs::Launch;
 use images::initramfs::busybox::{BANNER, BusyboxGuest, GuestSpec, TTY1_READY};
-use qemu::{Accel, Display, KvmProbe, Machine, Pattern, QemuCommand, SerialLog, Vga, Vnc};
+use qemu::{Accel, KvmProbe, Pattern, QemuCommand, SerialLog, Vnc};
 
 fn cache_root() -> PathBuf {
     std::env::var_os("VMKIT_TESTBED_CACHE")
@@ -35,18 +36,18 @@ fn stats(name: &str, samples: &mut [Duration]) {
     );
 }
 
+/// The same command `vmkit demo` and the test guests run.
 fn guest_command(guest: &BusyboxGuest, dir: &Path, display: u16) -> QemuCommand {
-    let mut cmd = QemuCommand::new(Accel::Tcg);
-    cmd.machine = Machine::new("q35");
-    cmd.memory_mib = 256;
-    cmd.direct_boot = Some(guest.direct_boot(guest.cmdline(Some("bench"))));
-    cmd.no_defaults = true;
-    cmd.no_reboot = true;
-    cmd.vga = Some(Vga::Std);
-    cmd.display = Some(Display::None);
-    cmd.vnc = Some(Vnc::localhost(display));
-    cmd.serial_socket(dir.join("serial.sock"), dir.join("serial.log"));
-    cmd
+    guest.qemu_command(&Launch {
+        accel: Accel::Tcg,
+        memory_mib: 256,
+        vnc: Vnc::localhost(display),
+        id: Some("bench"),
+        serial_socket: &dir.join("serial.sock"),
+        serial_log: &dir.join("serial.log"),
+        qmp_socket: &dir.join("qmp.sock"),
+        name: "vmkit-bench".to_owned(),
+    })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +124,6 @@ async fn main() {
 async fn boot_vmkit(guest: &BusyboxGuest) -> (Duration, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = guest_command(guest, dir.path(), 0);
-    cmd.qmp = Some(dir.path().join("qmp.sock"));
     let t = Instant::now();
     let qemu = qemu::start_with_port_retry(&mut cmd, qemu::StartOptions::default(), 5, qemu::pick_vnc_display)
         .await

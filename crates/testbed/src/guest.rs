@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use images::initramfs::Launch;
 use images::initramfs::busybox::{self, BusyboxGuest, GuestSpec};
 use qemu::{
-    Accel, Display, KvmProbe, Machine, Pattern, Qemu, QemuCommand, Qmp, Secret, SerialConsole, SerialLog, StartOptions,
-    StopPlan, Stopped, Vga, Vnc,
+    Accel, KvmProbe, Pattern, Qemu, Qmp, Secret, SerialConsole, SerialLog, StartOptions, StopPlan, Stopped, Vnc,
 };
 
 /// How to boot a [`Guest`].
@@ -126,21 +126,19 @@ impl Guest {
         let serial_socket = dir.path().join("serial.sock");
         let qmp_socket = dir.path().join("qmp.sock");
 
-        let mut cmd = QemuCommand::new(accel);
-        cmd.name = Some(format!("vmkit-test-guest-{id}"));
-        cmd.machine = Machine::new("q35");
-        cmd.memory_mib = opts.memory_mib;
-        cmd.direct_boot = Some(image.direct_boot(image.cmdline(Some(&id))));
-        cmd.no_defaults = true;
-        cmd.no_reboot = true;
-        cmd.vga = Some(Vga::Std);
-        cmd.display = Some(Display::None);
         let mut vnc = Vnc::localhost(0);
         vnc.password = opts.vnc_password.is_some();
         vnc.key_delay_ms = opts.key_delay_ms;
-        cmd.vnc = Some(vnc);
-        cmd.serial_socket(&serial_socket, &serial_log);
-        cmd.qmp = Some(qmp_socket.clone());
+        let mut cmd = image.qemu_command(&Launch {
+            accel,
+            memory_mib: opts.memory_mib,
+            vnc,
+            id: Some(&id),
+            serial_socket: &serial_socket,
+            serial_log: &serial_log,
+            qmp_socket: &qmp_socket,
+            name: format!("vmkit-test-guest-{id}"),
+        });
 
         let qemu = qemu::start_with_port_retry(&mut cmd, StartOptions::default(), 8, qemu::pick_vnc_display)
             .await
