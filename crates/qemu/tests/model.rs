@@ -44,6 +44,9 @@ fn windows_like(dir: &Path) -> QemuCommand {
     cd.media = Some(Media::Cdrom);
     cd.readonly = true;
     cmd.drives.push(cd);
+    let mut scratch = Drive::virtio(dir.join("scratch.raw"), ImageFormat::Raw);
+    scratch.snapshot = true;
+    cmd.drives.push(scratch);
     cmd.nets.push(UserNet::virtio("net0", vec![HostForward::tcp(2222, 22), HostForward::tcp(3389, 3389)]));
     cmd.serial_socket(dir.join("serial.sock"), dir.join("serial.log"));
     cmd.qmp = Some(dir.join("qmp.sock"));
@@ -216,6 +219,7 @@ async fn qemu_accepts_the_rendered_windows_like_model() {
         .unwrap();
     assert!(status.success());
     std::fs::write(d.join("Win11.iso"), vec![0u8; 1 << 20]).unwrap();
+    std::fs::write(d.join("scratch.raw"), vec![0u8; 1 << 20]).unwrap();
     let tpm_state = d.join("tpm");
     std::fs::create_dir(&tpm_state).unwrap();
     let mut swtpm = std::process::Command::new("swtpm")
