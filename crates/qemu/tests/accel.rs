@@ -88,7 +88,8 @@ async fn e2e_probe_verdicts_are_cached() {
     let second = probe.run_cached().await.unwrap();
     assert!(second.cached);
     assert_eq!(second.usable, first.usable);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // A lookup, not another boot (a boot takes seconds; the bound is loose for a loaded machine).
+    assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 

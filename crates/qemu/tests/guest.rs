@@ -92,7 +92,8 @@ async fn e2e_a_killed_qemu_is_noticed_at_once() {
     let err = result.unwrap_err().to_string();
     assert!(err.contains("QEMU exited"), "{err}");
     assert!(err.contains("signal 9"), "{err}");
-    assert!(noticed < Duration::from_secs(5), "noticed only after {noticed:?}");
+    // "At once" against a 600 s wait; the bound is loose so a loaded machine does not fail it.
+    assert!(noticed < Duration::from_secs(60), "noticed only after {noticed:?}");
     assert!(guest.qemu().try_exit().is_some());
 }
 
