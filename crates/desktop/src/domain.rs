@@ -350,10 +350,10 @@ impl Domain {
 
         let mut devices = Vec::new();
         let disk_bus = if macos { "sata" } else { "virtio" };
-        let mut sata_index = 0u8;
+        let mut sata_index = 0usize;
         let mut next_sata = || {
-            let name = format!("sd{}", char::from(b'a' + sata_index));
-            sata_index = sata_index.saturating_add(1);
+            let name = disk_name("sd", sata_index);
+            sata_index += 1;
             name
         };
         let mut boot = 0u32;
@@ -424,8 +424,7 @@ impl Domain {
         devices.extend(vm.pci_devices.iter().copied().map(Device::Hostdev));
         devices.push(Device::Memballoon(vm.memballoon.enable.then_some(vm.memballoon)));
         if let Some(extra) = &vm.extra_devices {
-            // Checked to be well-formed when the config was loaded.
-            devices.extend(xml::parse_fragment(extra).unwrap_or_default().into_iter().map(Device::Raw));
+            devices.extend(extra.elements().iter().cloned().map(Device::Raw));
         }
 
         let memory_kib = vm.memory.kib_ceil();
@@ -487,6 +486,19 @@ impl Domain {
     pub fn to_xml(&self) -> String {
         xml::render(&self.to_element())
     }
+}
+
+/// A disk target name as libvirt numbers them: `sda` … `sdz`, `sdaa`, `sdab`, …
+pub fn disk_name(prefix: &str, index: usize) -> String {
+    let mut letters = Vec::new();
+    let mut i = index + 1;
+    while i > 0 {
+        i -= 1;
+        letters.push(char::from(b'a' + u8::try_from(i % 26).unwrap_or(0)));
+        i /= 26;
+    }
+    letters.reverse();
+    format!("{prefix}{}", letters.into_iter().collect::<String>())
 }
 
 fn on(b: bool) -> &'static str {
@@ -717,4 +729,15 @@ pub fn dir_pool_xml(name: &str, path: &std::path::Path) -> String {
         .child(Element::new("name").text(name))
         .child(Element::new("target").child(Element::new("path").text(path.display())));
     xml::render(&e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_names_follow_libvirt() {
+        let names: Vec<String> = [0, 1, 25, 26, 27, 51, 52, 701, 702].iter().map(|&i| disk_name("sd", i)).collect();
+        assert_eq!(names, ["sda", "sdb", "sdz", "sdaa", "sdab", "sdaz", "sdba", "sdzz", "sdaaa"]);
+    }
 }

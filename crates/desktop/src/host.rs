@@ -30,7 +30,8 @@ pub struct Setting {
 
 impl fmt::Display for Setting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.value.is_empty() { write!(f, "{}", self.key) } else { write!(f, "{}={}", self.key, self.value) }
+        let text = if self.value.is_empty() { self.key.clone() } else { format!("{}={}", self.key, self.value) };
+        f.pad(&text)
     }
 }
 
@@ -332,7 +333,11 @@ pub fn preflight(cfg: &DesktopConfig, root: &Path, kvm: &KvmState) -> Vec<Check>
             check(
                 "memory",
                 status,
-                format!("the enabled VMs have {} together; the host has {}", ByteSize(total), ByteSize(host)),
+                format!(
+                    "the enabled VMs have {} together; the host has {}",
+                    ByteSize(total).approx(),
+                    ByteSize(host).approx()
+                ),
             );
         }
     }

@@ -14,8 +14,9 @@ use std::str::FromStr;
 use crate::diag::{ConfigErrors, Diagnostic, Severity, SourceText};
 use crate::doc::{self, Entry, Format, Node, Value};
 use crate::model::{
-    CpuVendor, DesktopConfig, DirectBoot, Display, DomainType, FirewallPorts, FirmwareKind, FirmwarePaths,
-    GpuPassthrough, Hugepages, LookingGlass, Memballoon, OsType, PageSize, Profile, SshSettings, VideoModel, VmConfig,
+    CpuVendor, DesktopConfig, DirectBoot, Display, DomainType, ExtraDevices, FirewallPorts, FirmwareKind,
+    FirmwarePaths, GpuPassthrough, Hugepages, LookingGlass, Memballoon, OsType, PageSize, Profile, SshSettings,
+    VideoModel, VmConfig,
 };
 use crate::values::{self, ByteSize, CpuSet, MacAddr, PciAddress, PciId, Uuid};
 
@@ -805,12 +806,12 @@ impl<'a> Reader<'a> {
     }
 
     /// `extraDevices`: one string or a list of strings of libvirt device XML, each well-formed.
-    fn extra_devices(&mut self, path: &str, node: &Node) -> Option<String> {
+    fn extra_devices(&mut self, path: &str, node: &Node) -> Option<ExtraDevices> {
         let parts: Vec<&Node> = match &node.value {
             Value::Array(items) => items.iter().collect(),
             _ => vec![node],
         };
-        let mut out = String::new();
+        let mut texts = Vec::new();
         let mut ok = true;
         for (i, part) in parts.iter().enumerate() {
             let ppath = if matches!(node.value, Value::Array(_)) { format!("{path}[{i}]") } else { path.to_owned() };
@@ -830,12 +831,20 @@ impl<'a> Reader<'a> {
                 self.error(&(offset..offset + 1), format!("{ppath}: not well-formed XML: {}", err.message));
                 continue;
             }
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(xml);
+            texts.push(xml);
         }
-        (ok && !out.trim().is_empty()).then_some(out)
+        let joined = texts.join("\n");
+        if !ok || joined.trim().is_empty() {
+            return None;
+        }
+        // Each part parsed on its own, so the whole does too (well-formed fragments concatenate).
+        match ExtraDevices::parse(&joined) {
+            Ok(d) => Some(d),
+            Err(err) => {
+                self.error(&node.span, format!("{path}: not well-formed XML: {}", err.message));
+                None
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::values::{ByteSize, CpuSet, MacAddr, PciAddress, PciId, Uuid};
+use crate::xml::{Element, XmlError};
 
 /// The global profile: the defaults it gives, which explicit options override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -304,6 +305,37 @@ pub struct Memballoon {
     pub stats_interval: u32,
 }
 
+/// `extraDevices`: libvirt device XML that is known to be well-formed (it can only be made by parsing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraDevices {
+    text: String,
+    elements: Vec<Element>,
+}
+
+impl ExtraDevices {
+    /// Parses device XML: zero or more well-formed elements.
+    pub fn parse(text: &str) -> Result<Self, XmlError> {
+        let elements = crate::xml::parse_fragment(text)?;
+        Ok(ExtraDevices { text: text.to_owned(), elements })
+    }
+
+    /// The XML as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The devices.
+    pub fn elements(&self) -> &[Element] {
+        &self.elements
+    }
+}
+
+impl serde::Serialize for ExtraDevices {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
 /// Direct kernel boot (vmkit extension `vms.<name>.directBoot`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DirectBoot {
@@ -376,7 +408,7 @@ pub struct VmConfig {
     #[serde(serialize_with = "display_vec")]
     pub pci_devices: Vec<PciAddress>,
     /// Raw libvirt device XML appended to `<devices>` (checked to be well-formed).
-    pub extra_devices: Option<String>,
+    pub extra_devices: Option<ExtraDevices>,
     /// Installation media attached as CD-ROMs (extension `installMedia`).
     pub install_media: Vec<PathBuf>,
     /// UEFI or BIOS (extension `firmware`).

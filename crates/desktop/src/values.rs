@@ -30,6 +30,18 @@ impl ByteSize {
         Self(n * GIB)
     }
 
+    /// A rounded, human form: "23.5G", "512M", "1000B".
+    pub fn approx(self) -> String {
+        for (unit, m) in [("T", TIB), ("G", GIB), ("M", MIB), ("K", KIB)] {
+            if self.0 >= m {
+                let whole = self.0 / m;
+                let tenths = (self.0 % m) * 10 / m;
+                return if tenths == 0 { format!("{whole}{unit}") } else { format!("{whole}.{tenths}{unit}") };
+            }
+        }
+        format!("{}B", self.0)
+    }
+
     /// The size in KiB, rounded up (libvirt's unit).
     pub fn kib_ceil(self) -> u64 {
         self.0.div_ceil(KIB)
@@ -390,6 +402,8 @@ mod tests {
         assert_eq!(ByteSize::gib(16).to_string(), "16G");
         assert_eq!(ByteSize::mib(1536).to_string(), "1536M");
         assert_eq!(ByteSize(1000).to_string(), "1000B");
+        assert_eq!(ByteSize(24_684_084 * 1024).approx(), "23.5G");
+        assert_eq!(ByteSize::mib(512).approx(), "512M");
     }
 
     #[test]

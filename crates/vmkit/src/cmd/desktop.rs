@@ -255,6 +255,10 @@ fn render_plan(uri: &str, plan: &Plan, host: &HostPlan) -> String {
 
 fn render_host(host: &HostPlan) -> String {
     let mut out = String::new();
+    if !host.kernel_params.is_empty() {
+        let all: Vec<String> = host.kernel_params.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "  kernel command line: {}", all.join(" "));
+    }
     for s in &host.kernel_params {
         let _ = writeln!(out, "  kernel parameter  {s:<28} # {}", s.why);
     }
