@@ -13,20 +13,26 @@
 //! - [`ssh`]: the SSH health check;
 //! - [`result`]: what a run did (the `--json` object), rendered by [`report`] (`report.html`) through the
 //!   escaping [`html`] tree; [`debug`] writes the debug directory, [`annotate`] draws on screenshots;
-//! - [`redact`]: keeps typed secrets and passwords out of every output.
+//! - [`redact`]: keeps typed secrets and passwords out of every output;
+//! - [`runner`]: runs a script over VNC ([`screen`]: the connection and its text, [`find`]: matching rules).
 
 pub mod annotate;
+pub mod cli;
 pub mod debug;
+pub mod find;
 pub mod html;
 pub mod keys;
 pub mod load;
 pub mod redact;
 pub mod report;
 pub mod result;
+pub mod runner;
+pub mod screen;
 pub mod script;
 pub mod ssh;
 pub mod time;
 pub mod yaml;
 
 pub use load::{Diagnostic, ScriptError, load_file, load_str};
+pub use runner::{RunOptions, run};
 pub use script::{Action, Script, Step};

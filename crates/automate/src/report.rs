@@ -244,6 +244,7 @@ mod tests {
                     matched: None,
                     point: None,
                     ocr_passes: 1,
+                    tesseract_calls: 1,
                     reconnects: 0,
                     failure: None,
                     screen: Some(ScreenFiles {
@@ -265,6 +266,7 @@ mod tests {
                     matched: None,
                     point: None,
                     ocr_passes: 3,
+                    tesseract_calls: 2,
                     reconnects: 0,
                     failure: Some(Failure {
                         message: "\"I Agree\" not found within 2s".into(),
@@ -285,6 +287,7 @@ mod tests {
             health_check: None,
             reconnects: 0,
             ocr_passes: 4,
+            tesseract_calls: 3,
             debug_dir: None,
         }
     }

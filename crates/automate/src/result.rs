@@ -33,6 +33,8 @@ pub struct RunResult {
     pub reconnects: u32,
     /// OCR passes over the whole run (each pass reads only the screen regions that changed).
     pub ocr_passes: u64,
+    /// Tesseract calls over the whole run (a pass answered from the cache makes none).
+    pub tesseract_calls: u64,
     /// Where debug files went, if `--debug` was given.
     pub debug_dir: Option<PathBuf>,
 }
@@ -85,8 +87,10 @@ pub struct StepResult {
     pub matched: Option<OcrText>,
     /// Where the pointer clicked or moved, in framebuffer pixels.
     pub point: Option<PointXY>,
-    /// OCR passes during this step.
+    /// OCR passes during this step (0 while the screen does not change).
     pub ocr_passes: u64,
+    /// Tesseract calls during this step.
+    pub tesseract_calls: u64,
     /// Reconnections during this step.
     pub reconnects: u32,
     /// Why it failed, with what was searched for and what was there instead.

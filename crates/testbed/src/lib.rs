@@ -7,6 +7,7 @@
 //! Everything here is for tests only: errors are `anyhow` with the command line that failed, and helpers skip
 //! nothing silently (a missing program is an error that names the Debian package to install).
 
+pub mod browser;
 pub mod guest;
 pub mod http;
 pub mod installer;

@@ -1,0 +1,113 @@
+//! What `vmkit automate run` and its alias `yaml-automation-runner` do once their arguments are parsed: load the
+//! script, read the VNC password, run, print, and turn the outcome into the exit code.
+//!
+//! Both binaries map their own flags onto [`RunOptions`] and call [`run_command`], so the alias behaves exactly
+//! like the vmkit command. Output contract: progress lines go to stderr as the run goes; with `json` the
+//! [`crate::result::RunResult`] object is printed to stdout (nothing else is); exit code 0 success, 1 a step or
+//! the health check failed, 2 bad input (script, arguments, password file, VNC credentials).
+
+use std::path::Path;
+
+use crate::runner::{EXIT_BAD_INPUT, RunOptions};
+use crate::script::Secret;
+
+/// Reads a password file: its first line, without the line ending.
+pub fn read_password_file(path: &Path) -> Result<Secret, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+    let first = text.lines().next().unwrap_or_default();
+    if first.is_empty() {
+        return Err(format!("password file {} is empty", path.display()));
+    }
+    Ok(Secret::new(first))
+}
+
+/// Splits `HOST[:PORT]` (`[v6]:PORT` for IPv6 literals).
+pub fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| format!("{s:?}: missing ']'"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(parse_port(p, s)?),
+            None if after.is_empty() => None,
+            None => return Err(format!("{s:?}: expected [HOST]:PORT")),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((host, _)) if host.contains(':') => Ok((s.to_owned(), None)), // a bare IPv6 address
+        Some((host, port)) if !host.is_empty() => Ok((host.to_owned(), Some(parse_port(port, s)?))),
+        Some(_) => Err(format!("{s:?}: missing host")),
+        None if s.is_empty() => Err("empty host".to_owned()),
+        None => Ok((s.to_owned(), None)),
+    }
+}
+
+fn parse_port(p: &str, whole: &str) -> Result<u16, String> {
+    match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{whole:?}: the port must be a number from 1 to 65535")),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// Loads `config`, runs it with `opts`, prints as described above and returns the exit code.
+pub fn run_command(config: &Path, opts: &RunOptions, json: bool) -> u8 {
+    let script = match crate::load_file(config) {
+        Ok(s) => s,
+        Err(e) => {
+            for line in e.diagnostics() {
+                eprintln!("{line}");
+            }
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vmkit: cannot start the async runtime: {e}");
+            return crate::runner::EXIT_FAILED;
+        }
+    };
+    let mut progress = |line: &str| eprintln!("{line}");
+    let result = runtime.block_on(crate::runner::run(&script, opts, &mut progress));
+    if json {
+        match serde_json::to_string_pretty(&result) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("vmkit: cannot encode the result as JSON: {e}"),
+        }
+    }
+    let passed = result.steps.iter().filter(|s| s.outcome == crate::result::Outcome::Passed).count();
+    match &result.error {
+        None => {
+            eprintln!("vmkit: run passed ({passed}/{} steps, {:.1} s)", result.steps.len(), result.duration_ms / 1000.0)
+        }
+        Some(err) => eprintln!("vmkit: run failed (exit {}): {err}", result.exit_code),
+    }
+    result.exit_code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(split_host_port("10.0.2.15"), Ok(("10.0.2.15".into(), None)));
+        assert_eq!(split_host_port("localhost:2222"), Ok(("localhost".into(), Some(2222))));
+        assert_eq!(split_host_port("[::1]:22"), Ok(("::1".into(), Some(22))));
+        assert_eq!(split_host_port("::1"), Ok(("::1".into(), None)));
+        assert!(split_host_port("host:0").is_err());
+        assert!(split_host_port("host:http").is_err());
+        assert!(split_host_port(":22").is_err());
+    }
+
+    #[test]
+    fn password_file_first_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "s3cret\r\nignored\n").expect("write");
+        assert_eq!(read_password_file(&p).expect("read").expose(), "s3cret");
+        std::fs::write(&p, "").expect("write");
+        assert!(read_password_file(&p).is_err());
+    }
+}

@@ -1,0 +1,733 @@
+//! Running a script against a VNC server: the step loop, reconnects, the health check, and the run result.
+//!
+//! Behaviour that peers get wrong and this runner is built around:
+//! - `wait` and `click` sleep until the screen changes (RFB damage) and re-read only what changed; an unchanged
+//!   screen costs no OCR at all (see [`crate::screen`]);
+//! - `click` first waits (briefly, configurable) for its text to appear and for the matched area to stop
+//!   changing, so it neither fails on a screen that is still drawing nor clicks a button mid-animation;
+//! - a dropped VNC connection is re-established with bounded backoff and the interrupted step is run again
+//!   (a `wait` keeps its original deadline); nothing is skipped;
+//! - every outcome is recorded in one [`RunResult`], from which `--json`, `automation.log` and `report.html`
+//!   are produced, with secrets scrubbed.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use image::RgbaImage;
+use ocr::ScreenText;
+
+use crate::annotate::Marks;
+use crate::debug::DebugRecorder;
+use crate::find::{self, Found};
+use crate::redact::Redactor;
+use crate::result::{
+    AttemptResult, BBox, Failure, HealthResult, OcrText, Outcome, PointXY, RunResult, ScreenFiles, StepResult, ms,
+};
+use crate::screen::{ReconnectPolicy, Screen, ScreenError};
+use crate::script::{Action, Click, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, Point, Script, Secret, Step, Target};
+use crate::ssh::{SshTarget, run_health_check};
+
+/// Exit code: everything passed.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a step or the health check failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad input (script, arguments, credentials).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// How long the matched area of a click must stay unchanged before the click.
+const SETTLE: Duration = Duration::from_millis(150);
+/// How long a screen must stay unchanged, with the searched text missing, before it is read once in full.
+const QUIET: Duration = Duration::from_millis(500);
+/// How far below a clicked text the pointer is parked.
+const PARK_BELOW: u32 = 24;
+/// Closest candidates listed for a failed search.
+const CANDIDATES: usize = 5;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// VNC server, `HOST:PORT`.
+    pub vnc: String,
+    /// VNC password, if the server asks for one.
+    pub vnc_password: Option<Secret>,
+    /// SSH host for the health check (from `--ssh` or `--vm-ip`); else the script's `host`, else the VNC host.
+    pub ssh_host: Option<String>,
+    /// SSH port (from `--ssh HOST:PORT` or `--ssh-port`); else the script's `port`, else 22.
+    pub ssh_port: Option<u16>,
+    /// Write debug output: `Some(None)` into a fresh directory under the temp dir, `Some(Some(dir))` into `dir`.
+    pub debug: Option<Option<PathBuf>>,
+    /// How long a `click` waits for its text when the step does not say.
+    pub click_timeout: Duration,
+    /// Reconnect behaviour.
+    pub reconnect: ReconnectPolicy,
+    /// RFB timeout for connecting and for each message.
+    pub vnc_timeout: Duration,
+    /// Key pacing for `type`.
+    pub typing: rfb::TypeOptions,
+    /// Replaces the script's `boot_wait`.
+    pub boot_wait: Option<Duration>,
+    /// Keep the pointer off the text being read: after clicking a text, move it just below that text, and if a
+    /// search misses before the runner has placed the pointer at all, move it to the screen's right edge. A
+    /// server that paints the pointer into the screen image would otherwise hide letters from OCR.
+    pub park_pointer: bool,
+}
+
+impl RunOptions {
+    /// Defaults for a server at `vnc`.
+    pub fn new(vnc: impl Into<String>) -> Self {
+        Self {
+            vnc: vnc.into(),
+            vnc_password: None,
+            ssh_host: None,
+            ssh_port: None,
+            debug: None,
+            click_timeout: DEFAULT_CLICK_TIMEOUT,
+            reconnect: ReconnectPolicy::default(),
+            vnc_timeout: Duration::from_secs(10),
+            typing: rfb::TypeOptions::default(),
+            boot_wait: None,
+            park_pointer: true,
+        }
+    }
+
+    /// The host part of [`RunOptions::vnc`].
+    pub fn vnc_host(&self) -> String {
+        let v = self.vnc.trim();
+        if let Some(rest) = v.strip_prefix('[')
+            && let Some((host, _)) = rest.split_once(']')
+        {
+            return host.to_owned();
+        }
+        v.rsplit_once(':').map_or(v, |(h, _)| h).to_owned()
+    }
+}
+
+/// Why a step did not pass.
+enum StepError {
+    /// The connection dropped: reconnect and run the step again.
+    Lost(ScreenError),
+    /// The step failed for good (with the screen it failed on, if kept).
+    Failed(Box<(Failure, Option<Shot>)>),
+    /// The run cannot go on (credentials, protocol, OCR).
+    Fatal(ScreenError),
+}
+
+impl From<ScreenError> for StepError {
+    fn from(e: ScreenError) -> Self {
+        match e {
+            ScreenError::Lost(_) => StepError::Lost(e),
+            ScreenError::Input(_) => StepError::Failed(Box::new((plain_failure(e.to_string()), None))),
+            other => StepError::Fatal(other),
+        }
+    }
+}
+
+/// A screen a step acted on, kept for the debug output.
+struct Shot {
+    frame: rfb::Frame,
+    words: Vec<OcrText>,
+    matched: Vec<BBox>,
+    region: Option<BBox>,
+    point: Option<PointXY>,
+}
+
+/// What a passed step reports.
+#[derive(Default)]
+struct Passed {
+    detail: Option<String>,
+    matched: Option<OcrText>,
+    point: Option<PointXY>,
+    shot: Option<Shot>,
+}
+
+/// Runs `script`. `progress` receives human-readable lines as the run goes (for stderr).
+pub async fn run(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&str) + Send)) -> RunResult {
+    let started_at = crate::time::utc(SystemTime::now()).rfc3339();
+    let start = Instant::now();
+    let mut redactor = Redactor::for_script(script);
+    if let Some(pw) = &opts.vnc_password {
+        redactor.add(pw.expose());
+    }
+    let mut runner = Runner {
+        script,
+        opts,
+        redactor: redactor.clone(),
+        recorder: None,
+        progress,
+        start,
+        deadline: script.max_install_time.map(|t| start + t),
+        pointer_placed: !opts.park_pointer,
+    };
+    let mut result = RunResult {
+        script: script.path.clone(),
+        vnc: opts.vnc.clone(),
+        started_at,
+        duration_ms: 0.0,
+        outcome: Outcome::Failed,
+        exit_code: EXIT_FAILED,
+        error: None,
+        steps: script.steps.iter().map(not_run).collect(),
+        health_check: None,
+        reconnects: 0,
+        ocr_passes: 0,
+        tesseract_calls: 0,
+        debug_dir: None,
+    };
+    if let Some(dir) = &opts.debug {
+        match DebugRecorder::create(dir.as_deref(), redactor) {
+            Ok(rec) => {
+                result.debug_dir = Some(rec.dir().to_owned());
+                runner.say(&format!("debug output in {}", rec.dir().display()));
+                runner.recorder = Some(rec);
+            }
+            Err(e) => {
+                result.error = Some(e.to_string());
+                result.exit_code = EXIT_BAD_INPUT;
+                result.duration_ms = ms(start.elapsed());
+                return result;
+            }
+        }
+    }
+    runner.run(&mut result).await;
+    result.duration_ms = ms(start.elapsed());
+    if let Some(rec) = &mut runner.recorder {
+        rec.log(&format!(
+            "run {} (exit {}) in {:.1}s",
+            result.outcome.as_str(),
+            result.exit_code,
+            result.duration_ms / 1000.0
+        ));
+        match rec.write_report(&result) {
+            Ok(path) => runner.say(&format!("report: {}", path.display())),
+            Err(e) => runner.say(&format!("warning: {e}")),
+        }
+    }
+    result
+}
+
+fn not_run(step: &Step) -> StepResult {
+    StepResult {
+        number: step.number,
+        line: step.pos.line,
+        action: step.action.keyword(),
+        summary: step.to_string(),
+        description: step.description.clone(),
+        started_ms: 0.0,
+        duration_ms: 0.0,
+        outcome: Outcome::NotRun,
+        detail: None,
+        matched: None,
+        point: None,
+        ocr_passes: 0,
+        tesseract_calls: 0,
+        reconnects: 0,
+        failure: None,
+        screen: None,
+    }
+}
+
+fn plain_failure(message: String) -> Failure {
+    Failure { message, searched: Vec::new(), region: None, min_confidence: None, matches: None, candidates: Vec::new() }
+}
+
+struct Runner<'a> {
+    script: &'a Script,
+    opts: &'a RunOptions,
+    redactor: Redactor,
+    recorder: Option<DebugRecorder>,
+    progress: &'a mut (dyn FnMut(&str) + Send),
+    start: Instant,
+    deadline: Option<Instant>,
+    /// Whether the runner has put the pointer somewhere yet (see [`wait_for`]).
+    pointer_placed: bool,
+}
+
+impl Runner<'_> {
+    /// A progress line: to the caller (stderr), the log file and tracing; secrets scrubbed.
+    fn say(&mut self, line: &str) {
+        let line = self.redactor.clean(line);
+        (self.progress)(&line);
+        tracing::info!("{line}");
+        if let Some(rec) = &mut self.recorder {
+            rec.log(&line);
+        }
+    }
+
+    async fn run(&mut self, result: &mut RunResult) {
+        let engine = match tokio::task::block_in_place(ocr::Engine::new) {
+            Ok(e) => e,
+            Err(e) => {
+                result.error = Some(format!("loading the OCR engine: {e}"));
+                return;
+            }
+        };
+        self.say(&format!("connecting to {}", self.opts.vnc));
+        let mut lines = Vec::new();
+        let connected = Screen::connect(
+            &self.opts.vnc,
+            self.opts.vnc_password.as_ref(),
+            self.opts.vnc_timeout,
+            self.opts.reconnect,
+            engine,
+            &mut |l| lines.push(l),
+        )
+        .await;
+        for l in lines {
+            self.say(&l);
+        }
+        let mut screen = match connected {
+            Ok(s) => s,
+            Err(e) => {
+                result.exit_code = if matches!(e, ScreenError::Auth(_)) { EXIT_BAD_INPUT } else { EXIT_FAILED };
+                result.error = Some(self.redactor.clean(&e.to_string()));
+                self.say(&format!("error: {e}"));
+                return;
+            }
+        };
+        let (w, h) = screen.client().size();
+        self.say(&format!("connected: {} ({w}x{h})", screen.client().server_name()));
+        let boot_wait = self.opts.boot_wait.unwrap_or(self.script.boot_wait);
+        if !boot_wait.is_zero() {
+            self.say(&format!("boot_wait: waiting {}", crate::script::secs(boot_wait)));
+            tokio::time::sleep(boot_wait).await;
+        }
+
+        let total = self.script.steps.len();
+        for (i, step) in self.script.steps.iter().enumerate() {
+            let step_result = self.run_step(&mut screen, step, total).await;
+            let failed = step_result.outcome == Outcome::Failed;
+            if let Some(slot) = result.steps.get_mut(i) {
+                *slot = step_result;
+            }
+            let stats = screen.stats();
+            result.reconnects = stats.reconnects;
+            result.ocr_passes = stats.ocr_passes;
+            result.tesseract_calls = stats.tesseract_calls;
+            if failed {
+                let step_error = result.steps.get(i).and_then(|s| s.failure.as_ref()).map(|f| f.message.clone());
+                result.error = Some(format!("step {} failed: {}", step.number, step_error.unwrap_or_default()));
+                if result.exit_code != EXIT_BAD_INPUT {
+                    result.exit_code = EXIT_FAILED;
+                }
+                return;
+            }
+        }
+
+        if let Some(check) = &self.script.health_check {
+            let host =
+                self.opts.ssh_host.clone().or_else(|| check.host.clone()).unwrap_or_else(|| self.opts.vnc_host());
+            let port = self.opts.ssh_port.or(check.port).unwrap_or(DEFAULT_SSH_PORT);
+            let target = SshTarget { host, port };
+            self.say(&format!(
+                "health check: ssh {}@{target}, `{}` ({} attempts, {} each, {} apart)",
+                check.user,
+                check.command,
+                check.retries,
+                crate::script::secs(check.timeout),
+                crate::script::secs(check.retry_delay)
+            ));
+            let started = Instant::now();
+            let mut lines = Vec::new();
+            let report = run_health_check(check, &target, |a| {
+                lines.push(match &a.result {
+                    Ok(_) => format!("  attempt {}/{}: ok ({:.1}s)", a.number, check.retries, a.duration.as_secs_f64()),
+                    Err(e) => format!("  attempt {}/{}: {e}", a.number, check.retries),
+                });
+            })
+            .await;
+            for l in lines {
+                self.say(&l);
+            }
+            let passed = report.passed();
+            let health = HealthResult {
+                target: target.to_string(),
+                user: check.user.clone(),
+                command: self.redactor.clean(&check.command),
+                outcome: if passed { Outcome::Passed } else { Outcome::Failed },
+                duration_ms: ms(started.elapsed()),
+                output: report
+                    .attempts
+                    .last()
+                    .and_then(|a| a.result.as_ref().ok())
+                    .map(|out| self.redactor.clean(out.trim_end())),
+                attempts: report
+                    .attempts
+                    .iter()
+                    .map(|a| AttemptResult {
+                        number: a.number,
+                        duration_ms: ms(a.duration),
+                        error: a.result.as_ref().err().map(|e| self.redactor.clean(&e.to_string())),
+                    })
+                    .collect(),
+            };
+            result.health_check = Some(health);
+            if !passed {
+                result.error = Some(format!("health check failed after {} attempts", report.attempts.len()));
+                self.say(&format!("health check FAILED after {} attempts", report.attempts.len()));
+                return;
+            }
+            self.say("health check passed");
+        }
+        result.outcome = Outcome::Passed;
+        result.exit_code = EXIT_OK;
+    }
+
+    async fn run_step(&mut self, screen: &mut Screen, step: &Step, total: usize) -> StepResult {
+        let mut r = not_run(step);
+        let started = Instant::now();
+        r.started_ms = ms(started - self.start);
+        let before = screen.stats();
+        let summary = self.redactor.clean(&step.to_string());
+        r.summary = summary.clone();
+        match &step.description {
+            Some(d) => self.say(&format!("[{}/{total}] {summary} — {d}", step.number)),
+            None => self.say(&format!("[{}/{total}] {summary}", step.number)),
+        }
+        let outcome = loop {
+            if let Err(e) = screen.check() {
+                if !matches!(e, ScreenError::Lost(_)) {
+                    break Err(StepError::Fatal(e));
+                }
+                if let Err(stop) = self.reconnect(screen, &e).await {
+                    break Err(stop);
+                }
+            }
+            match self.exec(screen, step, started).await {
+                Err(StepError::Lost(e)) => {
+                    if let Err(stop) = self.reconnect(screen, &e).await {
+                        break Err(stop);
+                    }
+                }
+                other => break other,
+            }
+        };
+        let after = screen.stats();
+        r.ocr_passes = after.ocr_passes - before.ocr_passes;
+        r.tesseract_calls = after.tesseract_calls - before.tesseract_calls;
+        r.reconnects = after.reconnects - before.reconnects;
+        r.duration_ms = ms(started.elapsed());
+        let took = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(passed) => {
+                r.outcome = Outcome::Passed;
+                r.detail = passed.detail.map(|d| self.redactor.clean(&d));
+                r.matched = passed.matched;
+                r.point = passed.point;
+                r.screen = self.save_shot(step, passed.shot);
+                let detail = r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+                self.say(&format!("[{}/{total}] passed in {took:.2}s{detail}", step.number));
+            }
+            Err(err) => {
+                let (failure, shot) = match err {
+                    StepError::Failed(boxed) => *boxed,
+                    StepError::Lost(e) | StepError::Fatal(e) => (plain_failure(e.to_string()), None),
+                };
+                let mut failure = failure;
+                failure.message = self.redactor.clean(&failure.message);
+                self.say(&format!("[{}/{total}] FAILED after {took:.2}s: {}", step.number, failure.message));
+                if !failure.candidates.is_empty() {
+                    let list: Vec<String> = failure
+                        .candidates
+                        .iter()
+                        .map(|c| format!("{:?} ({:.0}%)", c.text, c.similarity * 100.0))
+                        .collect();
+                    self.say(&format!("  closest texts on the screen: {}", list.join(", ")));
+                }
+                r.outcome = Outcome::Failed;
+                r.failure = Some(failure);
+                r.screen = self.save_shot(step, shot);
+            }
+        }
+        r
+    }
+
+    /// Reconnects after a loss; a failure to reconnect ends the step.
+    async fn reconnect(&mut self, screen: &mut Screen, cause: &ScreenError) -> Result<(), StepError> {
+        self.say(&format!("connection lost ({cause}); reconnecting"));
+        let mut lines = Vec::new();
+        let result = screen.reconnect(&mut |l| lines.push(l)).await;
+        for l in lines {
+            self.say(&l);
+        }
+        match result {
+            Ok(()) => {
+                self.say("reconnected; running the step again");
+                Ok(())
+            }
+            Err(e @ ScreenError::Auth(_)) => Err(StepError::Fatal(e)),
+            Err(e) => Err(StepError::Failed(Box::new((plain_failure(e.to_string()), None)))),
+        }
+    }
+
+    fn save_shot(&mut self, step: &Step, shot: Option<Shot>) -> Option<ScreenFiles> {
+        let rec = self.recorder.as_ref()?;
+        let shot = shot?;
+        let frame = shot.frame;
+        let (w, h) = (frame.width(), frame.height());
+        let image = RgbaImage::from_raw(w, h, frame.into_rgba())?;
+        let marks = Marks { words: &shot.words, matched: shot.matched, region: shot.region, click: shot.point };
+        match rec.save_screen(step, &image, &marks) {
+            Ok(files) => Some(files),
+            Err(e) => {
+                self.say(&format!("warning: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The time left for something that may take `timeout` from `started`, within `max_install_time`.
+    fn deadline(&self, started: Instant, timeout: Duration) -> Instant {
+        let d = started + timeout;
+        self.deadline.map_or(d, |overall| d.min(overall))
+    }
+
+    fn past_overall_deadline(&self) -> Option<Failure> {
+        let overall = self.deadline?;
+        (Instant::now() >= overall).then(|| {
+            plain_failure(format!(
+                "max_install_time ({}) exceeded",
+                crate::script::secs(self.script.max_install_time.unwrap_or_default())
+            ))
+        })
+    }
+
+    async fn exec(&mut self, screen: &mut Screen, step: &Step, started: Instant) -> Result<Passed, StepError> {
+        if let Some(f) = self.past_overall_deadline() {
+            return Err(StepError::Failed(Box::new((f, None))));
+        }
+        let debug = self.recorder.is_some();
+        match &step.action {
+            Action::Wait(w) => {
+                let deadline = self.deadline(started, w.timeout);
+                let (found, shot) = wait_for(screen, &w.target, 0, deadline, debug, &mut self.pointer_placed).await?;
+                Ok(Passed {
+                    detail: Some(format!("found {:?} at ({}, {})", found.text, found.bbox.x, found.bbox.y)),
+                    matched: Some(ocr_text(&found)),
+                    point: None,
+                    shot,
+                })
+            }
+            Action::Click(c) => self.click(screen, c, started, debug).await,
+            Action::ClickAt(p) => {
+                let shot = if debug { Some(shot_now(screen, p)?) } else { None };
+                screen.client().click(p.x, p.y, rfb::Button::Left).await.map_err(lost_or_failed)?;
+                self.pointer_placed = true;
+                Ok(Passed { detail: None, matched: None, point: Some(point(p)), shot })
+            }
+            Action::MoveMouse(p) => {
+                let shot = if debug { Some(shot_now(screen, p)?) } else { None };
+                screen.client().move_to(p.x, p.y).await.map_err(lost_or_failed)?;
+                self.pointer_placed = true;
+                Ok(Passed { detail: None, matched: None, point: Some(point(p)), shot })
+            }
+            Action::Type(t) => {
+                let typing = rfb::TypeOptions {
+                    char_delay: t.char_delay.unwrap_or(self.opts.typing.char_delay),
+                    ..self.opts.typing
+                };
+                screen.client().type_text(&t.text, &typing).await.map_err(lost_or_failed)?;
+                let n = t.text.chars().count();
+                Ok(Passed { detail: Some(format!("{n} characters")), ..Passed::default() })
+            }
+            Action::Key(k) | Action::Hotkey(k) => {
+                screen.client().press_chord(&k.chord).await.map_err(lost_or_failed)?;
+                Ok(Passed::default())
+            }
+            Action::Delay(d) => {
+                let until = self.deadline(started, *d);
+                tokio::time::sleep_until(until.into()).await;
+                if let Some(f) = self.past_overall_deadline() {
+                    return Err(StepError::Failed(Box::new((f, None))));
+                }
+                Ok(Passed::default())
+            }
+        }
+    }
+
+    async fn click(
+        &mut self,
+        screen: &mut Screen,
+        c: &Click,
+        started: Instant,
+        debug: bool,
+    ) -> Result<Passed, StepError> {
+        let deadline = self.deadline(started, c.timeout.unwrap_or(self.opts.click_timeout));
+        let (found, shot) = loop {
+            let (found, shot) = wait_for(screen, &c.target, c.index, deadline, debug, &mut self.pointer_placed).await?;
+            // Let the matched area settle: no change inside it for SETTLE (bounded by the deadline).
+            let area = grow(&found.bbox, 8);
+            let settle_until = Instant::now() + SETTLE;
+            let mut moved = false;
+            while Instant::now() < settle_until && Instant::now() < deadline {
+                match screen.wait_change(settle_until - Instant::now()).await? {
+                    None => break,
+                    Some(rects) if rects.iter().any(|r| intersects(r, &area)) => {
+                        moved = true;
+                        break;
+                    }
+                    Some(_) => {}
+                }
+            }
+            if !moved || Instant::now() >= deadline {
+                break (found, shot);
+            }
+        };
+        let (fw, fh) = screen.client().size();
+        let cx = i64::from(found.bbox.x) + i64::from(found.bbox.width) / 2 + i64::from(c.offset.x);
+        let cy = i64::from(found.bbox.y) + i64::from(found.bbox.height) / 2 + i64::from(c.offset.y);
+        let (Ok(x), Ok(y)) = (u32::try_from(cx), u32::try_from(cy)) else {
+            return Err(off_screen(cx, cy, fw, fh, shot));
+        };
+        if x >= fw || y >= fh {
+            return Err(off_screen(cx, cy, fw, fh, shot));
+        }
+        screen.client().click(x, y, rfb::Button::Left).await.map_err(lost_or_failed)?;
+        self.pointer_placed = true;
+        if self.opts.park_pointer {
+            // Servers that paint the pointer into the screen image (Xvnc, QEMU with a software cursor) would
+            // hide the next screen's text at this very spot — installers put "Continue" in the same place on
+            // every page. Move it a pointer's size below the clicked text (pointer shapes reach up to ~16 px
+            // around their hot spot), near the same control and in the same window.
+            let park_y = (y + found.bbox.height / 2 + PARK_BELOW).min(fh.saturating_sub(1));
+            screen.client().move_to(x, park_y).await.map_err(lost_or_failed)?;
+        }
+        let p = PointXY { x: cx, y: cy };
+        Ok(Passed {
+            detail: Some(format!("clicked {:?} at ({x}, {y})", found.text)),
+            matched: Some(ocr_text(&found)),
+            point: Some(p),
+            shot: shot.map(|s| Shot { point: Some(p), ..s }),
+        })
+    }
+}
+
+fn off_screen(x: i64, y: i64, w: u32, h: u32, shot: Option<Shot>) -> StepError {
+    StepError::Failed(Box::new((
+        plain_failure(format!("the click point ({x}, {y}) is outside the {w}x{h} screen (check the offset)")),
+        shot,
+    )))
+}
+
+fn lost_or_failed(e: rfb::Error) -> StepError {
+    if e.is_connection_lost() {
+        StepError::Lost(ScreenError::Lost(e))
+    } else if e.is_auth_failure() {
+        StepError::Fatal(ScreenError::Auth(e))
+    } else {
+        StepError::Failed(Box::new((plain_failure(e.to_string()), None)))
+    }
+}
+
+fn point(p: &Point) -> PointXY {
+    PointXY { x: i64::from(p.x), y: i64::from(p.y) }
+}
+
+fn bbox(r: &ocr::Rect) -> BBox {
+    BBox { x: r.x, y: r.y, width: r.width, height: r.height }
+}
+
+fn grow(r: &ocr::Rect, by: u32) -> ocr::Rect {
+    ocr::Rect::new(r.x.saturating_sub(by), r.y.saturating_sub(by), r.width + 2 * by, r.height + 2 * by)
+}
+
+fn intersects(a: &ocr::Rect, b: &ocr::Rect) -> bool {
+    !a.intersection(b).is_empty()
+}
+
+fn ocr_text(f: &Found) -> OcrText {
+    OcrText { text: f.text.clone(), confidence: f.confidence / 100.0, bbox: bbox(&f.bbox) }
+}
+
+fn words(text: &ScreenText) -> Vec<OcrText> {
+    text.words
+        .iter()
+        .map(|w| OcrText { text: w.text.clone(), confidence: w.confidence / 100.0, bbox: bbox(&w.bbox) })
+        .collect()
+}
+
+fn region_box(target: &Target) -> Option<BBox> {
+    target.region.map(|r| BBox { x: r.x, y: r.y, width: r.width, height: r.height })
+}
+
+/// The screen now, for the debug output of a pointer step.
+fn shot_now(screen: &mut Screen, p: &Point) -> Result<Shot, StepError> {
+    let (text, frame) = screen.text()?;
+    Ok(Shot { frame, words: words(text), matched: Vec::new(), region: None, point: Some(point(p)) })
+}
+
+/// Waits until `target` has a match number `index` (top to bottom; negative from the end), or `deadline`.
+///
+/// If the text is not there at first and the runner has not yet placed the pointer anywhere (`pointer_placed`),
+/// the pointer is moved to the middle of the screen's right edge: wherever it was left, it may be covering the
+/// very text searched for on a server that paints it into the screen image.
+async fn wait_for(
+    screen: &mut Screen,
+    target: &Target,
+    index: i64,
+    deadline: Instant,
+    debug: bool,
+    pointer_placed: &mut bool,
+) -> Result<(Found, Option<Shot>), StepError> {
+    let mut read_in_full = false;
+    loop {
+        let (text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
+        read_in_full = false;
+        let found = find::find(target, text);
+        let pick = if index >= 0 {
+            usize::try_from(index).ok().and_then(|i| found.get(i))
+        } else {
+            usize::try_from(index.unsigned_abs())
+                .ok()
+                .and_then(|back| found.len().checked_sub(back))
+                .and_then(|i| found.get(i))
+        };
+        if let Some(hit) = pick {
+            let shot = debug.then(|| Shot {
+                frame: frame.clone(),
+                words: words(text),
+                matched: vec![bbox(&hit.bbox)],
+                region: region_box(target),
+                point: None,
+            });
+            return Ok((hit.clone(), shot));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let searched: Vec<String> = target.patterns.iter().map(|p| p.source()).collect();
+            let message = if found.is_empty() {
+                format!("{target} not found on the screen")
+            } else {
+                format!("{target}: index {index} asked for, but only {} match(es) on the screen", found.len())
+            };
+            let failure = Failure {
+                message,
+                searched,
+                region: region_box(target),
+                min_confidence: target.min_confidence,
+                matches: Some(found.len()),
+                candidates: find::closest(target, text, CANDIDATES),
+            };
+            let shot = Shot {
+                frame,
+                words: words(text),
+                matched: found.iter().map(|f| bbox(&f.bbox)).collect(),
+                region: region_box(target),
+                point: None,
+            };
+            return Err(StepError::Failed(Box::new((failure, Some(shot)))));
+        }
+        if !*pointer_placed {
+            *pointer_placed = true;
+            let (w, h) = screen.client().size();
+            screen.client().move_to(w.saturating_sub(1), h / 2).await.map_err(lost_or_failed)?;
+            continue;
+        }
+        // Not there: sleep until the screen changes. Once it has been quiet for a moment without a match, read
+        // it once in full (see `Screen::text_full`).
+        if screen.read_in_full(frame.serial()) {
+            screen.wait_change(deadline - now).await?;
+        } else if screen.wait_change(QUIET.min(deadline - now)).await?.is_none() {
+            read_in_full = true;
+        }
+    }
+}

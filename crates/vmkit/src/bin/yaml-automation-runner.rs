@@ -1,0 +1,68 @@
+//! `yaml-automation-runner`: the original runner's command line, kept working as an alias of
+//! `vmkit automate run`.
+//!
+//! Flags and defaults are the original's — `--config F`, `--vnc-host` (default 127.0.0.1), `--vnc-port`
+//! (default 5900), `--vm-ip` (SSH host, default the VNC host), `--debug` (a flag; a directory may follow) —
+//! plus vmkit's additions: `--password-file`, `--ssh-port`, `--json`. It is a separate binary rather than an
+//! argv[0] switch so that `cargo install` and packagers get it without creating a symlink; it maps its flags
+//! onto the same options and calls the same code as the vmkit command, so both behave identically.
+//! Exit codes: 0 success, 1 a step or the health check failed, 2 bad input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Run a YAML automation script against a VNC server (alias of `vmkit automate run`).
+#[derive(Debug, Parser)]
+#[command(name = "yaml-automation-runner", version, max_term_width = 110)]
+struct Args {
+    /// Path to the YAML script.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// VNC server host name or address.
+    #[arg(long, default_value = "127.0.0.1")]
+    vnc_host: String,
+    /// VNC server TCP port.
+    #[arg(long, default_value_t = 5900, value_parser = clap::value_parser!(u16).range(1..))]
+    vnc_port: u16,
+    /// The machine's address for the SSH health check (default: the VNC host).
+    #[arg(long, value_name = "IP")]
+    vm_ip: Option<String>,
+    /// Save screenshots, OCR JSON, automation.log and report.html (into DIR, or a fresh directory under the
+    /// temp dir).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    debug: Option<PathBuf>,
+    /// A file whose first line is the VNC password.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// SSH port for the health check (default: the script's `port`, else 22).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    ssh_port: Option<u16>,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+
+    let host = if args.vnc_host.contains(':') { format!("[{}]", args.vnc_host) } else { args.vnc_host.clone() };
+    let mut opts = automate::RunOptions::new(format!("{host}:{}", args.vnc_port));
+    if let Some(f) = &args.password_file {
+        match automate::cli::read_password_file(f) {
+            Ok(pw) => opts.vnc_password = Some(pw),
+            Err(e) => {
+                eprintln!("yaml-automation-runner: {e}");
+                return ExitCode::from(automate::runner::EXIT_BAD_INPUT);
+            }
+        }
+    }
+    opts.ssh_host = args.vm_ip.clone();
+    opts.ssh_port = args.ssh_port;
+    opts.debug = args.debug.as_ref().map(|d| (!d.as_os_str().is_empty()).then(|| d.clone()));
+    ExitCode::from(automate::cli::run_command(&args.config, &opts, args.json))
+}
