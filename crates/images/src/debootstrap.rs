@@ -25,7 +25,6 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::LockFile;
 use crate::fsutil::{FsError, WorkDir, remove_work_dir};
 use crate::recipe::DebianSource;
+use crate::tools::{ToolError, output, run_logged, version};
 
 /// Bump when the base's contents or layout change: old cache entries are then not reused.
 const BASE_REVISION: u32 = 1;
@@ -60,7 +60,9 @@ pub const BASE_PACKAGES: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum DebootstrapError {
     /// The host's apt has no source for the suite.
-    #[error("the host's apt has no `main` source for suite `{suite}` (apt-get indextargets lists: {known}); set `mirror` in the recipe")]
+    #[error(
+        "the host's apt has no `main` source for suite `{suite}` (apt-get indextargets lists: {known}); set `mirror` in the recipe"
+    )]
     NoMirror {
         /// The suite.
         suite: String,
@@ -71,25 +73,8 @@ pub enum DebootstrapError {
     #[error("building a Debian base needs root (debootstrap chroots and the tree's files must belong to root)")]
     NotRoot,
     /// A tool failed.
-    #[error("`{command}` failed ({status}); last output:\n{tail}")]
-    Tool {
-        /// The command line.
-        command: String,
-        /// Exit status.
-        status: String,
-        /// The end of its output.
-        tail: String,
-    },
-    /// A tool could not be started.
-    #[error("cannot run {program}: {source} (Debian package: {package})")]
-    Spawn {
-        /// The program.
-        program: String,
-        /// Which package provides it.
-        package: &'static str,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Tool(#[from] ToolError),
     /// The tree lacks a kernel or initrd.
     #[error("no {what} in {}", dir.display())]
     Missing {
@@ -144,13 +129,16 @@ pub struct DebianBase {
 
 /// The mirror the host's apt uses for `suite` (component `main`).
 pub async fn host_mirror(suite: &str) -> Result<String, DebootstrapError> {
-    let out = tokio::process::Command::new("apt-get")
-        .args(["indextargets", "--format", "$(SITE)|$(RELEASE)|$(COMPONENT)", "Created-By: Packages"])
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|source| DebootstrapError::Spawn { program: "apt-get".into(), package: "apt", source })?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = output(
+        tokio::process::Command::new("apt-get").args([
+            "indextargets",
+            "--format",
+            "$(SITE)|$(RELEASE)|$(COMPONENT)",
+            "Created-By: Packages",
+        ]),
+        "apt",
+    )
+    .await?;
     let mut known = Vec::new();
     for line in text.lines() {
         let mut parts = line.split('|');
@@ -160,7 +148,10 @@ pub async fn host_mirror(suite: &str) -> Result<String, DebootstrapError> {
         }
         known.push(format!("{release} at {site}"));
     }
-    Err(DebootstrapError::NoMirror { suite: suite.to_owned(), known: if known.is_empty() { "nothing".into() } else { known.join(", ") } })
+    Err(DebootstrapError::NoMirror {
+        suite: suite.to_owned(),
+        known: if known.is_empty() { "nothing".into() } else { known.join(", ") },
+    })
 }
 
 /// The include list for a recipe: the base packages, then the recipe's, without duplicates.
@@ -186,7 +177,7 @@ pub async fn ensure_base(
         None => host_mirror(&source.suite).await?,
     };
     let include = include_list(source, extra);
-    let debootstrap = tool_version("debootstrap", &["--version"], "debootstrap").await?;
+    let debootstrap = version("debootstrap", &["--version"], "debootstrap").await?;
     let key = {
         let mut h = Sha256::new();
         h.update(format!("r{BASE_REVISION}\n{}\n{mirror}\namd64\n{debootstrap}\n{}", source.suite, include.join(",")));
@@ -241,7 +232,10 @@ pub async fn ensure_base(
     .await?;
     remove_work_dir(&tree)?;
     run_logged(
-        tokio::process::Command::new("qemu-img").args(["convert", "-O", "qcow2"]).arg(&raw).arg(work.path().join("base.qcow2")),
+        tokio::process::Command::new("qemu-img")
+            .args(["convert", "-O", "qcow2"])
+            .arg(&raw)
+            .arg(work.path().join("base.qcow2")),
         &work.path().join("convert.log"),
         "qemu-utils",
     )
@@ -256,11 +250,12 @@ pub async fn ensure_base(
     }
     std::fs::rename(work.path(), &dir).map_err(|source| FsError { op: "renaming into", path: dir.clone(), source })?;
     work.keep(&dir);
-    load(&dir)?.map(|mut b| {
-        b.cached = false;
-        b
-    })
-    .ok_or(DebootstrapError::Missing { what: "base.json", dir })
+    load(&dir)?
+        .map(|mut b| {
+            b.cached = false;
+            b
+        })
+        .ok_or(DebootstrapError::Missing { what: "base.json", dir })
 }
 
 fn load(dir: &Path) -> Result<Option<DebianBase>, DebootstrapError> {
@@ -285,7 +280,10 @@ fn write(path: &Path, text: &str) -> Result<(), FsError> {
 }
 
 fn configure_tree(tree: &Path) -> Result<(), FsError> {
-    write(&tree.join("etc/fstab"), "# Written by vmkit: the root filesystem is the whole first virtio disk.\n/dev/vda / ext4 defaults,discard 0 1\n")?;
+    write(
+        &tree.join("etc/fstab"),
+        "# Written by vmkit: the root filesystem is the whole first virtio disk.\n/dev/vda / ext4 defaults,discard 0 1\n",
+    )?;
     write(
         &tree.join("etc/cloud/cloud.cfg.d/90-vmkit.cfg"),
         "# Written by vmkit: configuration comes from a NoCloud seed (a disk labelled cidata).\ndatasource_list: [ NoCloud, None ]\n",
@@ -318,25 +316,28 @@ fn copy_boot_files(tree: &Path, out: &Path) -> Result<String, DebootstrapError> 
         .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("vmlinuz-").map(str::to_owned))
         .collect();
     releases.sort();
-    let release = releases.pop().ok_or_else(|| DebootstrapError::Missing { what: "kernel (boot/vmlinuz-*)", dir: boot.clone() })?;
+    let release = releases
+        .pop()
+        .ok_or_else(|| DebootstrapError::Missing { what: "kernel (boot/vmlinuz-*)", dir: boot.clone() })?;
     let initrd = boot.join(format!("initrd.img-{release}"));
     if !initrd.is_file() {
         return Err(DebootstrapError::Missing { what: "initrd (boot/initrd.img-*)", dir: boot });
     }
-    for (from, to) in [(boot.join(format!("vmlinuz-{release}")), out.join("vmlinuz")), (initrd, out.join("initrd.img"))] {
+    for (from, to) in [(boot.join(format!("vmlinuz-{release}")), out.join("vmlinuz")), (initrd, out.join("initrd.img"))]
+    {
         std::fs::copy(&from, &to).map_err(|source| FsError { op: "copying", path: from.clone(), source })?;
     }
     Ok(release)
 }
 
 async fn installed_packages(tree: &Path) -> Result<Vec<(String, String)>, DebootstrapError> {
-    let out = tokio::process::Command::new("dpkg-query")
-        .arg(format!("--admindir={}", tree.join("var/lib/dpkg").display()))
-        .args(["-W", "-f", "${Package}\t${Version}\n"])
-        .output()
-        .await
-        .map_err(|source| DebootstrapError::Spawn { program: "dpkg-query".into(), package: "dpkg", source })?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = output(
+        tokio::process::Command::new("dpkg-query")
+            .arg(format!("--admindir={}", tree.join("var/lib/dpkg").display()))
+            .args(["-W", "-f", "${Package}\t${Version}\n"]),
+        "dpkg",
+    )
+    .await?;
     Ok(text.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_owned(), v.to_owned())).collect())
 }
 
@@ -347,7 +348,9 @@ fn filesystem_size(tree: &Path) -> u64 {
         let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
         let own = meta.blocks() * 512;
         if meta.is_dir() {
-            own + std::fs::read_dir(path).map(|rd| rd.filter_map(Result::ok).map(|e| used(&e.path())).sum()).unwrap_or(0)
+            own + std::fs::read_dir(path)
+                .map(|rd| rd.filter_map(Result::ok).map(|e| used(&e.path())).sum())
+                .unwrap_or(0)
         } else {
             own
         }
@@ -356,60 +359,14 @@ fn filesystem_size(tree: &Path) -> u64 {
     (bytes + bytes / 2 + (512 << 20)).max(1536 << 20).next_multiple_of(64 << 20)
 }
 
-/// `program ARGS…` → its first output line.
-pub async fn tool_version(program: &str, args: &[&str], package: &'static str) -> Result<String, DebootstrapError> {
-    let out = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|source| DebootstrapError::Spawn { program: program.into(), package, source })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().next().unwrap_or("").trim().to_owned())
-}
-
-/// Runs a command in its own process group with its output in `log`; on failure the error carries the log's tail.
-/// If the future is dropped (Ctrl-C), the whole process group is killed.
-async fn run_logged(cmd: &mut tokio::process::Command, log: &Path, package: &'static str) -> Result<(), DebootstrapError> {
-    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-    let shown = format!("{program} {}", cmd.as_std().get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
-    let file = std::fs::File::create(log).map_err(|source| FsError { op: "creating", path: log.to_owned(), source })?;
-    let err_file = file.try_clone().map_err(|source| FsError { op: "opening", path: log.to_owned(), source })?;
-    cmd.stdin(Stdio::null()).stdout(file).stderr(err_file).process_group(0).kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|source| DebootstrapError::Spawn { program: program.clone(), package, source })?;
-    let group = child.id().map(GroupKiller);
-    let status = child.wait().await.map_err(|source| DebootstrapError::Spawn { program: program.clone(), package, source })?;
-    if let Some(mut g) = group {
-        g.0 = 0; // finished: nothing to kill
-    }
-    if status.success() {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines.get(lines.len().saturating_sub(25)..).unwrap_or_default().join("\n");
-    Err(DebootstrapError::Tool { command: shown, status: status.to_string(), tail })
-}
-
-/// Kills a process group when dropped (unless its id was cleared): the children of debootstrap (dpkg and the
-/// maintainer scripts in the chroot) must not outlive a cancelled build.
-struct GroupKiller(u32);
-
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        if self.0 != 0 {
-            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0)]).status();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn include_list_adds_recipe_packages_once() {
-        let source = DebianSource { suite: "bookworm".into(), packages: vec!["htop".into(), "sudo".into()], mirror: None };
+        let source =
+            DebianSource { suite: "bookworm".into(), packages: vec!["htop".into(), "sudo".into()], mirror: None };
         let list = include_list(&source, &["nix-setup-systemd"]);
         assert_eq!(list.first().map(String::as_str), Some("linux-image-cloud-amd64"));
         assert_eq!(list.iter().filter(|p| *p == "sudo").count(), 1);

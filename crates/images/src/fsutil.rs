@@ -29,7 +29,7 @@ pub struct FsError {
     pub source: std::io::Error,
 }
 
-fn fs_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
+fn fs_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FsError + 'a {
     move |source| FsError { op, path: path.to_owned(), source }
 }
 
@@ -50,7 +50,10 @@ impl WorkDir {
     /// Creates `<parent>/<prefix><random>` and locks it.
     pub fn create(parent: &Path, prefix: &str) -> Result<Self, FsError> {
         std::fs::create_dir_all(parent).map_err(fs_err("creating", parent))?;
-        let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent).map_err(fs_err("creating a directory in", parent))?;
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(parent)
+            .map_err(fs_err("creating a directory in", parent))?;
         let path = dir.keep();
         let lock_path = path.join(LOCK);
         let lock = File::create(&lock_path).map_err(fs_err("creating", &lock_path))?;
@@ -258,7 +261,20 @@ mod tests {
     #[test]
     fn pidfile_of_a_process_naming_the_directory_is_killed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("sh").arg("-c").arg("sleep 30").arg(dir.path()).spawn().unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("sleep 30; true")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // As QEMU does, write the pidfile once the program runs (its command line is readable); right after the
+        // spawn the exec may still be in progress and /proc shows an empty command line.
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        while std::fs::read(&cmdline).map(|c| c.is_empty()).unwrap_or(true) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         std::fs::write(dir.path().join(QEMU_PIDFILE), child.id().to_string()).unwrap();
         remove_work_dir(dir.path()).unwrap();
         let status = child.wait().unwrap();

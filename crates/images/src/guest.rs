@@ -47,7 +47,7 @@ pub enum GuestError {
         /// The command.
         command: String,
         /// Why.
-        source: SshError,
+        source: Box<SshError>,
     },
 }
 
@@ -78,10 +78,11 @@ impl GuestSsh {
         while started.elapsed() < limit {
             let attempt_started = Instant::now();
             let report = run_health_check(&self.check("true", Duration::from_secs(20)), &self.target, |_| {}).await;
-            match report.attempts.into_iter().last().map(|a| a.result) {
-                Some(Ok(_)) => return Ok(started.elapsed()),
-                Some(Err(e)) => last = e.to_string(),
-                None => {}
+            if let Some(attempt) = report.attempts.last() {
+                match &attempt.result {
+                    Ok(_) => return Ok(started.elapsed()),
+                    Err(e) => last = e.to_string(),
+                }
             }
             tracing::debug!(%last, "guest SSH not ready");
             if let Some(rest) = interval.checked_sub(attempt_started.elapsed()) {
@@ -107,10 +108,11 @@ impl GuestSsh {
             }
         })
         .await;
-        match report.attempts.into_iter().last().map(|a| a.result) {
-            Some(Ok(out)) => Ok(out),
-            Some(Err(source)) => Err(GuestError::Command { command: command.to_owned(), source }),
-            None => Err(GuestError::Command { command: command.to_owned(), source: SshError::Timeout(timeout) }),
+        let failed = |source| GuestError::Command { command: command.to_owned(), source: Box::new(source) };
+        let mut report = report;
+        match report.attempts.pop() {
+            Some(attempt) => attempt.result.map_err(failed),
+            None => Err(failed(SshError::Timeout(timeout))),
         }
     }
 

@@ -4,10 +4,19 @@
 //! ([`kmod`]), initramfs archives and the throwaway busybox guest built from Debian packages ([`initramfs`]),
 //! and the cache they share ([`cache`]). Image builds (fetch with hashes, cloud-init, recipes) build on these.
 
+pub mod boottest;
+pub mod build;
 pub mod cache;
 pub mod debian;
+pub mod debootstrap;
+pub mod fsutil;
+pub mod guest;
 pub mod initramfs;
 pub mod kmod;
+pub mod machine;
+pub mod manifest;
+pub mod recipe;
+pub mod tools;
 
 pub use cache::{CacheError, cache_root};
 pub use debian::{Apt, DebArchive, DebPackage, DebianError};

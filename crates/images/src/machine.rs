@@ -74,12 +74,12 @@ impl ImageMachine {
             cmd.direct_boot =
                 Some(DirectBoot { kernel: kernel.clone(), initrd: Some(initrd.clone()), cmdline: kernel_cmdline() });
         }
-        let mut disk = Drive::with_device(
-            "disk0",
-            &self.disk,
-            ImageFormat::Qcow2,
-            Device::new("virtio-blk-pci").prop("bootindex", "0"),
-        );
+        // With -kernel QEMU's own boot loader takes boot index 0; the disk needs one only when it is booted.
+        let mut device = Device::new("virtio-blk-pci");
+        if self.boot == BootKind::Disk {
+            device = device.prop("bootindex", "0");
+        }
+        let mut disk = Drive::with_device("disk0", &self.disk, ImageFormat::Qcow2, device);
         disk.discard_unmap = true;
         cmd.drives.push(disk);
         if let Some(seed) = &self.seed {
@@ -94,7 +94,13 @@ impl ImageMachine {
 
     /// The build's and the boot test's machine: QMP on `qmp`, the serial port on `serial_socket` and logged to
     /// `serial_log`, QEMU's pid in `pidfile`.
-    pub fn supervised(&self, qmp: PathBuf, serial_socket: PathBuf, serial_log: PathBuf, pidfile: PathBuf) -> QemuCommand {
+    pub fn supervised(
+        &self,
+        qmp: PathBuf,
+        serial_socket: PathBuf,
+        serial_log: PathBuf,
+        pidfile: PathBuf,
+    ) -> QemuCommand {
         let mut cmd = self.command();
         cmd.qmp = Some(qmp);
         cmd.serial_socket(serial_socket, serial_log);
@@ -142,6 +148,7 @@ mod tests {
             "-append root=/dev/vda rw console=ttyS0 net.ifnames=0",
             "file=disk.qcow2,format=qcow2,if=none",
             "discard=unmap",
+            "-device virtio-blk-pci,drive=disk0",
             "file=seed.iso,format=raw,if=none,readonly=on",
             "hostfwd=tcp:127.0.0.1:2222-:22",
             "-serial stdio",
@@ -158,6 +165,7 @@ mod tests {
         let joined: String =
             cmd.args().unwrap().into_iter().map(|a| a.into_string().unwrap()).collect::<Vec<_>>().join(" ");
         assert!(!joined.contains("-kernel"));
+        assert!(joined.contains("virtio-blk-pci,bootindex=0,drive=disk0"), "{joined}");
         assert!(joined.contains("logfile=serial.log"), "{joined}");
         assert!(joined.contains("-pidfile qemu.pid"), "{joined}");
         assert_eq!(cmd.qmp_socket(), Some(std::path::Path::new("q.sock")));

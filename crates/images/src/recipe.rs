@@ -115,8 +115,13 @@ pub struct ProvisionFile {
     pub path: String,
     /// The contents (from `content`, or read from `source`).
     pub content: String,
-    /// Mode bits.
+    /// Mode bits (recorded as an octal string, `"0644"`).
+    #[serde(serialize_with = "octal")]
     pub mode: u32,
+}
+
+fn octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{mode:04o}"))
 }
 
 #[derive(Deserialize)]
@@ -227,9 +232,8 @@ impl Recipe {
             }
             None => {
                 let derived = name.replace(['.', '_'], "-").trim_matches('-').to_owned();
-                cloudinit::validate_hostname(&derived).map_err(|_| {
-                    at(raw.name.span(), format!("name `{name}` is no valid hostname: give `hostname`"))
-                })?;
+                cloudinit::validate_hostname(&derived)
+                    .map_err(|_| at(raw.name.span(), format!("name `{name}` is no valid hostname: give `hostname`")))?;
                 derived
             }
         };
@@ -275,12 +279,14 @@ impl Recipe {
                 Source::Debian(DebianSource { suite: s.clone(), packages, mirror })
             }
             RawSource::CloudImage { url, sha256 } => {
-                let digest: fetch::Sha256 = sha256.get_ref().parse().map_err(|e: fetch::FetchError| at(sha256.span(), e.to_string()))?;
+                let digest: fetch::Sha256 =
+                    sha256.get_ref().parse().map_err(|e: fetch::FetchError| at(sha256.span(), e.to_string()))?;
                 let src = fetch::Source::new(url.get_ref(), digest).map_err(|e| at(url.span(), e.to_string()))?;
                 Source::CloudImage { url: src.url().to_string(), sha256: digest.to_hex() }
             }
             RawSource::Ubuntu { version, codename, build, arch, sha256 } => {
-                let digest: fetch::Sha256 = sha256.get_ref().parse().map_err(|e: fetch::FetchError| at(sha256.span(), e.to_string()))?;
+                let digest: fetch::Sha256 =
+                    sha256.get_ref().parse().map_err(|e: fetch::FetchError| at(sha256.span(), e.to_string()))?;
                 let image = fetch::UbuntuCloudImage {
                     version: version.get_ref().clone(),
                     codename: codename.get_ref().clone(),
@@ -408,7 +414,8 @@ mod tests {
 
     #[test]
     fn minimal_debian_recipe_gets_the_original_defaults() {
-        let r = parse("name = \"deb\"\nusername = \"agent\"\nsource = { debian = { suite = \"bookworm\" } }\n").unwrap();
+        let r =
+            parse("name = \"deb\"\nusername = \"agent\"\nsource = { debian = { suite = \"bookworm\" } }\n").unwrap();
         assert_eq!(r.hostname, "deb");
         assert_eq!((r.ssh_port, r.memory, r.cpus), (2222, 2048, 2));
         assert_eq!(r.disk_bytes, 20 << 30);

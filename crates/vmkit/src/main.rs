@@ -39,6 +39,8 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Make cloud-init NoCloud seeds (user-data, meta-data; ISO or vfat).
     CloudInit(cmd::cloud_init::Args),
+    /// Build unattended Linux VM images from TOML recipes, and boot-test them.
+    Image(cmd::image::Args),
     /// Declarative desktop VMs on libvirt: plan, apply, XML, host settings, launchers.
     Desktop(cmd::desktop::Args),
     /// Start, stop and reach one desktop VM: vmkit vm NAME start|stop|status|view|console|memstats|setmem|ssh.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Screen(args) => cmd::screen::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
         Command::CloudInit(args) => cmd::cloud_init::run(args),
+        Command::Image(args) => cmd::image::run(args),
         Command::Desktop(args) => cmd::desktop::run(args),
         Command::Vm(args) => cmd::vm::run(args),
     };

@@ -6,4 +6,5 @@ pub mod demo;
 pub mod desktop;
 pub mod fetch;
 pub mod screen;
+pub mod image;
 pub mod vm;

@@ -1,0 +1,751 @@
+//! `vmkit image build`: a recipe in, a ready image directory out — or nothing at all.
+//!
+//! Steps: base image (a verified download, or a cached Debian base) → SSH key pair → NoCloud seed → qcow2 overlay
+//! on the base, resized → QEMU from the [`ImageMachine`] model (KVM if the probe says it works, else TCG; SSH
+//! forwarded on 127.0.0.1 only; the serial console logged) → wait for SSH → `cloud-init status --wait` →
+//! provisioning → `fstrim` → shutdown ladder (guest power-off, ACPI, `quit`, SIGKILL) → compact the disk into a
+//! standalone qcow2 → `run` script from the same model → `manifest.json` with the SHA-256 of every file.
+//!
+//! Guarantees:
+//! * **Same inputs, no work.** The inputs' digest is compared with the existing manifest before anything else;
+//!   a match with every output present (sizes checked, no hashing) is reported as up to date.
+//! * **All or nothing.** Everything happens in a hidden work directory beside the output (same filesystem), which
+//!   is renamed into place last. An error or a cancelled future (Ctrl-C) removes it, killing QEMU first; after a
+//!   SIGKILL the next build sweeps the leftover (and its QEMU, through the pidfile) away. The output directory is
+//!   never half-written.
+//! * **A dead QEMU is noticed at once.** Every wait on the guest races [`qemu::Qemu::exited`], and the error
+//!   carries QEMU's last words and the end of the guest's console.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cloudinit::{CloudConfig, KeyPair, Seed, SeedFormat, User, WriteFile};
+use qemu::{KvmProbe, Qemu, QemuError, RunScript, StartOptions, StopPlan, StopStep};
+
+use crate::debootstrap::{DebootstrapError, ensure_base};
+use crate::fsutil::{FsError, QEMU_PIDFILE, WorkDir, remove_work_dir};
+use crate::guest::{GuestError, GuestSsh};
+use crate::machine::{BootKind, ImageMachine};
+use crate::manifest::{
+    BaseRecord, MANIFEST, MANIFEST_FORMAT, MachineRecord, Manifest, OutputRecord, SshRecord, record,
+};
+use crate::recipe::{Recipe, Source};
+use crate::tools::{ToolError, compact, create_overlay, image_info, version};
+
+/// Bump when the same recipe would build a different image: existing outputs are then rebuilt.
+const BUILD_REVISION: u32 = 1;
+
+/// Output file names.
+pub mod files {
+    /// The disk.
+    pub const DISK: &str = "disk.qcow2";
+    /// The NoCloud seed.
+    pub const SEED: &str = "seed.iso";
+    /// The kernel (Debian source).
+    pub const KERNEL: &str = "vmlinuz";
+    /// The initrd (Debian source).
+    pub const INITRD: &str = "initrd.img";
+    /// The private key (generated keys only); the public key is `id_ed25519.pub`.
+    pub const KEY: &str = "id_ed25519";
+    /// The run script.
+    pub const RUN: &str = "run";
+    /// The build's serial console.
+    pub const SERIAL: &str = "serial.log";
+}
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The output directory.
+    pub out: PathBuf,
+    /// vmkit's cache root (downloads, Debian bases, the KVM probe's verdict).
+    pub cache_root: PathBuf,
+    /// How long the guest may take until SSH lets the user in.
+    pub boot_timeout: Duration,
+    /// How long cloud-init may take after that.
+    pub cloud_init_timeout: Duration,
+    /// How long one provisioning command may take.
+    pub command_timeout: Duration,
+    /// Progress of downloads.
+    pub progress: fetch::ProgressMode,
+    /// No step messages on stderr.
+    pub quiet: bool,
+}
+
+impl BuildOptions {
+    /// Defaults sized for TCG on a small machine: 20 min to SSH, 30 min for cloud-init, 60 min per command.
+    pub fn new(out: PathBuf, cache_root: PathBuf) -> Self {
+        Self {
+            out,
+            cache_root,
+            boot_timeout: Duration::from_secs(20 * 60),
+            cloud_init_timeout: Duration::from_secs(30 * 60),
+            command_timeout: Duration::from_secs(60 * 60),
+            progress: fetch::ProgressMode::Auto,
+            quiet: false,
+        }
+    }
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The output already matched the inputs; nothing was done.
+    UpToDate(Box<Manifest>),
+    /// A new image was built.
+    Built(Box<Manifest>),
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The output path holds something that is not a vmkit image.
+    #[error("{} exists and is not a vmkit image directory (no readable manifest.json); refusing to replace it", path.display())]
+    OutputInTheWay {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The disk size is below the base image's.
+    #[error("diskSize {asked} is smaller than the base image ({base_bytes} bytes)")]
+    DiskTooSmall {
+        /// As written.
+        asked: String,
+        /// The base's virtual size.
+        base_bytes: u64,
+    },
+    /// QEMU exited while the build waited on the guest.
+    #[error("QEMU exited while {step} ({exit}); the guest's console ({}) ends with:\n{tail}", log.display())]
+    QemuDied {
+        /// What the build was doing.
+        step: String,
+        /// QEMU's exit and its output.
+        exit: String,
+        /// The serial log.
+        log: PathBuf,
+        /// The end of the serial log.
+        tail: String,
+    },
+    /// The guest did not do what was asked.
+    #[error("{step}: {source}; the guest's console ({}) ends with:\n{tail}", log.display())]
+    Guest {
+        /// What the build was doing.
+        step: String,
+        /// The SSH-level error.
+        source: Box<GuestError>,
+        /// The serial log.
+        log: PathBuf,
+        /// The end of the serial log.
+        tail: String,
+    },
+    /// cloud-init finished with errors.
+    #[error("cloud-init reported errors:\n{status}")]
+    CloudInit {
+        /// `cloud-init status --long`.
+        status: String,
+    },
+    /// Downloading the base failed.
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    /// Building the Debian base failed.
+    #[error(transparent)]
+    Debian(#[from] DebootstrapError),
+    /// A tool failed.
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// A work-directory operation failed.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// Keys or the seed failed.
+    #[error(transparent)]
+    CloudInitSeed(#[from] cloudinit::CloudInitError),
+    /// QEMU could not be started or stopped.
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    /// The accelerator probe failed.
+    #[error(transparent)]
+    Probe(#[from] qemu::accel::ProbeError),
+    /// The QEMU model did not render.
+    #[error(transparent)]
+    Model(#[from] qemu::ModelError),
+    /// A file operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    /// True when the user's input is at fault (exit code 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::OutputInTheWay { .. } | Self::DiskTooSmall { .. })
+            || matches!(self, Self::Fetch(e) if e.is_bad_input())
+            || matches!(self, Self::CloudInitSeed(e) if e.is_bad_input())
+    }
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BuildError + 'a {
+    move |source| BuildError::Io { op, path: path.to_owned(), source }
+}
+
+/// Step messages on stderr, with the time since the build started.
+pub(crate) struct Say {
+    started: Instant,
+    name: String,
+    quiet: bool,
+}
+
+impl Say {
+    pub(crate) fn new(name: &str, quiet: bool) -> Self {
+        Self { started: Instant::now(), name: name.to_owned(), quiet }
+    }
+
+    pub(crate) fn line(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("vmkit: {} [{:>6.1}s] {msg}", self.name, self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    pub(crate) fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// The inputs as recorded in the manifest, and their digest.
+pub fn inputs_of(recipe: &Recipe) -> Result<(serde_json::Value, String), BuildError> {
+    let mut value = serde_json::to_value(recipe).unwrap_or_default();
+    if let (Some(key), Some(obj)) = (&recipe.ssh_key, value.as_object_mut()) {
+        // The key's identity, not where the file happens to be.
+        let public = KeyPair::load(key)?.public_openssh();
+        obj.insert("sshKey".into(), serde_json::Value::String(public));
+    }
+    let digest_input = serde_json::json!({
+        "vmkit": env!("CARGO_PKG_VERSION"),
+        "revision": BUILD_REVISION,
+        "recipe": value,
+    });
+    let digest = fetch::Sha256::of_bytes(digest_input.to_string().as_bytes()).to_hex();
+    Ok((value, digest))
+}
+
+/// The manifest of `out` if it was built from exactly these inputs and every output is still there.
+pub fn up_to_date(out: &Path, inputs_sha256: &str) -> Option<Manifest> {
+    let manifest = Manifest::load(out).ok()?;
+    (manifest.inputs_sha256 == inputs_sha256 && manifest.outputs_present(out)).then_some(manifest)
+}
+
+/// The cloud-config a recipe asks for.
+pub fn cloud_config(recipe: &Recipe, key: &KeyPair) -> CloudConfig {
+    let mut config = CloudConfig::new(&recipe.hostname);
+    config.users.push(User::admin(&recipe.username, vec![key.public_openssh()]));
+    config.packages = recipe.provision.packages.clone();
+    if recipe.install_nix && matches!(recipe.source, Source::CloudImage { .. }) {
+        config.packages.push(NIX_PACKAGE.to_owned());
+    }
+    config.write_files = recipe
+        .provision
+        .files
+        .iter()
+        .map(|f| WriteFile {
+            path: f.path.clone(),
+            content: f.content.clone(),
+            permissions: Some(f.mode),
+            owner: None,
+            append: false,
+        })
+        .collect();
+    config
+}
+
+/// Debian's package that installs Nix with its daemon and the `nix-users` group.
+pub const NIX_PACKAGE: &str = "nix-setup-systemd";
+
+struct Base {
+    disk: PathBuf,
+    format: String,
+    virtual_size: u64,
+    kernel: Option<(PathBuf, PathBuf)>,
+    record: BaseRecord,
+    tools: Vec<(String, String)>,
+}
+
+/// Builds `recipe` into `opts.out` (or reports it up to date).
+pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, BuildError> {
+    let say = Say::new(&recipe.name, opts.quiet);
+    let (inputs, inputs_sha256) = inputs_of(recipe)?;
+    if let Some(manifest) = up_to_date(&opts.out, &inputs_sha256) {
+        return Ok(Outcome::UpToDate(Box::new(manifest)));
+    }
+    if opts.out.exists() && (!opts.out.is_dir() || Manifest::load(&opts.out).is_err()) {
+        let empty = std::fs::read_dir(&opts.out).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !empty {
+            return Err(BuildError::OutputInTheWay { path: opts.out.clone() });
+        }
+    }
+    let out_name =
+        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
+    let parent = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let partial = format!(".{out_name}.partial-");
+    WorkDir::sweep_stale(&parent, &partial);
+    WorkDir::sweep_stale(&parent, &format!(".{out_name}.old-"));
+    let work = WorkDir::create(&parent, &partial)?;
+    let w = work.path().to_owned();
+    let mut timings = std::collections::BTreeMap::new();
+    let mut tools = std::collections::BTreeMap::new();
+
+    // Base.
+    let t = Instant::now();
+    let base = base_image(recipe, opts, &say).await?;
+    timings.insert("base".to_owned(), t.elapsed().as_secs_f64());
+    tools.extend(base.tools.iter().cloned());
+    if recipe.disk_bytes < base.virtual_size {
+        return Err(BuildError::DiskTooSmall { asked: recipe.disk_size.clone(), base_bytes: base.virtual_size });
+    }
+
+    // Keys, seed, disk.
+    let (keypair, key_path, private_key) = match &recipe.ssh_key {
+        Some(path) => (KeyPair::load(path)?, path.clone(), None),
+        None => {
+            let pair = KeyPair::generate(&format!("vmkit@{}", recipe.name))?;
+            let written = pair.write(&w, files::KEY)?;
+            (pair, written.private, Some(files::KEY.to_owned()))
+        }
+    };
+    let seed = Seed::new(&cloud_config(recipe, &keypair), None)?;
+    seed.write_image(&w.join(files::SEED), SeedFormat::Iso)?;
+    let work_disk = w.join("work.qcow2");
+    create_overlay(&work_disk, &base.disk, &base.format, recipe.disk_bytes).await?;
+    let boot = match &base.kernel {
+        Some((kernel, initrd)) => {
+            for (from, name) in [(kernel, files::KERNEL), (initrd, files::INITRD)] {
+                std::fs::copy(from, w.join(name)).map_err(io("copying", from))?;
+            }
+            BootKind::Kernel { kernel: w.join(files::KERNEL), initrd: w.join(files::INITRD) }
+        }
+        None => BootKind::Disk,
+    };
+
+    // QEMU.
+    let probe = KvmProbe::with_cache_dir(Some(opts.cache_root.join("kvm-probe")));
+    let accel = probe.choose().await?;
+    say.line(&format!("booting under {} ({})", accel.accel, accel.reason));
+    let sockets = tempfile::Builder::new()
+        .prefix("vmkit-build-")
+        .tempdir()
+        .map_err(io("creating a temp dir in", &std::env::temp_dir()))?;
+    let serial_log = w.join(files::SERIAL);
+    let mut machine = ImageMachine {
+        name: recipe.name.clone(),
+        accel: accel.accel,
+        memory_mib: recipe.memory,
+        cpus: recipe.cpus,
+        disk: work_disk.clone(),
+        seed: Some(w.join(files::SEED)),
+        boot,
+        ssh_port: 0,
+    };
+    let t = Instant::now();
+    let (qemu, port) = start_machine(&mut machine, sockets.path(), &serial_log, &w).await?;
+    let ssh = GuestSsh::local(port, &recipe.username, key_path.clone());
+    let guard = Watch { qemu: &qemu, log: &serial_log };
+
+    guard.step("waiting for SSH", ssh.wait_ready(opts.boot_timeout, Duration::from_millis(500))).await?;
+    timings.insert("bootToSsh".to_owned(), t.elapsed().as_secs_f64());
+    say.line(&format!(
+        "SSH answers on 127.0.0.1:{port} after {:.1}s; waiting for cloud-init",
+        t.elapsed().as_secs_f64()
+    ));
+
+    let t = Instant::now();
+    let status =
+        guard.run("waiting for cloud-init", ssh.run("cloud-init status --wait", opts.cloud_init_timeout, 3)).await?;
+    if let Err(e) = status {
+        let long = guard
+            .run("asking cloud-init for details", ssh.run("cloud-init status --long", Duration::from_secs(60), 2))
+            .await?
+            .unwrap_or_else(|_| e.to_string());
+        return Err(BuildError::CloudInit { status: long });
+    }
+    timings.insert("cloudInit".to_owned(), t.elapsed().as_secs_f64());
+    say.line("cloud-init is done");
+
+    let t = Instant::now();
+    let mut steps: Vec<String> = Vec::new();
+    if recipe.install_nix {
+        steps.push(format!("usermod -aG nix-users {} && nix --version", recipe.username));
+    }
+    steps.extend(recipe.provision.commands.iter().cloned());
+    for (i, line) in steps.iter().enumerate() {
+        say.line(&format!("provisioning {}/{}: {line}", i + 1, steps.len()));
+        guard.step(&format!("provisioning command {}", i + 1), ssh.run_as_root(line, opts.command_timeout)).await?;
+    }
+    timings.insert("provision".to_owned(), t.elapsed().as_secs_f64());
+
+    let versions = guard
+        .step(
+            "reading versions in the guest",
+            ssh.run("cloud-init --version 2>&1; uname -r", Duration::from_secs(60), 2),
+        )
+        .await?;
+    let mut lines = versions.lines();
+    tools.insert("guest cloud-init".to_owned(), lines.next().unwrap_or("").trim().to_owned());
+    tools.insert("guest kernel".to_owned(), lines.next().unwrap_or("").trim().to_owned());
+    guard
+        .step("trimming the disk", ssh.run_as_root("fstrim -a >/dev/null 2>&1 || true; sync", Duration::from_secs(600)))
+        .await?;
+
+    let t = Instant::now();
+    say.line("shutting down");
+    let poweroff = async {
+        let _ = ssh.run_as_root("systemctl poweroff", Duration::from_secs(30)).await;
+    };
+    let stopped = qemu.stop(StopPlan::default().with_guest(poweroff, Duration::from_secs(120))).await?;
+    let shutdown = match stopped.by {
+        StopStep::Guest | StopStep::AlreadyExited => "guest",
+        StopStep::Powerdown => "powerdown",
+        StopStep::Quit => "quit",
+        StopStep::Kill => "kill",
+    };
+    if stopped.by == StopStep::Kill {
+        say.line("warning: the guest did not power off; QEMU was killed (the filesystem was synced before)");
+    }
+    drop(qemu);
+    timings.insert("shutdown".to_owned(), t.elapsed().as_secs_f64());
+    let _ = std::fs::remove_file(w.join(QEMU_PIDFILE));
+
+    let t = Instant::now();
+    say.line("compacting the disk");
+    compact(&work_disk, &w.join(files::DISK), &w.join("compact.log")).await?;
+    for f in [work_disk.clone(), w.join("compact.log")] {
+        let _ = std::fs::remove_file(f);
+    }
+    timings.insert("compact".to_owned(), t.elapsed().as_secs_f64());
+
+    // The run script: the same machine, files relative to the script, the recipe's SSH port, console on the terminal.
+    let relative = ImageMachine {
+        disk: PathBuf::from(files::DISK),
+        seed: Some(PathBuf::from(files::SEED)),
+        boot: match machine.boot {
+            BootKind::Kernel { .. } => BootKind::Kernel { kernel: files::KERNEL.into(), initrd: files::INITRD.into() },
+            BootKind::Disk => BootKind::Disk,
+        },
+        ssh_port: recipe.ssh_port,
+        ..machine.clone()
+    };
+    let login = login_hint(&opts.out, recipe.ssh_port, &recipe.username, private_key.is_some(), &key_path);
+    let script = RunScript {
+        comments: vec![
+            format!("{} — built by vmkit {} ({}).", recipe.name, env!("CARGO_PKG_VERSION"), accel.accel),
+            "Boots the image with its console on this terminal; extra arguments go to QEMU (e.g. -snapshot)."
+                .to_owned(),
+            format!("Log in from another terminal: {login}"),
+        ],
+        cd_to_script_dir: true,
+        pass_args: true,
+    }
+    .render(&relative.interactive())?;
+    write_mode(&w.join(files::RUN), script.as_bytes(), 0o755)?;
+
+    tools.insert("qemu".to_owned(), version("qemu-system-x86_64", &["--version"], "qemu-system-x86").await?);
+    tools.insert("qemu-img".to_owned(), version("qemu-img", &["--version"], "qemu-utils").await?);
+
+    let outputs = hash_outputs(&w).await?;
+    let disk_size = image_info(&w.join(files::DISK)).await?.virtual_size;
+    timings.insert("total".to_owned(), say.elapsed());
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        vmkit: env!("CARGO_PKG_VERSION").to_owned(),
+        name: recipe.name.clone(),
+        inputs_sha256,
+        inputs,
+        base: base.record,
+        machine: MachineRecord {
+            accel: accel.accel.to_string(),
+            accel_reason: accel.reason,
+            memory: recipe.memory,
+            cpus: recipe.cpus,
+            disk: files::DISK.to_owned(),
+            seed: files::SEED.to_owned(),
+            kernel: base.kernel.as_ref().map(|_| files::KERNEL.to_owned()),
+            initrd: base.kernel.as_ref().map(|_| files::INITRD.to_owned()),
+            disk_size,
+        },
+        ssh: SshRecord {
+            user: recipe.username.clone(),
+            port: recipe.ssh_port,
+            private_key,
+            public_key: keypair.public_openssh(),
+            fingerprint: keypair.fingerprint(),
+        },
+        hostname: recipe.hostname.clone(),
+        tools,
+        outputs,
+        shutdown: shutdown.to_owned(),
+        timings,
+        built_at_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    write_mode(&w.join(MANIFEST), &json, 0o644)?;
+    publish(work, &opts.out, &out_name, &parent)?;
+    say.line(&format!("built {} in {:.0}s", opts.out.display(), say.elapsed()));
+    Ok(Outcome::Built(Box::new(manifest)))
+}
+
+/// How to log in once `run` is running.
+pub fn login_hint(out: &Path, port: u16, user: &str, generated_key: bool, key: &Path) -> String {
+    let key = if generated_key { out.join(files::KEY) } else { key.to_owned() };
+    format!("ssh -i {} -p {port} {user}@127.0.0.1", crate::guest::shell_quote(&key.display().to_string()))
+}
+
+async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<Base, BuildError> {
+    match &recipe.source {
+        Source::Debian(source) => {
+            let extra: Vec<&str> = if recipe.install_nix { vec![NIX_PACKAGE] } else { vec![] };
+            let base = ensure_base(&opts.cache_root, source, &extra, &|m: &str| say.line(m)).await?;
+            say.line(&format!(
+                "base: Debian {} with {} packages{}",
+                base.info.suite,
+                base.info.installed.len(),
+                if base.cached { " (cached)" } else { "" }
+            ));
+            let info = image_info(&base.disk).await?;
+            Ok(Base {
+                disk: base.disk,
+                format: info.format,
+                virtual_size: info.virtual_size,
+                kernel: Some((base.kernel, base.initrd)),
+                tools: vec![("debootstrap".to_owned(), base.info.debootstrap.clone())],
+                record: BaseRecord::Debian {
+                    suite: base.info.suite,
+                    mirror: base.info.mirror,
+                    key: base.info.key,
+                    kernel_release: base.info.kernel_release,
+                    debootstrap: base.info.debootstrap,
+                    packages: base.info.installed.into_iter().collect(),
+                },
+            })
+        }
+        Source::CloudImage { url, sha256 } => {
+            let digest: fetch::Sha256 = sha256.parse()?;
+            let source = fetch::Source::new(url, digest)?;
+            let fetcher =
+                fetch::Fetcher::new(fetch::Cache::at(opts.cache_root.join("downloads")))?.progress(opts.progress);
+            let fetched = fetcher.fetch(&source).await?;
+            say.line(&format!(
+                "base: {} ({})",
+                source.name(),
+                if fetched.from_cache { "cached" } else { "downloaded" }
+            ));
+            let info = image_info(&fetched.path).await?;
+            Ok(Base {
+                disk: fetched.path,
+                format: info.format.clone(),
+                virtual_size: info.virtual_size,
+                kernel: None,
+                tools: vec![],
+                record: BaseRecord::CloudImage { url: url.clone(), sha256: sha256.clone(), format: info.format },
+            })
+        }
+    }
+}
+
+/// Starts the machine on a free SSH port (another one if QEMU finds it taken); returns QEMU and the port.
+async fn start_machine(
+    machine: &mut ImageMachine,
+    sockets: &Path,
+    serial_log: &Path,
+    work: &Path,
+) -> Result<(Qemu, u16), BuildError> {
+    let mut last = None;
+    for _ in 0..3 {
+        machine.ssh_port = qemu::free_tcp_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .map_err(io("finding a free port on", Path::new("127.0.0.1")))?;
+        let cmd = machine.supervised(
+            sockets.join("qmp.sock"),
+            sockets.join("serial.sock"),
+            serial_log.to_owned(),
+            work.join(QEMU_PIDFILE),
+        );
+        match Qemu::start_with(&cmd, StartOptions::default()).await {
+            Ok(q) => return Ok((q, machine.ssh_port)),
+            Err(e) if e.is_addr_in_use() => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.map_or_else(
+        || BuildError::Io { op: "starting QEMU", path: work.to_owned(), source: std::io::Error::other("no attempt") },
+        Into::into,
+    ))
+}
+
+/// Races waits on the guest against QEMU's exit.
+pub(crate) struct Watch<'a> {
+    pub(crate) qemu: &'a Qemu,
+    pub(crate) log: &'a Path,
+}
+
+impl Watch<'_> {
+    /// `fut`'s output, or [`BuildError::QemuDied`] the moment QEMU exits.
+    pub(crate) async fn run<T>(&self, step: &str, fut: impl Future<Output = T>) -> Result<T, BuildError> {
+        tokio::select! {
+            exit = self.qemu.exited() => Err(BuildError::QemuDied {
+                step: step.to_owned(),
+                exit: exit.to_string(),
+                log: self.log.to_owned(),
+                tail: serial_tail(self.log),
+            }),
+            value = fut => Ok(value),
+        }
+    }
+
+    /// Like [`Watch::run`] for a guest command: its error becomes [`BuildError::Guest`].
+    pub(crate) async fn step<T>(
+        &self,
+        step: &str,
+        fut: impl Future<Output = Result<T, GuestError>>,
+    ) -> Result<T, BuildError> {
+        self.run(step, fut).await?.map_err(|source| BuildError::Guest {
+            step: step.to_owned(),
+            source: Box::new(source),
+            log: self.log.to_owned(),
+            tail: serial_tail(self.log),
+        })
+    }
+}
+
+/// The last 25 lines of the serial log.
+pub fn serial_tail(log: &Path) -> String {
+    let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.get(lines.len().saturating_sub(25)..).unwrap_or_default().join("\n")
+}
+
+fn write_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), BuildError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io("writing", path))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io("setting the mode of", path))?;
+    file.write_all(data).map_err(io("writing", path))?;
+    file.sync_all().map_err(io("syncing", path))
+}
+
+/// SHA-256 and size of every file in the work directory (the lock file aside), synced to disk on the way.
+async fn hash_outputs(dir: &Path) -> Result<std::collections::BTreeMap<String, OutputRecord>, BuildError> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut outputs = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).map_err(io("reading", &dir))? {
+            let entry = entry.map_err(io("reading", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == MANIFEST || !entry.path().is_file() {
+                continue;
+            }
+            std::fs::File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io("syncing", &entry.path()))?;
+            outputs.insert(name, record(&entry.path())?);
+        }
+        Ok(outputs)
+    })
+    .await
+    .map_err(|e| BuildError::Io {
+        op: "hashing outputs in",
+        path: PathBuf::new(),
+        source: std::io::Error::other(e),
+    })?
+}
+
+/// Renames the finished work directory to `out`, replacing an older build of it.
+fn publish(work: WorkDir, out: &Path, out_name: &str, parent: &Path) -> Result<(), BuildError> {
+    let old = if out.exists() {
+        let old = parent.join(format!(".{out_name}.old-{}", std::process::id()));
+        std::fs::rename(out, &old).map_err(io("moving the previous build aside:", out))?;
+        Some(old)
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(work.path(), out) {
+        if let Some(old) = &old {
+            let _ = std::fs::rename(old, out);
+        }
+        return Err(io("renaming the finished build to", out)(e));
+    }
+    work.keep(out);
+    if let Some(old) = old {
+        remove_work_dir(&old)?;
+    }
+    std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(io("syncing", parent))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(text: &str) -> Recipe {
+        Recipe::parse(text, Path::new("r.toml")).unwrap()
+    }
+
+    const BASE: &str = "name = \"deb\"\nusername = \"agent\"\nsource = { debian = { suite = \"bookworm\" } }\n";
+
+    #[test]
+    fn input_digest_changes_with_any_input_and_only_then() {
+        let (_, a) = inputs_of(&recipe(BASE)).unwrap();
+        let (_, same) = inputs_of(&recipe(&format!("# a comment\n{BASE}"))).unwrap();
+        assert_eq!(a, same, "formatting is not an input");
+        let (_, b) = inputs_of(&recipe(&format!("{BASE}memory = 1024\n"))).unwrap();
+        assert_ne!(a, b);
+        let (_, c) = inputs_of(&recipe(&format!("{BASE}[provision]\ncommands = [\"true\"]\n"))).unwrap();
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn cloud_config_has_the_user_key_and_files() {
+        let r = recipe(&format!(
+            "{BASE}installNix = true\n[provision]\npackages = [\"htop\"]\nfiles = [{{ path = \"/etc/x\", content = \"y\" }}]\n"
+        ));
+        let key = KeyPair::generate("t").unwrap();
+        let c = cloud_config(&r, &key);
+        assert_eq!(c.users[0].name, "agent");
+        assert_eq!(c.users[0].ssh_authorized_keys, vec![key.public_openssh()]);
+        assert_eq!(c.packages, vec!["htop".to_owned()], "Nix comes with the Debian base, not from cloud-init");
+        assert_eq!(c.write_files[0].permissions, Some(0o644));
+        assert!(c.render().is_ok());
+    }
+
+    #[test]
+    fn up_to_date_needs_matching_inputs_and_present_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("disk.qcow2"), b"1234").unwrap();
+        let manifest = serde_json::json!({
+            "format": MANIFEST_FORMAT, "vmkit": "x", "name": "deb", "inputsSha256": "abc", "inputs": {},
+            "base": {"kind": "cloudImage", "url": "u", "sha256": "s", "format": "qcow2"},
+            "machine": {"accel": "tcg", "accelReason": "", "memory": 1, "cpus": 1, "disk": "disk.qcow2", "seed": "seed.iso",
+                        "kernel": null, "initrd": null, "diskSize": 1},
+            "ssh": {"user": "a", "port": 1, "privateKey": null, "publicKey": "k", "fingerprint": "f"},
+            "hostname": "h", "tools": {}, "outputs": {"disk.qcow2": {"sha256": "00", "size": 4}},
+            "shutdown": "guest", "timings": {}, "builtAtUnix": 0
+        });
+        std::fs::write(dir.path().join(MANIFEST), manifest.to_string()).unwrap();
+        assert!(up_to_date(dir.path(), "abc").is_some());
+        assert!(up_to_date(dir.path(), "abd").is_none());
+        std::fs::write(dir.path().join("disk.qcow2"), b"12345").unwrap();
+        assert!(up_to_date(dir.path(), "abc").is_none(), "a changed size is not up to date");
+    }
+}

@@ -1,0 +1,197 @@
+//! `manifest.json`: what an output directory holds and how it was made.
+//!
+//! It records the inputs (the recipe, as validated) and their digest — the key that tells a rebuild with the same
+//! inputs to do nothing — the base (a cloud image's URL and SHA-256, or a Debian base's mirror and every package
+//! version), the machine the image was built and is run on, the SSH login, the SHA-256 and size of every other
+//! file in the directory, the versions of the tools involved, and how long each step took. `vmkit image test`
+//! reads it to boot the image and to check that no file changed since the build.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The manifest format; bump on incompatible changes.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// A whole manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: u32,
+    /// The vmkit version that built it.
+    pub vmkit: String,
+    /// The image's name.
+    pub name: String,
+    /// SHA-256 over the inputs: same value, same image.
+    pub inputs_sha256: String,
+    /// The recipe as validated (file contents inlined, the SSH key as its public half).
+    pub inputs: serde_json::Value,
+    /// The base system.
+    pub base: BaseRecord,
+    /// The machine.
+    pub machine: MachineRecord,
+    /// How to log in.
+    pub ssh: SshRecord,
+    /// The guest's hostname.
+    pub hostname: String,
+    /// Versions of the programs involved (host and guest).
+    pub tools: BTreeMap<String, String>,
+    /// Every file in the directory except the manifest: SHA-256 and size.
+    pub outputs: BTreeMap<String, OutputRecord>,
+    /// Which step of the shutdown ladder ended the build's QEMU (`guest`, `powerdown`, `quit`, `kill`).
+    pub shutdown: String,
+    /// Seconds per step.
+    pub timings: BTreeMap<String, f64>,
+    /// When the build finished (seconds since the Unix epoch).
+    pub built_at_unix: u64,
+}
+
+/// The base system an image was built on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum BaseRecord {
+    /// Built from Debian packages.
+    #[serde(rename_all = "camelCase")]
+    Debian {
+        /// Suite.
+        suite: String,
+        /// Mirror.
+        mirror: String,
+        /// The base's cache key.
+        key: String,
+        /// Kernel release.
+        kernel_release: String,
+        /// `debootstrap --version`.
+        debootstrap: String,
+        /// Every package in the base with its version.
+        packages: BTreeMap<String, String>,
+    },
+    /// A downloaded cloud image.
+    #[serde(rename_all = "camelCase")]
+    CloudImage {
+        /// URL.
+        url: String,
+        /// SHA-256.
+        sha256: String,
+        /// Its format (`qcow2`, `raw`).
+        format: String,
+    },
+}
+
+/// The machine (see [`crate::machine::ImageMachine`]); paths are relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineRecord {
+    /// `kvm` or `tcg`, as used by the build and written into `run`.
+    pub accel: String,
+    /// Why that accelerator.
+    pub accel_reason: String,
+    /// MiB.
+    pub memory: u32,
+    /// vCPUs.
+    pub cpus: u32,
+    /// The disk image.
+    pub disk: String,
+    /// The NoCloud seed.
+    pub seed: String,
+    /// The kernel, when the image boots one directly.
+    pub kernel: Option<String>,
+    /// The initrd, when the image boots a kernel directly.
+    pub initrd: Option<String>,
+    /// The disk's virtual size in bytes.
+    pub disk_size: u64,
+}
+
+/// The login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SshRecord {
+    /// User.
+    pub user: String,
+    /// The host port `run` forwards to the guest's SSH.
+    pub port: u16,
+    /// The private key file, relative to the output directory (absent when the recipe brought its own key).
+    pub private_key: Option<String>,
+    /// The authorised public key.
+    pub public_key: String,
+    /// Its SHA-256 fingerprint.
+    pub fingerprint: String,
+}
+
+/// One output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputRecord {
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not there or unreadable.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a manifest vmkit understands.
+    #[error("{}: not a vmkit image manifest: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Reads `DIR/manifest.json`.
+    pub fn load(dir: &Path) -> Result<Self, ManifestError> {
+        let path = dir.join(MANIFEST);
+        let bytes = std::fs::read(&path).map_err(|source| ManifestError::Read { path: path.clone(), source })?;
+        let manifest: Self = serde_json::from_slice(&bytes)
+            .map_err(|e| ManifestError::Invalid { path: path.clone(), reason: e.to_string() })?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(ManifestError::Invalid {
+                path,
+                reason: format!("format {} (this vmkit reads {MANIFEST_FORMAT})", manifest.format),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Whether every output is present with its recorded size (cheap: no hashing).
+    pub fn outputs_present(&self, dir: &Path) -> bool {
+        self.outputs
+            .iter()
+            .all(|(name, rec)| std::fs::metadata(dir.join(name)).is_ok_and(|m| m.is_file() && m.len() == rec.size))
+    }
+
+    /// The outputs whose contents no longer match the recorded SHA-256 (or are missing).
+    pub fn changed_outputs(&self, dir: &Path) -> Vec<String> {
+        self.outputs
+            .iter()
+            .filter(|(name, rec)| {
+                fetch::Sha256::of_file(&dir.join(name)).map(|d| d.to_hex() != rec.sha256).unwrap_or(true)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// SHA-256 and size of `path`.
+pub fn record(path: &Path) -> Result<OutputRecord, fetch::FetchError> {
+    let sha256 = fetch::Sha256::of_file(path)?.to_hex();
+    let size = std::fs::metadata(path)
+        .map_err(|source| fetch::FetchError::Io { op: "inspecting", path: path.to_owned(), source })?
+        .len();
+    Ok(OutputRecord { sha256, size })
+}

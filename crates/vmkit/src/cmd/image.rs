@@ -1,0 +1,190 @@
+//! `vmkit image build` and `vmkit image test`: unattended Linux images from a TOML recipe, and their boot test.
+//!
+//! The work is in the `images` crate; this module maps flags onto it, turns Ctrl-C and SIGTERM into a clean
+//! cancellation (the build future is dropped: QEMU is killed and the hidden work directory removed, so no partial
+//! output remains), and prints what the user does next (the `run` script, the SSH command).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::exit;
+
+/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// Build unattended Linux VM images from recipes, and boot-test them.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Build the image a recipe describes into an output directory (nothing is done if the inputs are unchanged).
+    Build(BuildArgs),
+    /// Boot a built image from a throwaway overlay and run the SSH health check. Exit 0 pass, 1 fail.
+    Test(TestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// The recipe (TOML).
+    #[arg(value_name = "RECIPE")]
+    recipe: PathBuf,
+
+    /// Output directory [default: the recipe's name, in the current directory].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    #[command(flatten)]
+    common: Common,
+
+    /// How long the guest may take until SSH answers, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1200)]
+    boot_timeout: u64,
+
+    /// Download progress: a bar on a terminal, plain lines otherwise.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    progress: Progress,
+}
+
+#[derive(Debug, clap::Args)]
+struct TestArgs {
+    /// The image's output directory.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+
+    /// Boot even if these exact files passed before.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// The private key, if the recipe brought its own (`sshKey`).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+
+    /// How long the guest may take until SSH answers, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1200)]
+    boot_timeout: u64,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// Cache directory [default: $VMKIT_CACHE_DIR, else $XDG_CACHE_HOME/vmkit].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// No step messages on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Progress {
+    Auto,
+    Bar,
+    Lines,
+    Off,
+}
+
+/// Runs `vmkit image …`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
+    match args.command {
+        Sub::Build(build) => runtime.block_on(interruptible(run_build(build))),
+        Sub::Test(test) => runtime.block_on(interruptible(run_test(test))),
+    }
+}
+
+/// Runs `fut` unless Ctrl-C or SIGTERM comes first; then `fut` is dropped (its cleanup runs) and the exit is 130.
+async fn interruptible(fut: impl Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("watching SIGTERM")?;
+    tokio::select! {
+        result = fut => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("vmkit: interrupted; stopped QEMU and removed the unfinished work");
+            Ok(ExitCode::from(INTERRUPTED))
+        }
+        _ = term.recv() => {
+            eprintln!("vmkit: terminated; stopped QEMU and removed the unfinished work");
+            Ok(ExitCode::from(INTERRUPTED))
+        }
+    }
+}
+
+async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
+    let cache_root = images::cache_root(args.common.cache_dir.as_deref())?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from(&recipe.name));
+    let mut opts = images::build::BuildOptions::new(out.clone(), cache_root);
+    opts.boot_timeout = Duration::from_secs(args.boot_timeout);
+    opts.quiet = args.common.quiet;
+    opts.progress = match args.progress {
+        Progress::Auto => fetch::ProgressMode::Auto,
+        Progress::Bar => fetch::ProgressMode::Bar,
+        Progress::Lines => fetch::ProgressMode::Lines,
+        Progress::Off => fetch::ProgressMode::Off,
+    };
+    let outcome = images::build::build(&recipe, &opts).await.map_err(|e| {
+        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
+    })?;
+    let (manifest, verb) = match &outcome {
+        images::build::Outcome::UpToDate(m) => (m, "up to date (inputs unchanged)"),
+        images::build::Outcome::Built(m) => (m, "built"),
+    };
+    let key_file = match &manifest.ssh.private_key {
+        Some(name) => out.join(name),
+        None => recipe.ssh_key.clone().unwrap_or_default(),
+    };
+    println!("{}: {verb}", out.display());
+    println!("start it:  {}", out.join(images::build::files::RUN).display());
+    println!(
+        "log in:    {}",
+        images::build::login_hint(
+            &out,
+            manifest.ssh.port,
+            &manifest.ssh.user,
+            manifest.ssh.private_key.is_some(),
+            &key_file
+        )
+    );
+    Ok(ExitCode::from(exit::OK))
+}
+
+async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let cache_root = images::cache_root(args.common.cache_dir.as_deref())?;
+    if !args.dir.join(images::manifest::MANIFEST).is_file() {
+        return Err(exit::BadInput(format!(
+            "{} has no manifest.json: not a vmkit image directory",
+            args.dir.display()
+        ))
+        .into());
+    }
+    let opts = images::boottest::TestOptions {
+        cache_root,
+        use_cache: !args.no_cache,
+        key: args.key,
+        boot_timeout: Duration::from_secs(args.boot_timeout),
+        quiet: args.common.quiet,
+    };
+    let report = images::boottest::test_image(&args.dir, &opts).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let verdict = if report.passed { "passed" } else { "FAILED" };
+        let cached = if report.cached { " (cached result of an earlier boot of these exact files)" } else { "" };
+        println!("{}: {verdict}{cached}: {}", args.dir.display(), report.detail);
+    }
+    Ok(ExitCode::from(if report.passed { exit::OK } else { exit::FAILED }))
+}
