@@ -762,14 +762,17 @@ impl<'a> Reader<'a> {
 
         let ssh = match f.get("ssh") {
             Some(e) => {
-                let sf = self.fields(&e.node, &f.path("ssh"), &["user", "host", "port"]);
+                let sf = self.fields(&e.node, &f.path("ssh"), &["user", "host", "port", "identityFile"]);
                 SshSettings {
                     user: self.string(&sf, "user"),
                     host: self.string(&sf, "host"),
                     port: u16::try_from(self.uint(&sf, "port", 1, 65535).unwrap_or(22)).unwrap_or(22),
+                    identity_file: sf.get("identityFile").and_then(|i| {
+                        self.path_value(&sf.path("identityFile"), &i.node, "identity file", false, false)
+                    }),
                 }
             }
-            None => SshSettings { user: None, host: None, port: 22 },
+            None => SshSettings { user: None, host: None, port: 22, identity_file: None },
         };
 
         if !name_ok {

@@ -356,6 +356,8 @@ pub struct SshSettings {
     pub host: Option<String>,
     /// Port (default 22).
     pub port: u16,
+    /// Private key for `ssh -i` (`identityFile`).
+    pub identity_file: Option<PathBuf>,
 }
 
 /// One VM, `vms.<name>`, with every option resolved.

@@ -227,6 +227,44 @@ fn launcher_scripts_call_vmkit_vm() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+#[test]
+fn ssh_uses_the_configs_address_user_and_key() {
+    // A real sshd on 127.0.0.1 stands in for the guest; the VM itself is libvirt's test driver's "test" domain.
+    let sshd = testbed::Sshd::start("not-used").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "enable = true\n[vms.test]\nssh = {{ host = \"127.0.0.1\", port = {}, user = \"{}\", identityFile = \"{}\" }}\n",
+            sshd.port(),
+            sshd.user(),
+            sshd.private_key().display()
+        ),
+    )
+    .unwrap();
+    let out = ok(&[
+        "vm",
+        "--connect",
+        "test:///default",
+        "--config",
+        cfg.to_str().unwrap(),
+        "test",
+        "ssh",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "--",
+        "echo",
+        "ssh-$((6*7))-ok",
+        "$(id -un)",
+    ]);
+    assert_eq!(out.trim(), format!("ssh-42-ok {}", sshd.user()), "{}", sshd.log());
+}
+
 /// Removes the test's domains and pool, even when the test fails.
 struct Cleanup {
     domains: Vec<String>,

@@ -76,6 +76,12 @@ enum VmAction {
         /// Port [default: the config's ssh.port, else 22].
         #[arg(long, short = 'p')]
         port: Option<u16>,
+        /// Private key [default: the config's ssh.identityFile, else ssh's own choice].
+        #[arg(long, short = 'i', value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// An ssh option (`-o StrictHostKeyChecking=accept-new`); repeatable.
+        #[arg(short = 'o', value_name = "OPTION")]
+        option: Vec<String>,
         /// The remote command.
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<String>,
@@ -165,7 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 println!("{a}");
             }
         }
-        VmAction::Ssh { user, port, args: remote } => {
+        VmAction::Ssh { user, port, identity, option, args: remote } => {
             let settings = match &args.config {
                 Some(file) => {
                     let loaded = load_path(file, false)?;
@@ -187,22 +193,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let user = user.or_else(|| settings.as_ref().and_then(|s| s.user.clone()));
             let port = port.or(settings.as_ref().map(|s| s.port)).unwrap_or(22);
+            let identity = identity.or_else(|| settings.as_ref().and_then(|s| s.identity_file.clone()));
+            let target = SshTarget { host: &host, user: user.as_deref(), port, identity: identity.as_deref() };
             let mut cmd = Command::new("ssh");
-            cmd.args(ssh_args(&host, user.as_deref(), port, &remote));
+            cmd.args(ssh_args(&target, &option, &remote));
             return exec(cmd, "ssh (Debian package openssh-client)");
         }
     }
     Ok(ExitCode::from(exit::OK))
 }
 
-/// ssh's arguments: `-p PORT [-l USER] HOST [-- ARGS]`.
-fn ssh_args(host: &str, user: Option<&str>, port: u16, remote: &[String]) -> Vec<String> {
-    let mut v = vec!["-p".to_owned(), port.to_string()];
-    if let Some(u) = user {
+/// Where `vm ssh` connects.
+struct SshTarget<'a> {
+    host: &'a str,
+    user: Option<&'a str>,
+    port: u16,
+    identity: Option<&'a std::path::Path>,
+}
+
+/// ssh's arguments: `-p PORT [-l USER] [-i KEY] [-o OPT]... HOST [-- ARGS]`.
+fn ssh_args(t: &SshTarget<'_>, options: &[String], remote: &[String]) -> Vec<String> {
+    let mut v = vec!["-p".to_owned(), t.port.to_string()];
+    if let Some(u) = t.user {
         v.push("-l".into());
         v.push(u.to_owned());
     }
-    v.push(host.to_owned());
+    if let Some(i) = t.identity {
+        v.push("-i".into());
+        v.push(i.display().to_string());
+    }
+    for o in options {
+        v.push("-o".into());
+        v.push(o.clone());
+    }
+    v.push(t.host.to_owned());
     if !remote.is_empty() {
         v.push("--".into());
         v.extend(remote.iter().cloned());
@@ -223,10 +247,13 @@ mod tests {
 
     #[test]
     fn ssh_argv() {
-        assert_eq!(ssh_args("192.168.122.5", None, 22, &[]), ["-p", "22", "192.168.122.5"]);
+        let t = SshTarget { host: "192.168.122.5", user: None, port: 22, identity: None };
+        assert_eq!(ssh_args(&t, &[], &[]), ["-p", "22", "192.168.122.5"]);
+        let key = std::path::Path::new("/k/id");
+        let t = SshTarget { host: "h", user: Some("alice"), port: 2222, identity: Some(key) };
         assert_eq!(
-            ssh_args("h", Some("alice"), 2222, &["uname".into(), "-a".into()]),
-            ["-p", "2222", "-l", "alice", "h", "--", "uname", "-a"]
+            ssh_args(&t, &["BatchMode=yes".into()], &["uname".into(), "-a".into()]),
+            ["-p", "2222", "-l", "alice", "-i", "/k/id", "-o", "BatchMode=yes", "h", "--", "uname", "-a"]
         );
     }
 }
