@@ -90,42 +90,46 @@ pub fn find(target: &Target, text: &ScreenText) -> Vec<Found> {
     if let Some((_, matches)) = matching::find_any(text, &patterns, &options(target)) {
         return matches.into_iter().map(|m| Found { text: m.text, bbox: m.bbox, confidence: m.confidence }).collect();
     }
+    // The later tiers, each over the alternatives in order: the first pattern found wins.
     let lines = lines(target, text);
-    let mut more = spaceless(target, &lines);
-    if more.is_empty() {
-        more = fuzzy(target, &lines);
+    let tiers: [fn(&str, &[Vec<&Word>]) -> Vec<(usize, Found)>; 2] = [spaceless, fuzzy];
+    for tier in tiers {
+        for pattern in &target.patterns {
+            let Pattern::Phrase(p) = pattern else { continue };
+            let mut more = tier(p, &lines);
+            if !more.is_empty() {
+                more.sort_by_key(|(li, f)| (*li, f.bbox.x, f.bbox.y));
+                more.dedup_by(|a, b| a.1.bbox == b.1.bbox);
+                return more.into_iter().map(|(_, f)| f).collect();
+            }
+        }
     }
-    more.sort_by_key(|(li, f)| (*li, f.bbox.x, f.bbox.y));
-    more.dedup_by(|a, b| a.1.bbox == b.1.bbox);
-    more.into_iter().map(|(_, f)| f).collect()
+    Vec::new()
 }
 
-/// Matches of the target's phrases with spaces ignored on both sides (the third tier).
-fn spaceless(target: &Target, lines: &[Vec<&Word>]) -> Vec<(usize, Found)> {
+/// Matches of a phrase with spaces ignored on both sides (the third tier).
+fn spaceless(phrase: &str, lines: &[Vec<&Word>]) -> Vec<(usize, Found)> {
     let mut out = Vec::new();
-    for pattern in &target.patterns {
-        let Pattern::Phrase(p) = pattern else { continue };
-        let needle: String = p.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
-        if needle.chars().count() < 4 {
-            continue;
+    let needle: String = phrase.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+    if needle.chars().count() < 4 {
+        return out;
+    }
+    for (li, words) in lines.iter().enumerate() {
+        let mut hay = String::new();
+        let mut spans = Vec::with_capacity(words.len());
+        for w in words {
+            let start = hay.len();
+            hay.extend(w.text.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase));
+            spans.push((start, hay.len()));
         }
-        for (li, words) in lines.iter().enumerate() {
-            let mut hay = String::new();
-            let mut spans = Vec::with_capacity(words.len());
-            for w in words {
-                let start = hay.len();
-                hay.extend(w.text.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase));
-                spans.push((start, hay.len()));
+        let mut from = 0;
+        while let Some(at) = hay.get(from..).and_then(|h| h.find(&needle)) {
+            let start = from + at;
+            let end = start + needle.len();
+            if let Some((a, b)) = words_in(&spans, start, end) {
+                out.push((li, found(&words[a..=b])));
             }
-            let mut from = 0;
-            while let Some(at) = hay.get(from..).and_then(|h| h.find(&needle)) {
-                let start = from + at;
-                let end = start + needle.len();
-                if let Some((a, b)) = words_in(&spans, start, end) {
-                    out.push((li, found(&words[a..=b])));
-                }
-                from = end;
-            }
+            from = end;
         }
     }
     out
@@ -136,33 +140,29 @@ const FUZZY_MIN_LEN: usize = 10;
 /// One misread character allowed per this many characters.
 const FUZZY_CHARS_PER_EDIT: usize = 12;
 
-/// Near matches of long phrases (the fourth tier): per line, the best run of words within the edit budget.
-fn fuzzy(target: &Target, lines: &[Vec<&Word>]) -> Vec<(usize, Found)> {
+/// Near matches of a long phrase (the fourth tier): per line, the best run of words within the edit budget.
+fn fuzzy(phrase: &str, lines: &[Vec<&Word>]) -> Vec<(usize, Found)> {
     let mut out = Vec::new();
-    for pattern in &target.patterns {
-        let Pattern::Phrase(p) = pattern else { continue };
-        let wanted = normalise(p);
-        let len = wanted.chars().count();
-        if len < FUZZY_MIN_LEN {
-            continue;
-        }
-        let budget = (len / FUZZY_CHARS_PER_EDIT).max(1);
-        let n = wanted.split(' ').count();
-        for (li, words) in lines.iter().enumerate() {
-            let mut best: Option<(usize, Found)> = None;
-            for size in n.saturating_sub(1).max(1)..=n + 1 {
-                for start in 0..words.len().saturating_sub(size - 1) {
-                    let run = &words[start..start + size];
-                    let f = found(run);
-                    let d = edit_distance(&wanted, &normalise(&f.text));
-                    if d <= budget && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
-                        best = Some((d, f));
-                    }
+    let wanted = normalise(phrase);
+    let len = wanted.chars().count();
+    if len < FUZZY_MIN_LEN {
+        return out;
+    }
+    let budget = (len / FUZZY_CHARS_PER_EDIT).max(1);
+    let n = wanted.split(' ').count();
+    for (li, words) in lines.iter().enumerate() {
+        let mut best: Option<(usize, Found)> = None;
+        for size in n.saturating_sub(1).max(1)..=n + 1 {
+            for start in 0..words.len().saturating_sub(size - 1) {
+                let f = found(&words[start..start + size]);
+                let d = edit_distance(&wanted, &normalise(&f.text));
+                if d <= budget && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+                    best = Some((d, f));
                 }
             }
-            if let Some((_, f)) = best {
-                out.push((li, f));
-            }
+        }
+        if let Some((_, f)) = best {
+            out.push((li, f));
         }
     }
     out

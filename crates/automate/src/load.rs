@@ -571,13 +571,23 @@ impl Checker {
         Some(Point { x: x??, y: y?? })
     }
 
+    /// Text to type: newlines (Enter) and tabs (Tab) are fine, other control characters cannot be typed.
+    fn typeable(&mut self, node: &Node, ctx: &str) -> Option<String> {
+        let text = self.text(node, ctx)?;
+        if let Some(c) = text.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            self.error(node.pos, format!("{ctx}: the control character {c:?} cannot be typed (use `key:` for keys)"));
+            return None;
+        }
+        Some(text)
+    }
+
     fn type_text(&mut self, node: &Node, ctx: &str) -> Option<TypeText> {
         if !matches!(node.kind, Kind::Map(_)) {
-            let text = self.text(node, ctx)?;
+            let text = self.typeable(node, ctx)?;
             return Some(TypeText { text, secret: false, char_delay: None });
         }
         let f = self.fields(node, ctx, TYPE_KEYS, "a mapping")?;
-        let text = self.required(&f, "text", ctx, "the text to type").map(|n| self.text(n, &format!("{ctx}.text")));
+        let text = self.required(&f, "text", ctx, "the text to type").map(|n| self.typeable(n, &format!("{ctx}.text")));
         let secret = f.get("secret").map(|n| self.boolean(n, &format!("{ctx}.secret")));
         let char_delay = f.get("char_delay").map(|n| {
             let d = self.seconds(n, &format!("{ctx}.char_delay"), false)?;

@@ -668,6 +668,7 @@ async fn wait_for(
     debug: bool,
     pointer_placed: &mut bool,
 ) -> Result<(Found, Option<Shot>), StepError> {
+    let within = format!("{:.1}s", deadline.saturating_duration_since(Instant::now()).as_secs_f64());
     let mut read_in_full = false;
     loop {
         let (text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
@@ -695,9 +696,12 @@ async fn wait_for(
         if now >= deadline {
             let searched: Vec<String> = target.patterns.iter().map(|p| p.source()).collect();
             let message = if found.is_empty() {
-                format!("{target} not found on the screen")
+                format!("{target} not found on the screen within {within}")
             } else {
-                format!("{target}: index {index} asked for, but only {} match(es) on the screen", found.len())
+                format!(
+                    "{target}: index {index} asked for, but only {} match(es) on the screen after {within}",
+                    found.len()
+                )
             };
             let failure = Failure {
                 message,
