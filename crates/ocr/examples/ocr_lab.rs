@@ -157,9 +157,14 @@ fn main() -> anyhow::Result<()> {
             let damage = ocr::Rect::new(n(3)?, n(4)?, n(5)?, n(6)?);
             let mut engine = Engine::new()?;
             let t = Instant::now();
-            let before = engine.read(&Frame::from(&a))?;
+            let before = if args.iter().any(|a| a == "--empty-previous") {
+                ocr::ScreenText::empty(a.width(), a.height())
+            } else {
+                engine.read(&Frame::from(&a))?
+            };
             println!("full read of before: {:?} {:?}", t.elapsed(), engine.last_stats());
-            for _ in 0..3 {
+            let n = if args.iter().any(|a| a == "--many") { 30 } else { 3 };
+            for _ in 0..n {
                 let t = Instant::now();
                 let after = engine.reread(&Frame::from(&b), &before, &[damage])?;
                 println!("reread: {:?} {:?}", t.elapsed(), engine.last_stats());

@@ -102,7 +102,7 @@ pub struct ReadStats {
     pub pieces: usize,
     /// Pieces (or parts of pieces) answered from the cache.
     pub cached: usize,
-    /// Pieces whose words were kept from the previous read because no damage touched them.
+    /// Words kept from the previous read by [`Engine::reread`] because no damage touched them.
     pub kept: usize,
     /// Pieces (or parts of pieces) sent to Tesseract.
     pub recognised: usize,
@@ -203,9 +203,13 @@ impl Engine {
     /// Reads `frame` knowing that it differs from the frame `previous` was read from only inside `damage`
     /// (the rectangles an RFB client reports as changed, in framebuffer pixels).
     ///
-    /// No damage returns `previous` unchanged without looking at a pixel. Otherwise pieces untouched by damage
-    /// keep their words from `previous` (or the cache), and in pieces the damage cut only the part near the
-    /// damage is recognised. A frame of another size than `previous` is read in full.
+    /// No damage returns `previous` unchanged without looking at a pixel. Otherwise only bands of rows around the
+    /// damage are segmented; the pieces there that the damage touches are read again (in a long piece only the
+    /// words around the damage), and every word of `previous` that no damage touches is kept as it was. A frame
+    /// of another size than `previous` is read in full.
+    ///
+    /// To watch only what changes — waiting for a window to appear on a busy screen without paying for a full
+    /// read first — pass [`ScreenText::empty`] as `previous`.
     pub fn reread(
         &mut self,
         frame: &Frame<'_>,
@@ -261,10 +265,17 @@ impl Engine {
     /// pieces, ignoring the cache): for tuning and for explaining a miss.
     #[doc(hidden)]
     pub fn debug_canvases(&self, frame: &Frame<'_>) -> (Vec<Rect>, Vec<image::GrayImage>) {
-        let gray = Gray::of(frame);
-        let seg = prep::segment(&gray, &self.opts.segmentation);
         let bounds = Rect::new(0, 0, frame.width(), frame.height());
-        let jobs: Vec<Job> = seg.pieces.iter().map(|p| self.job(&gray, &seg, p.expand(2, 2, &bounds), 0)).collect();
+        let gray = Gray::of_rect(frame, &bounds);
+        let seg = prep::segment(&gray, &self.opts.segmentation);
+        let jobs: Vec<Job> = seg
+            .pieces
+            .iter()
+            .map(|p| {
+                let rect = p.expand(2, 2, &bounds);
+                Job { rect, key: 0, prepared: prep::prepare(&gray, &seg, rect, prep::scale_for(rect.height), PAD) }
+            })
+            .collect();
         let all: Vec<usize> = (0..jobs.len()).collect();
         let canvases =
             pack(&jobs, &all).into_iter().filter_map(|c| image::GrayImage::from_raw(c.w, c.h, c.px)).collect();
@@ -279,42 +290,53 @@ impl Engine {
         let start = Instant::now();
         self.generation += 1;
         let mut stats = ReadStats::default();
-        let gray = Gray::of(frame);
-        let seg = prep::segment(&gray, &self.opts.segmentation);
-        stats.pieces = seg.pieces.len();
         let bounds = Rect::new(0, 0, frame.width(), frame.height());
+        let bands = match damaged {
+            None => vec![bounds],
+            Some((_, damage)) => bands_around(damage, &bounds),
+        };
         let mut words: Vec<Word> = Vec::new();
         let mut jobs: Vec<Job> = Vec::new();
-        for piece in &seg.pieces {
-            let crop = piece.expand(2, 2, &bounds);
-            let key = crop_key(frame, &crop);
-            if self.take_cached(key, &crop, &mut words) {
-                stats.cached += 1;
-                continue;
-            }
-            let Some((previous, damage)) = damaged else {
-                jobs.push(self.job(&gray, &seg, crop, key));
-                continue;
-            };
-            let hit: Vec<Rect> = damage.iter().filter(|d| d.intersects(&crop)).copied().collect();
-            if hit.is_empty() {
-                // Same pixels as when `previous` was read: its words here are still right.
-                keep_words(previous, &crop, None, damage, &mut words);
-                stats.kept += 1;
-                continue;
-            }
-            let part = dirty_part(&seg, piece, &crop, &hit);
-            if part != crop {
-                keep_words(previous, &crop, Some(&part), damage, &mut words);
-                let key = crop_key(frame, &part);
-                if self.take_cached(key, &part, &mut words) {
+        // With damage: the parts of pieces read again; previous words touching them are replaced.
+        let mut reread_parts: Vec<Rect> = Vec::new();
+        for band in bands {
+            let gray = Gray::of_rect(frame, &band);
+            let seg = prep::segment(&gray, &self.opts.segmentation);
+            stats.pieces += seg.pieces.len();
+            let local = Rect::new(0, 0, band.width, band.height);
+            for piece in &seg.pieces {
+                let mut part = piece.expand(2, 2, &local);
+                if let Some((_, damage)) = damaged {
+                    let hit: Vec<Rect> =
+                        damage.iter().map(|d| to_local(d, &band)).filter(|d| touches(d, &part)).collect();
+                    if hit.is_empty() {
+                        continue;
+                    }
+                    part = dirty_part(&seg, piece, &part, &hit);
+                    reread_parts.push(to_frame(&part, &band));
+                }
+                let rect = to_frame(&part, &band);
+                let key = crop_key(frame, &rect);
+                if self.take_cached(key, &rect, &mut words) {
                     stats.cached += 1;
                     continue;
                 }
-                jobs.push(self.job(&gray, &seg, part, key));
-            } else {
-                jobs.push(self.job(&gray, &seg, crop, key));
+                let prepared = prep::prepare(&gray, &seg, part, prep::scale_for(part.height), PAD);
+                jobs.push(Job { rect, key, prepared });
             }
+        }
+        if let Some((previous, damage)) = damaged {
+            // Words no damage touched are still on screen, pixel for pixel.
+            let before = words.len();
+            words.extend(
+                previous
+                    .words
+                    .iter()
+                    .filter(|w| !damage.iter().any(|d| touches(d, &w.bbox)))
+                    .filter(|w| !reread_parts.iter().any(|p| p.intersects(&w.bbox)))
+                    .cloned(),
+            );
+            stats.kept = words.len() - before;
         }
         stats.recognised = jobs.len();
         stats.recognised_pixels = jobs.iter().map(|j| j.rect.area()).sum();
@@ -328,18 +350,12 @@ impl Engine {
             self.cache.insert(job.key, CacheEntry { words: found, last_used: self.generation });
         }
         self.evict();
-        // Overlapping crops can keep the same previous word twice.
+        // Crops overlap by their 2-pixel margins; a word read from two of them is kept once.
         let mut seen = std::collections::HashSet::new();
         words.retain(|w| seen.insert((w.bbox, w.text.clone())));
         stats.total = start.elapsed();
         self.stats = stats;
         Ok(ScreenText::from_words(frame.width(), frame.height(), words))
-    }
-
-    fn job(&self, gray: &Gray, seg: &Segmentation, rect: Rect, key: u64) -> Job {
-        let scale = prep::scale_for(rect.height);
-        let prepared = prep::prepare(gray, seg, rect, scale, PAD);
-        Job { rect, key, prepared }
     }
 
     /// Appends the cached words of the crop with `key` placed at `rect`; false if not cached.
@@ -415,13 +431,7 @@ impl Engine {
 type ShareResult = Result<(Vec<(usize, Vec<CachedWord>)>, usize), OcrError>;
 
 /// Runs one worker's share of jobs: packs them onto canvases and recognises each canvas.
-fn run_share(
-    tess: &mut Tess,
-    jobs: &[Job],
-    share: &[usize],
-    psm: PageSegMode,
-    limit_openmp: bool,
-) -> ShareResult {
+fn run_share(tess: &mut Tess, jobs: &[Job], share: &[usize], psm: PageSegMode, limit_openmp: bool) -> ShareResult {
     if limit_openmp {
         omp::limit_current_thread();
     }
@@ -552,32 +562,68 @@ fn crop_key(frame: &Frame<'_>, rect: &Rect) -> u64 {
     h.finish()
 }
 
-/// Copies the words of `previous` that lie in `crop` (outside `except`, when given) and that no damage touched.
-fn keep_words(previous: &ScreenText, crop: &Rect, except: Option<&Rect>, damage: &[Rect], out: &mut Vec<Word>) {
-    for w in &previous.words {
-        if !crop.contains(w.bbox.centre()) || damage.iter().any(|d| d.intersects(&w.bbox)) {
-            continue;
+/// Rows within this distance of a damaged rectangle are segmented with it, so that pieces crossing its top or
+/// bottom edge are found whole.
+const BAND_MARGIN: u32 = 64;
+
+/// Full-width bands of rows around the damage, merged where they overlap; the whole frame when the bands would
+/// cover most of it anyway.
+fn bands_around(damage: &[Rect], bounds: &Rect) -> Vec<Rect> {
+    let mut bands: Vec<Rect> = damage
+        .iter()
+        .map(|d| {
+            Rect::from_edges(bounds.x, d.y.saturating_sub(BAND_MARGIN), bounds.right(), d.bottom() + BAND_MARGIN)
+                .intersection(bounds)
+        })
+        .filter(|b| !b.is_empty())
+        .collect();
+    bands.sort_by_key(|b| b.y);
+    let mut merged: Vec<Rect> = Vec::new();
+    for b in bands {
+        match merged.last_mut() {
+            Some(last) if b.y <= last.bottom() => *last = last.union(&b),
+            _ => merged.push(b),
         }
-        if except.is_some_and(|e| w.bbox.x < e.right() && e.x < w.bbox.right()) {
-            continue;
-        }
-        out.push(w.clone());
     }
+    let rows: u64 = merged.iter().map(|b| u64::from(b.height)).sum();
+    if rows * 10 > u64::from(bounds.height) * 7 { vec![*bounds] } else { merged }
 }
 
-/// The part of a damaged piece that must be read again: the columns the damage covers, widened by about two
-/// character widths and then to the nearest gap between words, so no word is cut. The whole crop when that part
-/// is most of it.
+/// Whether damage `d` changes `r` substantially: it covers at least a third of `r`'s height somewhere. A window
+/// whose edge clips the descenders of the line above it grazes that line; the line is still there, unchanged.
+fn touches(d: &Rect, r: &Rect) -> bool {
+    let i = d.intersection(r);
+    !i.is_empty() && i.height * 3 >= r.height
+}
+
+/// `r` (frame pixels) clipped to `band` and made relative to it.
+fn to_local(r: &Rect, band: &Rect) -> Rect {
+    let c = r.intersection(band);
+    if c.is_empty() {
+        return Rect::default();
+    }
+    Rect::new(c.x - band.x, c.y - band.y, c.width, c.height)
+}
+
+/// `r` (relative to `band`) in frame pixels.
+fn to_frame(r: &Rect, band: &Rect) -> Rect {
+    Rect::new(r.x + band.x, r.y + band.y, r.width, r.height)
+}
+
+/// The part of a damaged piece that must be read again: the columns the damage covers, widened to the nearest
+/// gap between words on each side (a run of empty columns at least 0.6 line heights wide, wider than the
+/// spaces between letters even in monospace fonts), so no word is cut. The whole crop when that part is most of
+/// it. All rectangles are in the segmentation's coordinates.
 fn dirty_part(seg: &Segmentation, piece: &Rect, crop: &Rect, hit: &[Rect]) -> Rect {
     let dx0 = hit.iter().map(|d| d.x.max(crop.x)).min().unwrap_or(crop.x);
     let dx1 = hit.iter().map(|d| d.right().min(crop.right())).max().unwrap_or(crop.right());
-    let margin = piece.height;
-    let gap = (piece.height / 3).max(3);
+    let gap = (piece.height * 3 / 5).max(4);
     let empty = |x: u32| !seg.column_has_ink(x, piece.y, piece.bottom());
     // Walk outwards until `gap` empty columns in a row; cut in the middle of them.
-    let mut left = dx0.saturating_sub(margin).max(crop.x);
+    let mut left = dx0;
     let mut run = 0;
     while left > crop.x {
+        left -= 1;
         if empty(left) {
             run += 1;
             if run >= gap {
@@ -587,9 +633,8 @@ fn dirty_part(seg: &Segmentation, piece: &Rect, crop: &Rect, hit: &[Rect]) -> Re
         } else {
             run = 0;
         }
-        left -= 1;
     }
-    let mut right = (dx1 + margin).min(crop.right());
+    let mut right = dx1;
     run = 0;
     while right < crop.right() {
         if empty(right) {
@@ -605,4 +650,90 @@ fn dirty_part(seg: &Segmentation, piece: &Rect, crop: &Rect, hit: &[Rect]) -> Re
     }
     let part = Rect::from_edges(left.max(crop.x), crop.y, right.min(crop.right()), crop.bottom());
     if part.width * 4 >= crop.width * 3 { *crop } else { part }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(rect: Rect, scale: u32) -> Job {
+        let (w, h) = (rect.width * scale + 2 * PAD, rect.height * scale + 2 * PAD);
+        Job { rect, key: 0, prepared: Prepared { w, h, px: vec![255; (w * h) as usize], scale, pad: PAD } }
+    }
+
+    #[test]
+    fn words_on_a_canvas_map_back_to_their_crop() {
+        let jobs = vec![job(Rect::new(700, 300, 120, 14), 2), job(Rect::new(10, 900, 40, 9), 3)];
+        let canvases = pack(&jobs, &[0, 1]);
+        assert_eq!(canvases.len(), 1);
+        let c = &canvases[0];
+        let pl = c.placed.iter().find(|p| p.job == 0).expect("placed");
+        // A word covering source columns 10..60 and rows 2..12 of the first crop, as Tesseract reports it.
+        let word = RawWord {
+            block: 1,
+            par: 1,
+            line: 1,
+            left: i64::from(pl.x + PAD + 20),
+            top: i64::from(pl.y + PAD + 4),
+            width: 100,
+            height: 20,
+            conf: 90.0,
+            text: "Continue".into(),
+        };
+        let (slot, cw) = place_word(c, &jobs, &word).expect("mapped");
+        assert_eq!(slot, 0);
+        assert_eq!(absolute(&cw, &jobs[0].rect).bbox, Rect::new(710, 302, 50, 10));
+        // Boxes spilling into the padding are clipped to the crop.
+        let spill = RawWord { left: i64::from(pl.x), width: 40, ..word };
+        let (_, cw) = place_word(c, &jobs, &spill).expect("mapped");
+        assert_eq!(cw.rel.x, 0);
+        // The second crop, upscaled 3x.
+        let pl = c.placed.iter().find(|p| p.job == 1).expect("placed");
+        let word =
+            RawWord { left: i64::from(pl.x + PAD + 3), top: i64::from(pl.y + PAD), width: 30, height: 27, ..spill };
+        let (slot, cw) = place_word(c, &jobs, &word).expect("mapped");
+        assert_eq!((slot, absolute(&cw, &jobs[1].rect).bbox), (1, Rect::new(11, 900, 10, 9)));
+    }
+
+    #[test]
+    fn damage_becomes_merged_full_width_bands() {
+        let bounds = Rect::new(0, 0, 1920, 1080);
+        let bands =
+            bands_around(&[Rect::new(700, 400, 100, 50), Rect::new(10, 480, 5, 5), Rect::new(0, 900, 9, 9)], &bounds);
+        assert_eq!(bands, [Rect::new(0, 336, 1920, 213), Rect::new(0, 836, 1920, 137)]);
+        // Bands covering most of the screen become the whole screen.
+        assert_eq!(bands_around(&[Rect::new(0, 50, 10, 900)], &bounds), [bounds]);
+        assert!(bands_around(&[], &bounds).is_empty());
+    }
+
+    #[test]
+    fn grazing_damage_does_not_touch() {
+        let line = Rect::new(100, 100, 300, 15);
+        assert!(touches(&Rect::new(0, 100, 200, 15), &line));
+        assert!(touches(&Rect::new(390, 0, 5, 200), &line), "a narrow full-height change touches");
+        assert!(!touches(&Rect::new(0, 112, 1000, 300), &line), "a window clipping 3 rows of descenders");
+        assert!(!touches(&Rect::new(0, 0, 50, 50), &line));
+    }
+
+    #[test]
+    fn dirty_part_stops_at_word_gaps() {
+        // Three "words" of vertical stripes on one line, 20 px apart; damage inside the middle one.
+        let w = 300;
+        let mut px = vec![255u8; w * 20];
+        for y in 4..16 {
+            for x in (10..70).chain(90..150).chain(170..230) {
+                if x % 3 == 0 {
+                    px[y * w + x] = 0;
+                }
+            }
+        }
+        let seg = prep::segment(&Gray { w, h: 20, px }, &SegParams { hgap: 24, ..SegParams::default() });
+        assert_eq!(seg.pieces.len(), 1, "{:?}", seg.pieces);
+        let piece = seg.pieces[0];
+        let crop = piece.expand(2, 2, &Rect::new(0, 0, w as u32, 20));
+        let part = dirty_part(&seg, &piece, &crop, &[Rect::new(110, 0, 5, 20)]);
+        assert!(part.x > 69 && part.x < 90 && part.right() > 150 && part.right() < 170, "{part:?}");
+        // Damage over most of the piece reads it whole.
+        assert_eq!(dirty_part(&seg, &piece, &crop, &[Rect::new(20, 0, 200, 20)]), crop);
+    }
 }

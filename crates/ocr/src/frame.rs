@@ -112,11 +112,13 @@ impl<'a> Frame<'a> {
         self.data.get(start + x0 * bpp..start + x1 * bpp).unwrap_or(&[])
     }
 
-    /// Luminance of every pixel (ITU-R BT.601 weights), packed `width * height`.
-    pub(crate) fn to_gray(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.width as usize * self.height as usize);
-        for y in 0..self.height {
-            let row = self.row_bytes(y, 0, self.width);
+    /// Luminance of the pixels of `rect` (ITU-R BT.601 weights), packed row by row; parts of `rect` outside the
+    /// frame are left out.
+    pub(crate) fn gray_rect(self, rect: &crate::geom::Rect) -> Vec<u8> {
+        let r = rect.intersection(&crate::geom::Rect::new(0, 0, self.width, self.height));
+        let mut out = Vec::with_capacity(r.width as usize * r.height as usize);
+        for y in r.y..r.bottom() {
+            let row = self.row_bytes(y, r.x, r.right());
             match self.layout {
                 PixelLayout::Gray => out.extend_from_slice(row),
                 PixelLayout::Rgb => out.extend(row.chunks_exact(3).map(|p| luma(p[0], p[1], p[2]))),
@@ -175,9 +177,9 @@ mod tests {
         let rgb = [200u8, 100, 50];
         let bgrx = [50u8, 100, 200, 0];
         let rgbx = [200u8, 100, 50, 255];
-        let g1 = Frame::packed(&rgb, 1, 1, PixelLayout::Rgb).unwrap().to_gray();
-        let g2 = Frame::packed(&bgrx, 1, 1, PixelLayout::Bgrx).unwrap().to_gray();
-        let g3 = Frame::packed(&rgbx, 1, 1, PixelLayout::Rgbx).unwrap().to_gray();
+        let g1 = Frame::packed(&rgb, 1, 1, PixelLayout::Rgb).unwrap().gray_rect(&crate::geom::Rect::new(0, 0, 1, 1));
+        let g2 = Frame::packed(&bgrx, 1, 1, PixelLayout::Bgrx).unwrap().gray_rect(&crate::geom::Rect::new(0, 0, 1, 1));
+        let g3 = Frame::packed(&rgbx, 1, 1, PixelLayout::Rgbx).unwrap().gray_rect(&crate::geom::Rect::new(0, 0, 1, 1));
         assert_eq!(g1, g2);
         assert_eq!(g1, g3);
         assert_eq!(g1, vec![luma(200, 100, 50)]);

@@ -54,8 +54,9 @@ pub(crate) struct Gray {
 }
 
 impl Gray {
-    pub(crate) fn of(frame: &Frame<'_>) -> Self {
-        Self { w: frame.width() as usize, h: frame.height() as usize, px: frame.to_gray() }
+    /// The luminance of the pixels of `rect` (which must lie inside the frame).
+    pub(crate) fn of_rect(frame: &Frame<'_>, rect: &Rect) -> Self {
+        Self { w: rect.width as usize, h: rect.height as usize, px: frame.gray_rect(rect) }
     }
 }
 

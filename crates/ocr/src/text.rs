@@ -52,6 +52,12 @@ pub struct ScreenText {
 }
 
 impl ScreenText {
+    /// A frame of this size on which nothing has been read yet: as the `previous` of [`crate::Engine::reread`] it
+    /// makes the engine read only the damaged areas.
+    pub fn empty(width: u32, height: u32) -> Self {
+        Self { width, height, words: Vec::new(), lines: Vec::new() }
+    }
+
     /// Builds the result from words in any order: groups them into lines and sorts everything into reading order.
     pub fn from_words(width: u32, height: u32, words: Vec<Word>) -> Self {
         let groups = group_lines(&words);
