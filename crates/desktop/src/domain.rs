@@ -736,6 +736,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_user_value_is_escaped() {
+        use crate::doc::Format;
+        use crate::load::{LoadOptions, load_str};
+        use crate::model::FirmwarePaths;
+        let nasty = "x'\"<&>]]>\\";
+        let json = serde_json::json!({
+            "enable": true,
+            "defaultNetwork": nasty,
+            "virtiofsd": format!("/usr/lib/{nasty}"),
+            "vms": {"a": {
+                "diskSize": "1G",
+                "storagePool": nasty,
+                "sharedFolders": {"t": format!("/srv/{nasty}")},
+                "installMedia": [format!("/iso/{nasty}.iso")],
+                "directBoot": {"kernel": format!("/k/{nasty}"), "cmdline": format!("console=ttyS0 x={nasty}")},
+            }},
+        });
+        let opts = LoadOptions { check_paths: false, firmware: FirmwarePaths::debian(), virtiofsd: "/v".into() };
+        let cfg = load_str("t.json", &json.to_string(), Format::Json, &opts).unwrap_or_else(|e| panic!("{e}")).config;
+        let xml = crate::domain_xml(&cfg, &cfg.vms["a"]);
+        let d = xml::parse_document(&xml).unwrap_or_else(|e| panic!("{e:?}\n{xml}"));
+        let devices = d.find("devices").unwrap_or_else(|| panic!("{xml}"));
+        let attr = |el: &str, child: &str, a: &str| -> Option<String> {
+            devices.elements().filter(|e| e.name == el).find_map(|e| e.find(child)?.get_attr(a).map(str::to_owned))
+        };
+        assert_eq!(attr("filesystem", "source", "dir"), Some(format!("/srv/{nasty}")));
+        assert_eq!(attr("filesystem", "binary", "path"), Some(format!("/usr/lib/{nasty}")));
+        assert_eq!(attr("interface", "source", "network"), Some(nasty.to_owned()));
+        assert_eq!(attr("disk", "source", "pool"), Some(nasty.to_owned()));
+        assert_eq!(attr("disk", "source", "file"), Some(format!("/iso/{nasty}.iso")));
+        let os = d.find("os").unwrap_or_else(|| panic!("{xml}"));
+        assert_eq!(os.find("kernel").map(Element::text_content), Some(format!("/k/{nasty}")));
+        assert_eq!(os.find("cmdline").map(Element::text_content), Some(format!("console=ttyS0 x={nasty}")));
+    }
+
+    #[test]
     fn disk_names_follow_libvirt() {
         let names: Vec<String> = [0, 1, 25, 26, 27, 51, 52, 701, 702].iter().map(|&i| disk_name("sd", i)).collect();
         assert_eq!(names, ["sda", "sdb", "sdz", "sdaa", "sdab", "sdaz", "sdba", "sdzz", "sdaaa"]);
