@@ -5,7 +5,8 @@
 #
 # VNCDOTOOL_VENV (default target/bench-venv) is created with `pip install vncdotool` if missing. Needs Xvnc,
 # python3-tk and hyperfine. Prints hyperfine tables (connect + first full frame + write a PPM, fresh process
-# each run) and the kept-connection figures (full-screen refreshes over one connection).
+# each run) and the kept-connection figures (full-screen refreshes over one connection). Both sides write an
+# uncompressed image: PPM for vmkit's example, BMP for vncdotool (which cannot write PPM).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 venv=${1:-target/bench-venv}
@@ -29,7 +30,8 @@ run() {
     echo "== $label screen"
     hyperfine -N --warmup 2 --runs "${RUNS:-15}" \
         -n "vmkit rfb (capture example)" "$capture 127.0.0.1:$port $work/vmkit.ppm" \
-        -n "vncdotool capture" "$venv/bin/vncdo -s 127.0.0.1::$port capture $work/vncdo.ppm"
+        -n "vncdotool capture" "$venv/bin/vncdo -s 127.0.0.1::$port capture $work/vncdo.bmp" \
+        -n "vncdotool --delay=0 capture" "$venv/bin/vncdo --delay=0 -s 127.0.0.1::$port capture $work/vncdo.bmp"
     "$capture" "127.0.0.1:$port" "$work/vmkit.ppm" --repeat "${REPEAT:-30}"
     "$venv/bin/python" crates/rfb/benches/vncdotool_kept.py "127.0.0.1::$port" "${REPEAT:-30}"
 }

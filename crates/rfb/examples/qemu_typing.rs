@@ -78,10 +78,8 @@ async fn main() -> anyhow::Result<()> {
             text.len(),
             if complete { "" } else { "; the end marker was lost (rate meaningless)" }
         );
-        if wrong > 0 {
-            if let Err(e) = console::check_lines(&lines, &got) {
-                println!("  first difference: {e}");
-            }
+        if let (true, Err(e)) = (wrong > 0, console::check_lines(&lines, &got)) {
+            println!("  first difference: {e}");
         }
     }
     Ok(())

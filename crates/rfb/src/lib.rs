@@ -26,6 +26,7 @@
 
 mod auth;
 mod client;
+mod coverage;
 pub mod decode;
 mod error;
 mod frame;

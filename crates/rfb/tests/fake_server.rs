@@ -27,8 +27,13 @@ where
     (addr, task)
 }
 
+/// Every encoding this client implements, ZRLE included (the loopback default leaves it out).
 fn opts(timeout_ms: u64) -> ConnectOptions {
-    ConnectOptions { timeout: Duration::from_millis(timeout_ms), ..ConnectOptions::default() }
+    ConnectOptions {
+        timeout: Duration::from_millis(timeout_ms),
+        encodings: Some(rfb::default_encodings(false)),
+        ..ConnectOptions::default()
+    }
 }
 
 fn server_init(w: u16, h: u16, name: &[u8]) -> Vec<u8> {
@@ -362,4 +367,38 @@ async fn refresh_times_out_when_the_server_ignores_it() {
     let err = vnc.refresh().await.unwrap_err();
     assert!(matches!(&err, Error::Timeout { doing, .. } if doing == "waiting for a full update"), "{err:?}");
     let _ = ProtocolError::UnknownMessage(0);
+}
+
+/// A server may answer a full-screen request in several updates: `refresh` returns only once every pixel has
+/// been repainted after the call.
+#[tokio::test]
+async fn refresh_waits_for_every_pixel_across_updates() {
+    let (addr, server) = fake(|mut s| async move {
+        accept_none(&mut s, 4, 2).await?;
+        s.write_all(&raw_frame(4, 2, [1, 1, 1])).await?;
+        loop {
+            let req = read_n(&mut s, 10).await?;
+            if req[1] == 0 {
+                break;
+            }
+        }
+        for (row, colour) in [(0u16, [2u8, 2, 2]), (1, [3, 3, 3])] {
+            let mut m = update(1);
+            m.extend(rect(0, row, 4, 1, 0));
+            for _ in 0..4 {
+                m.extend_from_slice(&[colour[0], colour[1], colour[2], 0]);
+            }
+            s.write_all(&m).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(s)
+    })
+    .await;
+    let vnc = Client::connect(&addr, opts(5000)).await.unwrap();
+    assert_eq!(vnc.frame().pixel(3, 1), Some([1, 1, 1, 255]));
+    let frame = vnc.refresh().await.unwrap();
+    assert_eq!(frame.pixel(3, 0), Some([2, 2, 2, 255]));
+    assert_eq!(frame.pixel(3, 1), Some([3, 3, 3, 255]), "refresh returned before the second half arrived");
+    server.await.unwrap().unwrap();
 }
