@@ -57,6 +57,12 @@ pub struct TestReport {
     pub accel: String,
     /// Seconds from the start of the test until SSH let the user in.
     pub ssh_ready_after: Option<f64>,
+    /// Seconds from the start of the boot (overlay, accelerator choice, QEMU) until SSH let the user in.
+    #[serde(default)]
+    pub boot_to_ssh: Option<f64>,
+    /// Seconds spent checking the files against the manifest.
+    #[serde(default)]
+    pub verify: f64,
     /// Seconds the test took.
     pub total: f64,
     /// When it ran (Unix seconds).
@@ -108,6 +114,7 @@ impl BootedImage {
         };
         let dir =
             dir.canonicalize().map_err(|source| BuildError::Io { op: "resolving", path: dir.to_owned(), source })?;
+        WorkDir::sweep_stale(&std::env::temp_dir(), "vmkit-image-test-");
         let work = WorkDir::create(&std::env::temp_dir(), "vmkit-image-test-")?;
         let w = work.path().to_owned();
         let overlay = w.join("overlay.qcow2");
@@ -202,12 +209,14 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
     })?;
     let say = Say::new(&manifest.name, opts.quiet);
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let fail = |detail: String, accel: &str, ssh: Option<f64>| TestReport {
+    let fail = |detail: String, accel: &str, ssh: Option<f64>, verify: f64| TestReport {
         passed: false,
         cached: false,
         detail,
         accel: accel.to_owned(),
         ssh_ready_after: ssh,
+        boot_to_ssh: None,
+        verify,
         total: started.elapsed().as_secs_f64(),
         at_unix: now(),
     };
@@ -217,11 +226,13 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
         let dir = dir.to_owned();
         tokio::task::spawn_blocking(move || manifest.changed_outputs(&dir)).await.unwrap_or_else(|_| vec!["?".into()])
     };
+    let verify = started.elapsed().as_secs_f64();
     if !changed.is_empty() {
         return Ok(fail(
             format!("files changed since the build (SHA-256 differs or missing): {}", changed.join(", ")),
             "",
             None,
+            verify,
         ));
     }
     let record = cache_file(&opts.cache_root, &manifest);
@@ -235,13 +246,14 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
     }
 
     say.line("booting from a throwaway overlay");
+    let boot_started = Instant::now();
     let booted = BootedImage::start(dir, &opts.cache_root, opts.key.clone()).await?;
     let accel = booted.accel.clone();
-    let ready = match booted.wait_ssh(opts.boot_timeout).await {
-        Ok(_) => started.elapsed().as_secs_f64(),
+    let (ready, boot_to_ssh) = match booted.wait_ssh(opts.boot_timeout).await {
+        Ok(_) => (started.elapsed().as_secs_f64(), boot_started.elapsed().as_secs_f64()),
         Err(e) => {
             let _ = booted.shutdown().await;
-            return Ok(fail(e.to_string(), &accel, None));
+            return Ok(fail(e.to_string(), &accel, None, verify));
         }
     };
     say.line(&format!("SSH answers after {ready:.1}s; running the health check"));
@@ -289,10 +301,12 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
             detail: format!("{detail}; shut down by {:?}", stopped.by),
             accel,
             ssh_ready_after: Some(ready),
+            boot_to_ssh: Some(boot_to_ssh),
+            verify,
             total: started.elapsed().as_secs_f64(),
             at_unix: now(),
         },
-        Err(detail) => fail(format!("{detail}\nthe guest's console ends with:\n{tail}"), &accel, Some(ready)),
+        Err(detail) => fail(format!("{detail}\nthe guest's console ends with:\n{tail}"), &accel, Some(ready), verify),
     };
     if report.passed {
         if let Some(parent) = record.parent() {

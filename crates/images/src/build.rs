@@ -338,10 +338,10 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     let probe = KvmProbe::with_cache_dir(Some(opts.cache_root.join("kvm-probe")));
     let accel = probe.choose().await?;
     say.line(&format!("booting under {} ({})", accel.accel, accel.reason));
-    let sockets = tempfile::Builder::new()
-        .prefix("vmkit-build-")
-        .tempdir()
-        .map_err(io("creating a temp dir in", &std::env::temp_dir()))?;
+    // Unix socket paths are limited to 108 bytes, so QMP and the serial port live in a short directory under /tmp
+    // (locked like the work directory, and swept the same way after a SIGKILL).
+    WorkDir::sweep_stale(&std::env::temp_dir(), "vmkit-build-");
+    let sockets = WorkDir::create(&std::env::temp_dir(), "vmkit-build-")?;
     let serial_log = w.join(files::SERIAL);
     let mut machine = ImageMachine {
         name: recipe.name.clone(),

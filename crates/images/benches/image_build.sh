@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmarks of `vmkit image build` / `vmkit image test` (BENCHMARKS.md, section "Image builds").
+#
+#   1. boot-to-SSH: vmkit's boot of a built image (overlay, accelerator choice, QEMU from the typed model, SSH
+#      polled with vmkit's client every 0.25 s) against a bare QEMU boot of the same image with the same argv
+#      (the output's `run` script, `-snapshot`, a free port) polled with OpenSSH every 0.1 s — same image, same
+#      accelerator. The difference is vmkit's overhead.
+#   2. cache-hit rebuild: `vmkit image build` of an unchanged recipe, with hyperfine.
+#
+# Usage: crates/images/benches/image_build.sh [RUNS]     (default 3 boots each; needs hyperfine, openssh-client)
+# Env: OUT (output dir, default target/bench-images/debian-12), VMKIT_CACHE_DIR (default the testbed cache),
+#      VMKIT (a vmkit binary to use instead of building target/release/vmkit).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+RUNS=${1:-3}
+OUT=${OUT:-target/bench-images/debian-12}
+export VMKIT_CACHE_DIR=${VMKIT_CACHE_DIR:-$PWD/target/testbed-cache/vmkit-cache}
+RECIPE=examples/debian-12.toml
+
+if [ -z "${VMKIT:-}" ]; then
+    cargo build --release -q -p vmkit
+    VMKIT=$PWD/target/release/vmkit
+fi
+mkdir -p "$(dirname "$OUT")"
+"$VMKIT" image build "$RECIPE" --out "$OUT" --quiet >/dev/null
+echo "image: $OUT ($(du -sh "$OUT/disk.qcow2" | cut -f1) disk), accel $(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['machine']['accel'])" "$OUT/manifest.json")"
+
+now() { date +%s.%N; }
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+bare_boot() {
+    local port run pid start t
+    port=$(free_port)
+    run=$(mktemp "$OUT/.bench-run.XXXXXX")
+    sed "s/hostfwd=tcp:127.0.0.1:[0-9]*-:22/hostfwd=tcp:127.0.0.1:$port-:22/" "$OUT/run" > "$run"
+    start=$(now)
+    sh "$run" -snapshot </dev/null >/dev/null 2>&1 &
+    pid=$!
+    until ssh -q -i "$OUT/id_ed25519" -p "$port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+            -o BatchMode=yes -o ConnectTimeout=5 agent@127.0.0.1 true 2>/dev/null; do
+        sleep 0.1
+    done
+    t=$(echo "$(now) - $start" | bc)
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$run"
+    echo "$t"
+}
+
+vmkit_boot() {
+    "$VMKIT" image test "$OUT" --no-cache --json --quiet |
+        python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["passed"], r; print(r["bootToSsh"])'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "== boot to SSH, $RUNS runs each, alternating (seconds)"
+bare=(); vm=()
+for i in $(seq 1 "$RUNS"); do
+    b=$(bare_boot); v=$(vmkit_boot)
+    bare+=("$b"); vm+=("$v")
+    printf 'run %d: bare QEMU %6.1f   vmkit %6.1f\n' "$i" "$b" "$v"
+done
+mb=$(printf '%s\n' "${bare[@]}" | median); mv=$(printf '%s\n' "${vm[@]}" | median)
+printf 'median: bare QEMU %.1f s, vmkit %.1f s, overhead %+.1f s\n' "$mb" "$mv" "$(echo "$mv - $mb" | bc)"
+
+echo "== cache-hit rebuild"
+hyperfine --warmup 3 --runs 30 -N "$VMKIT image build $RECIPE --out $OUT --quiet"
