@@ -148,7 +148,7 @@ impl Guest {
         if let Some(pw) = &opts.vnc_password {
             qemu.qmp()?.change_vnc_password(&Secret::new(pw.clone())).await.context("setting the VNC password")?;
             let path = dir.path().join("vnc-password.txt");
-            write_private(&path, pw)?;
+            crate::write_private(&path, pw)?;
             password_file = Some(path);
         }
         let qmp = qemu.qmp()?.clone();
@@ -283,15 +283,3 @@ fn make_id() -> String {
     format!("{:08x}", h.finish() as u32)
 }
 
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
-}

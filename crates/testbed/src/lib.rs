@@ -31,3 +31,18 @@ pub use x11::{Display, DisplayKind};
 pub fn scratch_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix(&format!("vmkit-{prefix}-")).tempdir()?)
 }
+
+/// Writes a new file only its owner can read (mode 0600), as vmkit expects of password and key files.
+pub fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}

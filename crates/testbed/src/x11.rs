@@ -267,6 +267,7 @@ fn unique() -> u32 {
 fn write_password_file(dir: &Path, password: &str) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     let path = dir.join("vncpasswd");
+    crate::write_private(&dir.join("password.txt"), password)?;
     let mut child = Command::new("vncpasswd")
         .arg("-f")
         .stdin(std::process::Stdio::piped())

@@ -37,3 +37,17 @@ fn windows_can_be_waited_for() {
     let _w = d.spawn("zenity", cmd).unwrap();
     d.wait_for_window("testbed probe", Duration::from_secs(20)).unwrap();
 }
+
+#[test]
+fn password_files_exist_in_both_forms() {
+    let d = Display::start(testbed::x11::DisplayOptions {
+        kind: DisplayKind::Xvnc,
+        width: 320,
+        height: 240,
+        password: Some("s3cret".into()),
+    })
+    .unwrap();
+    let plain = d.plain_password_file().unwrap();
+    assert_eq!(std::fs::read_to_string(plain).unwrap(), "s3cret");
+    assert_eq!(std::fs::read(d.password_file().unwrap()).unwrap().len(), 8, "vncpasswd -f writes 8 bytes");
+}
