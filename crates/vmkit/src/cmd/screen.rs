@@ -157,7 +157,12 @@ async fn connect(conn: &Connection, timeout: Duration) -> anyhow::Result<rfb::Cl
         None => None,
     };
     let opts = rfb::ConnectOptions { password, timeout, ..rfb::ConnectOptions::default() };
-    rfb::Client::connect(addr, opts).await.with_context(|| format!("connecting to the VNC server at {addr}"))
+    match rfb::Client::connect(addr, opts).await {
+        Ok(vnc) => Ok(vnc),
+        // Wrong or missing credentials are the caller's input (exit 2), as in `vmkit automate run`.
+        Err(e) if e.is_auth_failure() => Err(BadInput(format!("VNC server at {addr}: {e}")).into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("connecting to the VNC server at {addr}"))),
+    }
 }
 
 /// `HOST:PORT` with a numeric TCP port (not a VNC display number).
