@@ -236,12 +236,15 @@ fn main() -> anyhow::Result<()> {
     if !args.iter().any(|a| a == "--reuse") || !dir.join("damage.json").exists() {
         capture(&dir)?;
     }
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load_before = load();
     let mut all = Vec::new();
     all.extend(run_child("engine", None, &dir, runs, dense)?);
     all.extend(run_child("engine-untouched", None, &dir, runs, dense)?);
     all.extend(run_child("plain", None, &dir, runs, dense.min(3))?);
     all.extend(run_child("plain", Some("1"), &dir, runs, dense.min(3))?);
     all.extend(run_child("plain-limited", None, &dir, runs, dense.min(3))?);
+    println!("load average before: {}  after: {}", load_before.trim(), load().trim());
     println!("| measurement | setup | runs | median ms | p90 ms | CPU ms/read | phrases found |");
     println!("|---|---|---:|---:|---:|---:|---|");
     for m in &all {

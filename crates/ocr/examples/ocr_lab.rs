@@ -1,9 +1,14 @@
-//! Tuning lab for the OCR preprocessing: captures the test scenes as PNGs, and reads PNGs with the engine
-//! (or plain Tesseract) printing lines, confidences and timings.
+//! Tuning lab for the OCR preprocessing: captures the test scenes as PNGs, reads PNGs with the engine (or plain
+//! Tesseract) printing lines, confidences, timings and CPU time, and shows what the engine sends to Tesseract.
 //!
 //! ```text
 //! cargo run --release -p ocr --example ocr_lab -- capture DIR
-//! cargo run --release -p ocr --example ocr_lab -- read [--plain] [--words] [--psm sparse|block|auto] FILE...
+//! cargo run --release -p ocr --example ocr_lab -- read [--plain] [--words] [--psm sparse|block|auto] [--workers N]
+//!                                                     [--omp-untouched] FILE...
+//! cargo run --release -p ocr --example ocr_lab -- debug FILE OUTDIR     # pieces.png (boxes) + canvas-N.png
+//! cargo run --release -p ocr --example ocr_lab -- reread BEFORE AFTER X Y W H [--empty-previous] [--many] [--show]
+//! cargo run --release -p ocr --example ocr_lab -- crop FILE X Y W H SCALE OUT
+//! cargo run --release -p ocr --example ocr_lab -- xwd2png IN.xwd OUT.png
 //! ```
 
 #[path = "../tests/scenes/mod.rs"]

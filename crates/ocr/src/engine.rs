@@ -8,11 +8,13 @@
 //! framebuffer pixels.
 //!
 //! Cost model, which the automation engine's wait loop relies on:
-//! - an unchanged screen read with [`Engine::read`] costs the segmentation and hashing (a few milliseconds for
+//! - an unchanged screen read with [`Engine::read`] costs the segmentation and hashing (about 10 ms of CPU for
 //!   1920×1080) and no recognition at all; read with [`Engine::reread`] and no damage it costs nothing;
-//! - a screen where a window appeared costs the recognition of the window's text, plus, with
-//!   [`Engine::reread`], only the words next to the damaged area in pieces the damage cut (the rest of those
-//!   pieces keeps the words read before, which are still on screen unchanged).
+//! - a screen where a window appeared, read with [`Engine::reread`] and the damage the RFB client reported,
+//!   costs the segmentation of the rows around the damage, the recognition of the window's text and of the words
+//!   the window's edges cut; every other word is kept from the previous read;
+//! - a full read costs about 0.6 ms of CPU per character on screen, spread over the workers: a dialog is tens of
+//!   milliseconds, a 1920×1080 terminal full of text (10 000 characters) several seconds.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
