@@ -245,7 +245,9 @@ pub fn cloud_config(recipe: &Recipe, key: &KeyPair) -> CloudConfig {
     let mut config = CloudConfig::new(&recipe.hostname);
     config.users.push(User::admin(&recipe.username, vec![key.public_openssh()]));
     config.packages = recipe.provision.packages.clone();
-    if recipe.install_nix && matches!(recipe.source, Source::CloudImage { .. }) {
+    if recipe.install_nix && !config.packages.iter().any(|p| p == NIX_PACKAGE) {
+        // From the distribution's archive on first boot, for either source: debootstrap cannot resolve the
+        // package's Perl dependencies in its first stage.
         config.packages.push(NIX_PACKAGE.to_owned());
     }
     config.write_files = recipe
@@ -512,8 +514,7 @@ pub fn login_hint(out: &Path, port: u16, user: &str, generated_key: bool, key: &
 async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<Base, BuildError> {
     match &recipe.source {
         Source::Debian(source) => {
-            let extra: Vec<&str> = if recipe.install_nix { vec![NIX_PACKAGE] } else { vec![] };
-            let base = ensure_base(&opts.cache_root, source, &extra, &|m: &str| say.line(m)).await?;
+            let base = ensure_base(&opts.cache_root, source, &[], &|m: &str| say.line(m)).await?;
             say.line(&format!(
                 "base: Debian {} with {} packages{}",
                 base.info.suite,
@@ -724,7 +725,7 @@ mod tests {
         let c = cloud_config(&r, &key);
         assert_eq!(c.users[0].name, "agent");
         assert_eq!(c.users[0].ssh_authorized_keys, vec![key.public_openssh()]);
-        assert_eq!(c.packages, vec!["htop".to_owned()], "Nix comes with the Debian base, not from cloud-init");
+        assert_eq!(c.packages, vec!["htop".to_owned(), NIX_PACKAGE.to_owned()]);
         assert_eq!(c.write_files[0].permissions, Some(0o644));
         assert!(c.render().is_ok());
     }

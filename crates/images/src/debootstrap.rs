@@ -188,7 +188,7 @@ pub async fn ensure_base(
     if let Some(base) = load(&dir)? {
         return Ok(base);
     }
-    let _lock = LockFile::acquire(&root.join(format!("{}-{key}.lock", source.suite)))?;
+    let _lock = lock(root.join(format!("{}-{key}.lock", source.suite))).await?;
     if let Some(base) = load(&dir)? {
         return Ok(base);
     }
@@ -200,6 +200,8 @@ pub async fn ensure_base(
     let tree = work.path().join("root");
     let debs = root.join("debs");
     std::fs::create_dir_all(&debs).map_err(|source| FsError { op: "creating", path: debs.clone(), source })?;
+    // One debootstrap at a time writes into the shared package cache.
+    let debs_lock = lock(root.join("debs.lock")).await?;
     say(&format!("debootstrap {} from {mirror} ({} packages asked for; about 2 minutes)", source.suite, include.len()));
     let log = work.path().join("debootstrap.log");
     run_logged(
@@ -214,6 +216,7 @@ pub async fn ensure_base(
         "debootstrap",
     )
     .await?;
+    drop(debs_lock);
     say("configuring the tree and making the filesystem");
     configure_tree(&tree)?;
     let kernel_release = copy_boot_files(&tree, work.path())?;
@@ -256,6 +259,15 @@ pub async fn ensure_base(
             b
         })
         .ok_or(DebootstrapError::Missing { what: "base.json", dir })
+}
+
+/// Waits for an advisory lock without blocking the async runtime (so Ctrl-C is still seen while waiting).
+async fn lock(path: PathBuf) -> Result<LockFile, DebootstrapError> {
+    let shown = path.clone();
+    tokio::task::spawn_blocking(move || LockFile::acquire(&path))
+        .await
+        .map_err(|e| FsError { op: "waiting for the lock", path: shown, source: std::io::Error::other(e) })?
+        .map_err(Into::into)
 }
 
 fn load(dir: &Path) -> Result<Option<DebianBase>, DebootstrapError> {

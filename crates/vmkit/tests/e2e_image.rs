@@ -2,8 +2,8 @@
 //! (debootstrap from the host's Debian mirror, QEMU, cloud-init, OpenSSH in the guest).
 //!
 //! One test function walks the whole life of an image so that CI boots as few guests as possible (a TCG boot
-//! costs tens of seconds on two cores): a build interrupted with Ctrl-C and one killed with SIGKILL mid-boot leave
-//! no output directory (and no QEMU); the next build succeeds; the image accepts the generated key (vmkit's SSH
+//! costs tens of seconds on two cores): a build whose QEMU dies mid-boot fails at once; a build interrupted with
+//! Ctrl-C and one killed with SIGKILL mid-boot leave no output directory (and no QEMU); the next build succeeds; the image accepts the generated key (vmkit's SSH
 //! client and OpenSSH's), refuses passwords, has cloud-init done, the configured hostname and user, and ran the
 //! recipe's provisioning; `vmkit image test` passes (and then answers from its cache); a second build is a cache
 //! hit. The Debian base is cached in the testbed cache, so only the first run ever pays for debootstrap.
@@ -51,9 +51,10 @@ fn alive(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
 }
 
-/// Starts a build of `out`, waits until the guest's kernel is booting, sends `signal`, and returns the build's exit
-/// code and the pid of the QEMU it had started.
-fn interrupt_mid_boot(out: &Path, signal: &str) -> (Option<i32>, u32) {
+/// Starts a build of `out`, waits until the guest's kernel is booting, sends `signal` to the build (or, with
+/// `to_qemu`, SIGKILL to its QEMU), and returns the build's exit code, the pid of its QEMU, its stderr and how long
+/// it took to end after the signal.
+fn interrupt_mid_boot(out: &Path, signal: &str, to_qemu: bool) -> (Option<i32>, u32, String, Duration) {
     let parent = out.parent().unwrap();
     let name = out.file_name().unwrap().to_string_lossy().into_owned();
     let log = parent.join(format!("{name}-{signal}.log"));
@@ -91,9 +92,12 @@ fn interrupt_mid_boot(out: &Path, signal: &str) -> (Option<i32>, u32) {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let status = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap();
+    let victim = if to_qemu { qemu_pid } else { child.id() };
+    let status = Command::new("kill").args(["-s", signal, &victim.to_string()]).status().unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let signalled = Instant::now();
+    // Generous, yet far below the build's 20-minute SSH timeout: the build must react to the event itself.
+    let deadline = signalled + Duration::from_secs(120);
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status.code();
@@ -101,8 +105,9 @@ fn interrupt_mid_boot(out: &Path, signal: &str) -> (Option<i32>, u32) {
         assert!(Instant::now() < deadline, "the build did not stop after SIG{signal}");
         std::thread::sleep(Duration::from_millis(50));
     };
+    let reacted = signalled.elapsed();
     assert!(!out.exists(), "SIG{signal} mid-boot left an output directory");
-    (code, qemu_pid)
+    (code, qemu_pid, std::fs::read_to_string(&log).unwrap_or_default(), reacted)
 }
 
 fn ssh_cli(port: u16, key: &Path, extra: &[&str], command: &str) -> (i32, String, String) {
@@ -120,8 +125,15 @@ fn e2e_debian_image_lifecycle() {
     let parent = tempfile::Builder::new().prefix("vmkit-e2e-image-").tempdir().unwrap();
     let out = parent.path().join("debian-12");
 
+    // A QEMU that dies mid-boot ends the build at once (not at the SSH timeout), with QEMU's exit in the error.
+    let (code, _, stderr, reacted) = interrupt_mid_boot(&out, "KILL", true);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("QEMU exited while waiting for SSH") && stderr.contains("signal 9"), "{stderr}");
+    assert!(partial_dirs(parent.path(), "debian-12").is_empty(), "a failed build left a work directory");
+    eprintln!("the build noticed QEMU's death after {reacted:?}");
+
     // Ctrl-C mid-boot: exit 130, nothing left behind, QEMU gone.
-    let (code, qemu_pid) = interrupt_mid_boot(&out, "INT");
+    let (code, qemu_pid, _, _) = interrupt_mid_boot(&out, "INT", false);
     assert_eq!(code, Some(130));
     assert!(partial_dirs(parent.path(), "debian-12").is_empty(), "Ctrl-C left a work directory");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -131,7 +143,7 @@ fn e2e_debian_image_lifecycle() {
     assert!(!alive(qemu_pid), "Ctrl-C left QEMU running");
 
     // SIGKILL mid-boot: no output directory; the next build cleans up what the killed one could not.
-    let (code, orphan) = interrupt_mid_boot(&out, "KILL");
+    let (code, orphan, _, _) = interrupt_mid_boot(&out, "KILL", false);
     assert_eq!(code, None, "killed by a signal");
 
     let started = Instant::now();
