@@ -25,7 +25,7 @@ use cloudinit::{CloudConfig, KeyPair, Seed, SeedFormat, User, WriteFile};
 use qemu::{KvmProbe, Qemu, QemuError, RunScript, StartOptions, StopPlan, StopStep};
 
 use crate::debootstrap::{DebootstrapError, ensure_base};
-use crate::fsutil::{FsError, QEMU_PIDFILE, WorkDir, remove_work_dir};
+use crate::fsutil::{FsError, QEMU_PIDFILE, WorkDir, remove_work_dir, sweep_old_outputs};
 use crate::guest::{GuestError, GuestSsh};
 use crate::machine::{BootKind, ImageMachine};
 use crate::manifest::{
@@ -298,7 +298,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     };
     let partial = format!(".{out_name}.partial-");
     WorkDir::sweep_stale(&parent, &partial);
-    WorkDir::sweep_stale(&parent, &format!(".{out_name}.old-"));
+    sweep_old_outputs(&parent, &format!(".{out_name}.old-"));
     let work = WorkDir::create(&parent, &partial)?;
     let w = work.path().to_owned();
     let mut timings = std::collections::BTreeMap::new();
@@ -342,8 +342,8 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     say.line(&format!("booting under {} ({})", accel.accel, accel.reason));
     // Unix socket paths are limited to 108 bytes, so QMP and the serial port live in a short directory under /tmp
     // (locked like the work directory, and swept the same way after a SIGKILL).
-    WorkDir::sweep_stale(&std::env::temp_dir(), "vmkit-build-");
-    let sockets = WorkDir::create(&std::env::temp_dir(), "vmkit-build-")?;
+    WorkDir::sweep_stale(&std::env::temp_dir(), "vmkit-build-sockets-");
+    let sockets = WorkDir::create(&std::env::temp_dir(), "vmkit-build-sockets-")?;
     let serial_log = w.join(files::SERIAL);
     let mut machine = ImageMachine {
         name: recipe.name.clone(),

@@ -88,8 +88,9 @@ impl WorkDir {
             let lock = File::options().write(true).open(path.join(LOCK));
             let free = match &lock {
                 Ok(file) => file.try_lock().is_ok(),
-                // No lock file: it was never fully created, or it is an old-output directory being discarded.
-                Err(_) => true,
+                // No lock file: not ours (another program's directory with a similar name), or ours killed between
+                // creating it and its lock — then it is empty.
+                Err(_) => std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()),
             };
             if free {
                 tracing::info!(path = %path.display(), "removing a work directory left by an interrupted build");
@@ -97,6 +98,26 @@ impl WorkDir {
                     tracing::warn!("{e}");
                 }
             }
+        }
+    }
+}
+
+/// Removes previous outputs moved aside (`<parent>/<prefix><pid>`) by a build that died before deleting them:
+/// only directories holding a `manifest.json` whose pid no longer runs.
+pub fn sweep_old_outputs(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let path = entry.path();
+        if path.is_symlink()
+            || !path.join(crate::manifest::MANIFEST).is_file()
+            || Path::new(&format!("/proc/{pid}")).exists()
+        {
+            continue;
+        }
+        if let Err(e) = remove_work_dir(&path) {
+            tracing::warn!("{e}");
         }
     }
 }
@@ -241,10 +262,26 @@ mod tests {
         std::fs::write(dead.join(LOCK), "").unwrap();
         let unrelated = parent.path().join("img");
         std::fs::create_dir(&unrelated).unwrap();
+        let foreign = parent.path().join(".img.partial-not-ours");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("data"), "x").unwrap();
+        let empty = parent.path().join(".img.partial-empty");
+        std::fs::create_dir(&empty).unwrap();
         WorkDir::sweep_stale(parent.path(), ".img.partial-");
         assert!(live.path().exists(), "a live build's directory is kept");
         assert!(!dead.exists(), "a dead build's directory is removed");
         assert!(unrelated.exists());
+        assert!(foreign.exists(), "a directory without vmkit's lock file is not vmkit's to remove");
+        assert!(!empty.exists(), "an empty one (killed before its lock existed) is removed");
+
+        let old_dead = parent.path().join(".img.old-4000000");
+        std::fs::create_dir(&old_dead).unwrap();
+        std::fs::write(old_dead.join("manifest.json"), "{}").unwrap();
+        let old_live = parent.path().join(format!(".img.old-{}", std::process::id()));
+        std::fs::create_dir(&old_live).unwrap();
+        std::fs::write(old_live.join("manifest.json"), "{}").unwrap();
+        sweep_old_outputs(parent.path(), ".img.old-");
+        assert!(!old_dead.exists() && old_live.exists());
     }
 
     #[test]
