@@ -125,9 +125,10 @@ impl TypeOptions {
     }
 
     /// Pacing for a QEMU started with `key-delay-ms=ms`: a key event every `ms` + 20 % (at least 1 ms more),
-    /// so QEMU's queue stays empty.
+    /// so QEMU's queue stays empty. QEMU reads 0 as its default, 10 ms.
     pub fn for_qemu_key_delay(ms: u32) -> Self {
-        let us = u64::from(ms.max(1)) * 1000;
+        let ms = if ms == 0 { 10 } else { ms };
+        let us = u64::from(ms) * 1000;
         Self { key_delay: Duration::from_micros(us + (us / 5).max(1000)), char_delay: Duration::ZERO }
     }
 }
@@ -806,5 +807,41 @@ fn publish(shared: &Shared, fb: &Framebuffer, pending: &Pending) {
         for r in &pending.rects {
             add_damage(&mut st.damage, *r);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Consumers share a client between tasks and spawn its futures.
+    #[allow(dead_code)]
+    fn client_and_its_futures_are_send(c: &Client) {
+        fn send<T: Send + Sync>(_: &T) {}
+        fn fut<T: Send>(_: T) {}
+        send(c);
+        fut(Client::connect("", ConnectOptions::default()));
+        fut(c.refresh());
+        fut(c.wait_for_damage(Duration::ZERO));
+        fut(c.type_text("", &TypeOptions::default()));
+        fut(c.press_chord(&Chord::parse("enter").unwrap_or(Chord { modifiers: vec![], key: Key::ENTER })));
+        fut(c.click(0, 0, Button::Left));
+    }
+
+    #[test]
+    fn qemu_pacing_is_slower_than_qemu() {
+        assert_eq!(TypeOptions::for_qemu_key_delay(1).key_delay, Duration::from_millis(2));
+        assert_eq!(TypeOptions::for_qemu_key_delay(10).key_delay, Duration::from_millis(12));
+        assert_eq!(TypeOptions::for_qemu_key_delay(0).key_delay, Duration::from_millis(12));
+        assert!(TypeOptions::default().key_delay > Duration::from_millis(10));
+    }
+
+    #[test]
+    fn damage_collapses_into_a_bounding_box() {
+        let mut list = Vec::new();
+        for i in 0..MAX_DAMAGE_RECTS as u32 + 1 {
+            add_damage(&mut list, Rect::new(i, i, 1, 1));
+        }
+        assert_eq!(list, [Rect::new(0, 0, MAX_DAMAGE_RECTS as u32 + 1, MAX_DAMAGE_RECTS as u32 + 1)]);
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RawKeyboardXvnc, WAIT, all_printable_ascii, entry_window, image_window, random_ascii, seed, test_image};
+use common::{CustomXvnc, WAIT, all_printable_ascii, entry_window, image_window, random_ascii, seed, test_image};
 use rfb::{Button, Client, ConnectOptions, Encoding, Error, TypeOptions, Version};
 use testbed::x11::DisplayOptions;
 use testbed::{Display, DisplayKind};
@@ -49,6 +49,22 @@ async fn xvnc_vnc_auth_right_and_wrong_password() -> anyhow::Result<()> {
 
     let err = Client::connect(&addr, opts()).await.unwrap_err();
     assert!(matches!(err, Error::PasswordRequired), "{err:?}");
+    Ok(())
+}
+
+/// RFB 3.3 (Xvnc's `-Protocol3.3`): the server picks the security type, and a failed VNC Authentication has no
+/// reason string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xvnc_protocol_3_3_with_vnc_auth() -> anyhow::Result<()> {
+    let xvnc = CustomXvnc::start(320, 200, &["-Protocol3.3"], Some("pw33"))?;
+    let vnc = Client::connect(&xvnc.vnc_addr(), ConnectOptions { password: Some("pw33".to_owned()), ..opts() }).await?;
+    assert_eq!(vnc.version(), Version::V3_3);
+    assert_eq!(vnc.size(), (320, 200));
+    drop(vnc);
+    let err = Client::connect(&xvnc.vnc_addr(), ConnectOptions { password: Some("nope".to_owned()), ..opts() })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AuthFailed { .. }), "{err:?}");
     Ok(())
 }
 
@@ -116,9 +132,14 @@ async fn server_resizes_mid_session() -> anyhow::Result<()> {
         vnc.take_damage();
         display.resize(w, h)?;
         let deadline = tokio::time::Instant::now() + WAIT;
-        while vnc.size() != (w, h) {
+        loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(vnc.wait_for_damage(left).await?.is_some(), "no resize to {w}x{h} (extended: {extended})");
+            let damage = vnc.wait_for_damage(left).await?;
+            let damage = damage.unwrap_or_else(|| panic!("no resize to {w}x{h} (extended: {extended})"));
+            if vnc.size() == (w, h) {
+                assert!(damage.contains(&rfb::Rect::new(0, 0, w, h)), "a resize damages the whole screen: {damage:?}");
+                break;
+            }
         }
         let frame = vnc.frame();
         assert_eq!((frame.width(), frame.height(), frame.rgba().len()), (w, h, (w * h * 4) as usize));
@@ -141,7 +162,7 @@ async fn type_into_entry(target: Target, text: &str, title: &str) -> anyhow::Res
     // Keep the server alive until the end.
     let (_server, mut window, out, addr) = match target {
         Target::XvncScancodes => {
-            let xvnc = RawKeyboardXvnc::start(1024, 768)?;
+            let xvnc = CustomXvnc::raw_keyboard(1024, 768)?;
             let (window, out) = xvnc.entry_window(title)?;
             let addr = xvnc.vnc_addr();
             (Box::new(xvnc) as Box<dyn std::any::Any + Send>, window, out, addr)

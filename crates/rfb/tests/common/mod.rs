@@ -112,18 +112,24 @@ pub fn test_image(width: u32, height: u32, seed: u64) -> (Vec<u8>, Vec<[u8; 3]>)
     (ppm, px)
 }
 
-/// TigerVNC's Xvnc started with `-RawKeyboard`, so that it types the scancodes of QEMU Extended Key Events
-/// instead of mapping keysyms (its default, which would leave the scancode path untested). Minimal on purpose:
-/// what the typing tests need from a display.
-pub struct RawKeyboardXvnc {
+/// TigerVNC's Xvnc with extra options testbed's displays do not take: `-RawKeyboard` (type the scancodes of QEMU
+/// Extended Key Events instead of mapping keysyms, its default, which would leave the scancode path untested) or
+/// `-Protocol3.3`. Minimal on purpose: what these tests need from a display.
+pub struct CustomXvnc {
     number: u32,
     port: u16,
     dir: tempfile::TempDir,
     _server: Daemon,
 }
 
-impl RawKeyboardXvnc {
-    pub fn start(width: u32, height: u32) -> anyhow::Result<Self> {
+impl CustomXvnc {
+    /// Xvnc typing raw scancodes, no password.
+    pub fn raw_keyboard(width: u32, height: u32) -> anyhow::Result<Self> {
+        Self::start(width, height, &["-RawKeyboard"], None)
+    }
+
+    /// Xvnc with `extra` options and, if given, VNC Authentication with `password`.
+    pub fn start(width: u32, height: u32, extra: &[&str], password: Option<&str>) -> anyhow::Result<Self> {
         let mut last = None;
         for attempt in 0..8u32 {
             let number = 700 + (std::process::id() % 200) + attempt * 7;
@@ -131,11 +137,28 @@ impl RawKeyboardXvnc {
                 continue;
             }
             let port = testbed::free_port()?;
-            let dir = tempfile::Builder::new().prefix("vmkit-rfb-rawkbd-").tempdir()?;
+            let dir = tempfile::Builder::new().prefix("vmkit-rfb-xvnc-").tempdir()?;
             let mut cmd = std::process::Command::new("Xvnc");
             cmd.arg(format!(":{number}"))
                 .args(["-geometry", &format!("{width}x{height}"), "-depth", "24", "-localhost", "-nolisten", "tcp"])
-                .args(["-rfbport", &port.to_string(), "-SecurityTypes", "None", "-AlwaysShared", "-RawKeyboard"]);
+                .args(["-rfbport", &port.to_string(), "-AlwaysShared"])
+                .args(extra);
+            match password {
+                Some(pw) => {
+                    let file = dir.path().join("passwd");
+                    let mut child = std::process::Command::new("vncpasswd")
+                        .arg("-f")
+                        .stdin(std::process::Stdio::piped())
+                        .stdout(std::process::Stdio::piped())
+                        .spawn()?;
+                    std::io::Write::write_all(&mut child.stdin.take().unwrap(), pw.as_bytes())?;
+                    std::fs::write(&file, child.wait_with_output()?.stdout)?;
+                    cmd.args(["-SecurityTypes", "VncAuth", "-PasswordFile"]).arg(file);
+                }
+                None => {
+                    cmd.args(["-SecurityTypes", "None"]);
+                }
+            }
             let server = Daemon::spawn("Xvnc", cmd, &dir.path().join("Xvnc.log"))?;
             match testbed::wait_for_port(port, Duration::from_secs(15)) {
                 Ok(()) => return Ok(Self { number, port, dir, _server: server }),
