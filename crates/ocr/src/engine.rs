@@ -13,8 +13,8 @@
 //! - a screen where a window appeared, read with [`Engine::reread`] and the damage the RFB client reported,
 //!   costs the segmentation of the rows around the damage, the recognition of the window's text and of the words
 //!   the window's edges cut; every other word is kept from the previous read;
-//! - a full read costs about 0.6 ms of CPU per character on screen, spread over the workers: a dialog is tens of
-//!   milliseconds, a 1920×1080 terminal full of text (10 000 characters) several seconds.
+//! - a full read costs about 0.7 ms of CPU per character on screen, spread over the workers: a dialog is tens of
+//!   milliseconds, a 1920×1080 terminal full of text (≈9 700 characters) several seconds.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
