@@ -106,7 +106,8 @@ pub fn default_encodings(loopback: bool) -> Vec<Encoding> {
 /// x11vnc) queue without dropping and need no delay ([`TypeOptions::fast`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypeOptions {
-    /// Pause after every key event (press or release, Shift included).
+    /// Spacing of key events (presses and releases, Shift included): event *i* of a text goes out at
+    /// start + *i* × `key_delay`. Zero sends each character's events at once.
     pub key_delay: Duration,
     /// Extra pause after every character.
     pub char_delay: Duration,
@@ -518,6 +519,7 @@ impl Client {
             }
             if !opts.char_delay.is_zero() {
                 tokio::time::sleep(opts.char_delay).await;
+                pacer.restart();
             }
         }
         if shift {
@@ -647,6 +649,11 @@ impl Pacer {
 
     fn new(delay: Duration) -> Self {
         Self { delay, next: Instant::now() }
+    }
+
+    /// Starts the schedule again from now (after a deliberate extra pause, which must not be caught up on).
+    fn restart(&mut self) {
+        self.next = Instant::now();
     }
 
     async fn tick(&mut self) {
