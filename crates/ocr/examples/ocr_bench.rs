@@ -9,8 +9,6 @@
 //! process, because `OMP_THREAD_LIMIT` only counts when it is in a process's environment from the start; the
 //! children print one JSON line per measurement and the parent prints a Markdown table.
 
-#[path = "../tests/scenes/mod.rs"]
-mod scenes;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +18,7 @@ use anyhow::{Context, bail};
 use ocr::matching::{self, MatchOptions, Pattern};
 use ocr::{Engine, EngineOptions, Frame, OpenMp, Rect, ScreenText};
 use serde::{Deserialize, Serialize};
-use testbed::{Display, Screenshot};
+use testbed::{Display, Screenshot, scenes};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Measurement {

@@ -11,15 +11,13 @@
 //! cargo run --release -p ocr --example ocr_lab -- xwd2png IN.xwd OUT.png
 //! ```
 
-#[path = "../tests/scenes/mod.rs"]
-mod scenes;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use ocr::{Engine, EngineOptions, Frame, PageMode};
-use testbed::{Display, Screenshot};
+use testbed::{Display, Screenshot, scenes};
 
 fn save(shot: &Screenshot, path: &Path) -> anyhow::Result<()> {
     let img = image::RgbImage::from_raw(shot.width, shot.height, shot.rgb.clone()).context("screenshot size")?;

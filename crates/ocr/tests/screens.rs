@@ -4,11 +4,9 @@
 //! takes a screenshot from the X server itself (`xwd`), and reads it with the engine. Boxes are checked against
 //! the window geometry the X server reports, so a wrong box mapping (the crops are upscaled and packed) fails.
 
-mod scenes;
-
 use ocr::matching::{self, MatchKind, MatchOptions, Pattern};
 use ocr::{Engine, EngineOptions, Frame, OcrError, PixelLayout, Rect, ScreenText};
-use testbed::{Display, Screenshot};
+use testbed::{Display, Screenshot, scenes};
 
 fn frame(shot: &Screenshot) -> Frame<'_> {
     Frame::packed(&shot.rgb, shot.width, shot.height, PixelLayout::Rgb).expect("a screenshot fits its size")

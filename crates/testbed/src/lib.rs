@@ -14,6 +14,7 @@ pub mod installer;
 pub mod libvirt;
 pub mod net;
 pub mod process;
+pub mod scenes;
 pub mod screenshot;
 pub mod sshd;
 pub mod x11;

@@ -1,29 +1,34 @@
 //! Real screens for the OCR tests, the benchmark and the tuning lab: GTK and Tk windows on an Xvnc display, and
 //! the VGA text console of a real QEMU machine.
 //!
-//! Shared by `tests/*.rs` (as `mod scenes;`) and `examples/*.rs` (through `#[path]`), so the benchmark measures
-//! exactly the screens the acceptance tests check. Every window is a real program (zenity, python3-tk) drawn by a
+//! Shared by the OCR acceptance tests, the OCR benchmark and tuning lab, and the `vmkit screen` CLI tests, so the
+//! benchmark measures exactly the screens the acceptance tests check. Every window is a real program (zenity, python3-tk) drawn by a
 //! real X server; screenshots come from the X server itself (`xwd`), not from vmkit's RFB client.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use testbed::{Daemon, Display, Screenshot};
+use crate::process::run;
+use crate::{Daemon, Display, Screenshot};
+use anyhow::bail;
 
 /// Generous: the machine may be busy compiling while tests run.
 pub const WINDOW_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A window on screen: the program and its X geometry.
 pub struct Window {
+    /// The program that shows it; dropping it closes the window.
     pub process: Daemon,
+    /// The X window id.
     pub id: u64,
+    /// Left edge in screen pixels.
     pub x: i32,
+    /// Top edge in screen pixels.
     pub y: i32,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
 }
 
@@ -67,14 +72,6 @@ pub fn settle(d: &Display) -> anyhow::Result<Screenshot> {
     }
 }
 
-fn run(mut cmd: Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// The dialog of the acceptance test: a GTK (zenity) window saying "Welcome to Setup" with a "Continue" button,
 /// its top-left corner at (`x`, `y`).
 pub fn welcome_dialog(d: &Display, x: i32, y: i32) -> anyhow::Result<Window> {
@@ -82,6 +79,16 @@ pub fn welcome_dialog(d: &Display, x: i32, y: i32) -> anyhow::Result<Window> {
     let mut cmd = d.command("zenity");
     cmd.args(["--info", "--title", title, "--text", "Welcome to Setup", "--ok-label", "Continue", "--width", "420"]);
     let process = d.spawn("zenity-welcome", cmd)?;
+    place(d, process, title, x, y)
+}
+
+/// A GTK (zenity) text entry dialog titled "vmkit-entry" at (`x`, `y`). When it is confirmed (Enter or OK), the
+/// program prints the entry's text on stdout (see [`Daemon::log`]) and exits 0.
+pub fn entry_dialog(d: &Display, x: i32, y: i32) -> anyhow::Result<Window> {
+    let title = "vmkit-entry";
+    let mut cmd = d.command("zenity");
+    cmd.args(["--entry", "--title", title, "--text", "Type here", "--width", "700"]);
+    let process = d.spawn("zenity-entry", cmd)?;
     place(d, process, title, x, y)
 }
 
