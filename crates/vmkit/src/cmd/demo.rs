@@ -37,6 +37,9 @@ pub struct Args {
 /// The command typed into the guest, and what its answer looks like on the screen.
 const COMMAND: &str = "echo vmkit demo: $((6*7)) from $(uname -sr)";
 const ANSWER: &str = "/demo: 42 from/";
+/// QEMU's pause between key events it plays to the guest; vmkit paces its typing to match (see rfb's
+/// `TypeOptions`), which types about 200 characters a second without losing any.
+const KEY_DELAY_MS: u32 = 1;
 
 /// Runs `vmkit demo`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -76,7 +79,7 @@ async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     let mut cmd = guest.qemu_command(&Launch {
         accel,
         memory_mib: 256,
-        vnc: Vnc::localhost(0),
+        vnc: Vnc { key_delay_ms: Some(KEY_DELAY_MS), ..Vnc::localhost(0) },
         id: Some("demo"),
         serial_socket: &serial_socket,
         serial_log: &serial_log,
@@ -117,7 +120,9 @@ async fn drive(
 
     let vnc = rfb::Client::connect(addr, rfb::ConnectOptions::default()).await.context("connecting to QEMU's VNC")?;
     step(&format!("typing `{COMMAND}` into the guest's screen"));
-    vnc.type_text(&format!("{COMMAND}\n"), &rfb::TypeOptions::default()).await.context("typing")?;
+    vnc.type_text(&format!("{COMMAND}\n"), &rfb::TypeOptions::for_qemu_key_delay(KEY_DELAY_MS))
+        .await
+        .context("typing")?;
 
     step("reading the screen until the answer appears");
     let answer = ocr::matching::Pattern::parse(ANSWER).context("the demo's answer pattern")?;
