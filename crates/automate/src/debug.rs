@@ -148,8 +148,8 @@ fn fresh_dir(base: &Path) -> Result<PathBuf, DebugError> {
 /// `NNN-<keyword>[-<text>]`, safe as a file name.
 pub fn file_stem(step: &Step) -> String {
     let text = match &step.action {
-        Action::Wait(w) => w.target.patterns.first().map(|p| p.source()),
-        Action::Click(c) => c.target.patterns.first().map(|p| p.source()),
+        Action::Wait(w) => w.target.patterns.first().map(|p| p.describe()),
+        Action::Click(c) => c.target.patterns.first().map(|p| p.describe()),
         Action::ClickAt(p) | Action::MoveMouse(p) => Some(format!("{}x{}", p.x, p.y)),
         Action::Key(k) | Action::Hotkey(k) => Some(k.spec.clone()),
         Action::Type(_) | Action::Delay(_) => None,

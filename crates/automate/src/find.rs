@@ -1,42 +1,30 @@
-//! Finding a step's target in the text on the screen, with the script format's matching rules.
+//! Finding a step's target on the screen: the script's options turned into [`ocr::matching`]'s, and the failure
+//! report's closest candidates.
 //!
-//! The first tiers are the OCR crate's matching ([`ocr::matching`], shared with `vmkit screen find`):
-//! - a phrase matches a run of consecutive words of one line; **exact** matches (case-insensitive, whitespace
-//!   normalised, whole words, punctuation around words ignored) win over **substring** matches: "Agree" hits the
-//!   button "I Agree", not "I Disagree", when both are on screen;
+//! All matching rules live in [`ocr::matching`], shared with `vmkit screen find`, so the command shows exactly
+//! what a script would match:
+//! - a phrase matches a run of consecutive words of one line, in tiers each tried only when the ones before
+//!   found nothing: **exact** (case-insensitive, whitespace normalised, whole words, punctuation around words
+//!   ignored), **substring** ("Agree" hits the button "I Agree", not "I Disagree", when both are on screen),
+//!   **spaceless** (spaces removed on both sides, for OCR splitting and merging words: "Ag reement", "SetUp"),
+//!   and **near** (phrases of 10 characters or more, one misread character per 12: "Create @ Computer
+//!   Account"; short phrases never match approximately — "Sign Up" is not "Sign In");
 //! - a regex (`/.../`, case-insensitive) is matched against each line's text; the words it touches are the match;
-//! - **alternatives** are tried in the order written: the first with an exact (or regex) match wins; if none
-//!   has one, the first with a substring match;
+//! - **alternatives** are tried in the order written within each tier before the next tier: the first with an
+//!   exact (or regex) match wins; if none has one, the first with a substring match, and so on;
 //! - a **region** keeps only words whose centre lies inside it; a **minimum confidence** drops words below it;
 //! - matches are ordered top to bottom (line by line), then left to right; `index` picks among them.
-//!
-//! vmkit adds two tiers for what OCR gets wrong, tried only when the first ones find nothing:
-//! - the phrase with all spaces removed, on both sides: OCR splits and merges words ("Ag reement", "SetUp"),
-//!   and a phrase that is there save for its spacing is there;
-//! - for a long phrase (10 characters or more), a run of words that differs from it by at most one character in
-//!   twelve ("Create @ Computer Account"): OCR misreads a letter now and then, and a long phrase that close is
-//!   not another text. Short phrases never match approximately — "Sign Up" is not "Sign In".
 //!
 //! When nothing matches, [`closest`] lists the screen texts most like what was searched for, which the failure
 //! report shows.
 
-use ocr::matching::{self, MatchOptions};
-use ocr::{Rect, ScreenText, Word};
+use ocr::matching::{self, Match, MatchOptions};
+use ocr::{Rect, ScreenText};
 
 use crate::result::{BBox, Candidate};
-use crate::script::{Pattern, Target};
+use crate::script::Target;
 
-/// A match: the words' text, their combined box, their lowest confidence (0…100).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Found {
-    /// The matched words joined by spaces.
-    pub text: String,
-    /// Union of the matched words' boxes, framebuffer pixels.
-    pub bbox: Rect,
-    /// Lowest OCR confidence of the words, 0…100.
-    pub confidence: f32,
-}
-
+/// The target's region and minimum confidence as matching options (confidence 0…1 in scripts, 0…100 in OCR).
 fn options(target: &Target) -> MatchOptions {
     MatchOptions {
         region: target.region.map(|r| Rect::new(r.x, r.y, r.width, r.height)),
@@ -44,135 +32,16 @@ fn options(target: &Target) -> MatchOptions {
     }
 }
 
-fn ocr_pattern(p: &Pattern) -> matching::Pattern {
-    match p {
-        Pattern::Phrase(text) => matching::Pattern::Phrase(text.clone()),
-        Pattern::Regex(re) => matching::Pattern::Regex(re.clone()),
-    }
-}
-
-/// The words of each line that pass the target's region and confidence filters.
-fn lines<'a>(target: &Target, text: &'a ScreenText) -> Vec<Vec<&'a Word>> {
-    let opts = options(target);
-    let keep = |w: &Word| {
-        opts.region.is_none_or(|r| r.contains(w.bbox.centre()))
-            && opts.min_confidence.is_none_or(|c| w.confidence >= c)
-            && !w.text.trim().is_empty()
-    };
-    text.lines
-        .iter()
-        .map(|line| text.line_words(line).filter(|w| keep(w)).collect::<Vec<_>>())
-        .filter(|words| !words.is_empty())
-        .collect()
-}
-
-fn normalise(s: &str) -> String {
-    matching::normalise(s)
-}
-
-fn found(words: &[&Word]) -> Found {
-    let text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
-    let bbox = words.iter().skip(1).fold(words.first().map(|w| w.bbox).unwrap_or_default(), |b, w| b.union(&w.bbox));
-    let confidence = words.iter().map(|w| w.confidence).fold(f32::INFINITY, f32::min);
-    Found { text, bbox, confidence: if confidence.is_finite() { confidence } else { 0.0 } }
-}
-
-/// The words a byte range of a joined line touches.
-fn words_in(spans: &[(usize, usize)], start: usize, end: usize) -> Option<(usize, usize)> {
-    let first = spans.iter().position(|&(s, e)| e > start && s < end.max(start + 1))?;
-    let last = spans.iter().rposition(|&(s, e)| e > start && s < end.max(start + 1))?;
-    Some((first, last))
-}
-
 /// Every match of `target` on the screen, ordered top to bottom, then left to right.
-pub fn find(target: &Target, text: &ScreenText) -> Vec<Found> {
-    let patterns: Vec<matching::Pattern> = target.patterns.iter().map(ocr_pattern).collect();
-    if let Some((_, matches)) = matching::find_any(text, &patterns, &options(target)) {
-        return matches.into_iter().map(|m| Found { text: m.text, bbox: m.bbox, confidence: m.confidence }).collect();
-    }
-    // The later tiers, each over the alternatives in order: the first pattern found wins.
-    let lines = lines(target, text);
-    let tiers: [fn(&str, &[Vec<&Word>]) -> Vec<(usize, Found)>; 2] = [spaceless, fuzzy];
-    for tier in tiers {
-        for pattern in &target.patterns {
-            let Pattern::Phrase(p) = pattern else { continue };
-            let mut more = tier(p, &lines);
-            if !more.is_empty() {
-                more.sort_by_key(|(li, f)| (*li, f.bbox.x, f.bbox.y));
-                more.dedup_by(|a, b| a.1.bbox == b.1.bbox);
-                return more.into_iter().map(|(_, f)| f).collect();
-            }
-        }
-    }
-    Vec::new()
-}
-
-/// Matches of a phrase with spaces ignored on both sides (the third tier).
-fn spaceless(phrase: &str, lines: &[Vec<&Word>]) -> Vec<(usize, Found)> {
-    let mut out = Vec::new();
-    let needle: String = phrase.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
-    if needle.chars().count() < 4 {
-        return out;
-    }
-    for (li, words) in lines.iter().enumerate() {
-        let mut hay = String::new();
-        let mut spans = Vec::with_capacity(words.len());
-        for w in words {
-            let start = hay.len();
-            hay.extend(w.text.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase));
-            spans.push((start, hay.len()));
-        }
-        let mut from = 0;
-        while let Some(at) = hay.get(from..).and_then(|h| h.find(&needle)) {
-            let start = from + at;
-            let end = start + needle.len();
-            if let Some((a, b)) = words_in(&spans, start, end) {
-                out.push((li, found(&words[a..=b])));
-            }
-            from = end;
-        }
-    }
-    out
-}
-
-/// Shortest phrase (in characters) that may match with a misread character.
-const FUZZY_MIN_LEN: usize = 10;
-/// One misread character allowed per this many characters.
-const FUZZY_CHARS_PER_EDIT: usize = 12;
-
-/// Near matches of a long phrase (the fourth tier): per line, the best run of words within the edit budget.
-fn fuzzy(phrase: &str, lines: &[Vec<&Word>]) -> Vec<(usize, Found)> {
-    let mut out = Vec::new();
-    let wanted = normalise(phrase);
-    let len = wanted.chars().count();
-    if len < FUZZY_MIN_LEN {
-        return out;
-    }
-    let budget = (len / FUZZY_CHARS_PER_EDIT).max(1);
-    let n = wanted.split(' ').count();
-    for (li, words) in lines.iter().enumerate() {
-        let mut best: Option<(usize, Found)> = None;
-        for size in n.saturating_sub(1).max(1)..=n + 1 {
-            for start in 0..words.len().saturating_sub(size - 1) {
-                let f = found(&words[start..start + size]);
-                let d = edit_distance(&wanted, &normalise(&f.text));
-                if d <= budget && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
-                    best = Some((d, f));
-                }
-            }
-        }
-        if let Some((_, f)) = best {
-            out.push((li, f));
-        }
-    }
-    out
+pub fn find(target: &Target, text: &ScreenText) -> Vec<Match> {
+    matching::find_any(text, &target.patterns, &options(target)).map(|(_, found)| found).unwrap_or_default()
 }
 
 /// The screen texts most like the target's patterns, best first (at most `n`).
 pub fn closest(target: &Target, text: &ScreenText, n: usize) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = Vec::new();
     for pattern in &target.patterns {
-        for c in matching::closest(text, &ocr_pattern(pattern), n) {
+        for c in matching::closest(text, pattern, n) {
             if c.similarity <= 0.3 {
                 continue;
             }
@@ -202,24 +71,12 @@ pub fn closest(target: &Target, text: &ScreenText, n: usize) -> Vec<Candidate> {
     out
 }
 
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::script::Region;
+    use ocr::Word;
+    use ocr::matching::MatchKind;
 
     fn word(text: &str, x: u32, y: u32) -> Word {
         Word { text: text.into(), confidence: 90.0, bbox: Rect::new(x, y, 10 * text.len() as u32, 20) }
@@ -278,6 +135,7 @@ mod tests {
         let f = find(&target(&["Software Licence Agreement"]), &s);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].text, "Software Licence Ag reement");
+        assert_eq!(f[0].kind, MatchKind::Spaceless);
         let s = screen(vec![word("SetUp", 10, 10), word("Later", 80, 10)]);
         assert_eq!(find(&target(&["Set Up Later"]), &s)[0].text, "SetUp Later");
     }
@@ -290,11 +148,28 @@ mod tests {
             word("Computer", 110, 10),
             word("Account", 200, 10),
         ]);
-        assert_eq!(find(&target(&["Create a Computer Account"]), &s)[0].text, "Create @ Computer Account");
+        let f = find(&target(&["Create a Computer Account"]), &s);
+        assert_eq!(f[0].text, "Create @ Computer Account");
+        assert_eq!(f[0].kind, MatchKind::Near);
         let s = screen(vec![word("Sign", 10, 10), word("Up", 60, 10)]);
         assert!(find(&target(&["Sign In"]), &s).is_empty());
         let s = screen(vec![word("Kone", 10, 10)]);
         assert!(find(&target(&["Done"]), &s).is_empty());
+    }
+
+    #[test]
+    fn alternatives_go_through_each_tier_in_order() {
+        // A spaceless hit of the second alternative wins over a near hit of the first.
+        let s = screen(vec![
+            word("Create", 10, 10),
+            word("@", 90, 10),
+            word("Computer", 110, 10),
+            word("Account", 200, 10),
+            word("SetUp", 10, 100),
+            word("Later", 80, 100),
+        ]);
+        let f = find(&target(&["Create a Computer Account", "Set Up Later"]), &s);
+        assert_eq!(f.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["SetUp Later"]);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ocr::matching::PatternError;
+
 use crate::keys::{self, KeyPress};
 use crate::script::{
     Action, Click, DEFAULT_BOOT_WAIT, DEFAULT_SSH_COMMAND, DEFAULT_SSH_RETRIES, DEFAULT_SSH_RETRY_DELAY,
@@ -439,24 +441,22 @@ impl Checker {
             self.error(node.pos, format!("{ctx}: an empty text would match anything"));
             return None;
         }
-        if text.len() >= 2 && text.starts_with('/') && text.ends_with('/') {
-            let source = &text[1..text.len() - 1];
-            if source.is_empty() {
+        match Pattern::parse(&text) {
+            // Whitespace runs are one space in matching; logs and reports show the phrase that way too.
+            Ok(Pattern::Phrase(p)) => Some(Pattern::Phrase(p.split_whitespace().collect::<Vec<_>>().join(" "))),
+            Ok(re) => Some(re),
+            Err(PatternError::Empty) => {
                 self.error(node.pos, format!("{ctx}: the regex `//` is empty"));
-                return None;
+                None
             }
-            return match regex::RegexBuilder::new(&format!("(?i){source}")).size_limit(1 << 20).build() {
-                Ok(re) => Some(Pattern::Regex(re)),
-                Err(e) => {
-                    let detail = e.to_string();
-                    let last = detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim();
-                    let last = last.strip_prefix("error: ").unwrap_or(last);
-                    self.error(node.pos, format!("{ctx}: invalid regex {}: {last}", quote(&text)));
-                    None
-                }
-            };
+            Err(PatternError::Regex { reason, .. }) => {
+                // The regex parser's message ends with the one line that says what is wrong.
+                let last = reason.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim();
+                let last = last.strip_prefix("error: ").unwrap_or(last);
+                self.error(node.pos, format!("{ctx}: invalid regex {}: {last}", quote(&text)));
+                None
+            }
         }
-        Some(Pattern::Phrase(text.split_whitespace().collect::<Vec<_>>().join(" ")))
     }
 
     fn target(&mut self, fields: &Fields<'_>, ctx: &str) -> Option<Target> {

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use image::RgbaImage;
 use ocr::ScreenText;
+use ocr::matching::Match;
 
 use crate::annotate::Marks;
 use crate::debug::DebugRecorder;
-use crate::find::{self, Found};
+use crate::find;
 use crate::redact::Redactor;
 use crate::result::{
     AttemptResult, BBox, Failure, HealthResult, OcrText, Outcome, PointXY, RunResult, ScreenFiles, StepResult, ms,
@@ -634,7 +635,7 @@ fn intersects(a: &ocr::Rect, b: &ocr::Rect) -> bool {
     !a.intersection(b).is_empty()
 }
 
-fn ocr_text(f: &Found) -> OcrText {
+fn ocr_text(f: &Match) -> OcrText {
     OcrText { text: f.text.clone(), confidence: f.confidence / 100.0, bbox: bbox(&f.bbox) }
 }
 
@@ -667,22 +668,14 @@ async fn wait_for(
     deadline: Instant,
     debug: bool,
     pointer_placed: &mut bool,
-) -> Result<(Found, Option<Shot>), StepError> {
+) -> Result<(Match, Option<Shot>), StepError> {
     let within = format!("{:.1}s", deadline.saturating_duration_since(Instant::now()).as_secs_f64());
     let mut read_in_full = false;
     loop {
         let (text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
         read_in_full = false;
         let found = find::find(target, text);
-        let pick = if index >= 0 {
-            usize::try_from(index).ok().and_then(|i| found.get(i))
-        } else {
-            usize::try_from(index.unsigned_abs())
-                .ok()
-                .and_then(|back| found.len().checked_sub(back))
-                .and_then(|i| found.get(i))
-        };
-        if let Some(hit) = pick {
+        if let Some(hit) = ocr::matching::pick(&found, index) {
             let shot = debug.then(|| Shot {
                 frame: frame.clone(),
                 words: words(text),
@@ -694,7 +687,7 @@ async fn wait_for(
         }
         let now = Instant::now();
         if now >= deadline {
-            let searched: Vec<String> = target.patterns.iter().map(|p| p.source()).collect();
+            let searched: Vec<String> = target.patterns.iter().map(|p| p.describe()).collect();
             let message = if found.is_empty() {
                 format!("{target} not found on the screen within {within}")
             } else {

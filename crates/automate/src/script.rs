@@ -148,9 +148,9 @@ pub struct Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let [one] = self.patterns.as_slice() {
-            write!(f, "{one}")?;
+            f.write_str(&show_pattern(one))?;
         } else {
-            let all: Vec<String> = self.patterns.iter().map(ToString::to_string).collect();
+            let all: Vec<String> = self.patterns.iter().map(show_pattern).collect();
             write!(f, "[{}]", all.join(", "))?;
         }
         if let Some(r) = &self.region {
@@ -163,42 +163,15 @@ impl fmt::Display for Target {
     }
 }
 
-/// A text to find: a phrase (matched over consecutive words of a line, exact before substring, case-insensitive)
-/// or a regular expression written as `/.../`.
-#[derive(Debug, Clone)]
-pub enum Pattern {
-    /// Words to find, whitespace-normalised.
-    Phrase(String),
-    /// A regular expression (case-insensitive unless it says `(?-i)`), matched against each line's text.
-    Regex(regex::Regex),
-}
+/// A text to find: a phrase or a `/regex/`, as [`ocr::matching`] matches them (the same rules as
+/// `vmkit screen find`).
+pub use ocr::matching::Pattern;
 
-impl Pattern {
-    /// The pattern as the script wrote it (`/.../` for a regex).
-    pub fn source(&self) -> String {
-        match self {
-            Pattern::Phrase(p) => p.clone(),
-            Pattern::Regex(r) => format!("/{}/", r.as_str().strip_prefix("(?i)").unwrap_or(r.as_str())),
-        }
-    }
-}
-
-impl fmt::Display for Pattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pattern::Phrase(p) => f.write_str(&quote(p)),
-            Pattern::Regex(_) => f.write_str(&self.source()),
-        }
-    }
-}
-
-impl PartialEq for Pattern {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Pattern::Phrase(a), Pattern::Phrase(b)) => a == b,
-            (Pattern::Regex(a), Pattern::Regex(b)) => a.as_str() == b.as_str(),
-            _ => false,
-        }
+/// A pattern as logs and messages show it: a phrase in quotes, a regex as `/.../`.
+pub fn show_pattern(p: &Pattern) -> String {
+    match p {
+        Pattern::Phrase(text) => quote(text),
+        Pattern::Regex(_) => p.describe(),
     }
 }
 

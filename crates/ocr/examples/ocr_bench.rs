@@ -9,7 +9,6 @@
 //! process, because `OMP_THREAD_LIMIT` only counts when it is in a process's environment from the start; the
 //! children print one JSON line per measurement and the parent prints a Markdown table.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -11,7 +11,6 @@
 //! cargo run --release -p ocr --example ocr_lab -- xwd2png IN.xwd OUT.png
 //! ```
 
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -11,8 +11,10 @@
 //!   a cache keyed by their pixels makes unchanged pieces free, and [`Engine::reread`] uses the damage an RFB
 //!   client reports to touch nothing else.
 //! - [`matching`] finds phrases and regular expressions in a [`ScreenText`] the way the automation engine's
-//!   scripts need: runs of consecutive words in one line, exact before substring, top-to-bottom order, click
-//!   points, and the closest candidates for a failure report.
+//!   scripts need: runs of consecutive words in one line, tiers from exact over substring to the fallbacks for
+//!   OCR slips (spacing ignored, a misread letter in a long phrase), top-to-bottom order, click points, and the
+//!   closest candidates for a failure report. `vmkit screen find` and the automation engine share it, so the
+//!   command shows exactly what a script would match.
 //! - [`omp`] keeps Debian's OpenMP build of Tesseract from running 6× slower on small machines.
 
 pub mod engine;

@@ -6,19 +6,32 @@
 //! - **Phrases** compare case-insensitively with whitespace normalised (runs of spaces are one space). A word
 //!   also equals a pattern word when they differ only by punctuation around them (`Continue.` is `Continue`,
 //!   `(Agree)` is `Agree`), because OCR and UI decorations add such marks.
-//! - **Exact before substring**: if any run of words equals the phrase, only those runs are matches. Only when no
-//!   exact run exists anywhere are substring matches considered (the phrase inside a line's text, e.g. `Agree`
-//!   inside `Disagree`), and then every word the occurrence touches is part of the match.
-//! - **Regular expressions** (callers parse `/.../` and compile; add `(?i)` for case-insensitivity) are matched
-//!   against each line's text (words joined by single spaces); a match covers the words its bytes touch.
+//! - **Tiers**, each tried only when the ones before found nothing anywhere on the screen:
+//!   1. **exact**: a run of words equal to the phrase;
+//!   2. **substring**: the phrase inside a run's text (e.g. `Agree` inside `Disagree`); every word the occurrence
+//!      touches is part of the match;
+//!   3. **spaceless**: the phrase found in the run's text with all whitespace removed from both, for OCR
+//!      splitting and merging words ("Ag reement", "SetUp"); only for phrases of at least
+//!      [`SPACELESS_MIN_CHARS`] characters besides spaces;
+//!   4. **near**: for phrases of at least [`NEAR_MIN_CHARS`] characters, the run of words (about as many as the
+//!      phrase has) closest to the phrase by edit distance, if it is within one edit per [`NEAR_CHARS_PER_EDIT`]
+//!      characters ("Create @ Computer Account" for "Create a Computer Account"); at most one per line. Short
+//!      phrases never match approximately: "Sign Up" is not "Sign In".
+//!
+//!   So `Agree` finds the button "I Agree" and not "I Disagree" when both are on the screen, and a misread
+//!   letter never shadows a correct reading elsewhere.
+//! - **Regular expressions** ([`Pattern::parse`] reads `/.../` case-insensitively) are matched against each line's
+//!   text (words joined by single spaces); a match covers the words its bytes touch. They belong to the exact
+//!   tier and have no fallbacks.
 //! - Candidates are ordered **top to bottom, then left to right** (the line order of [`ScreenText`]); the click
 //!   point is the centre of the matched words' combined box.
 //! - An optional **region** keeps only words whose centre lies in it, and a **minimum confidence** drops words
 //!   read with less; a dropped word breaks runs (a phrase never matches across a word that is not there).
-//! - **Alternatives** ([`find_any`]): the first pattern of the list that has an exact (or regex) match wins; if
-//!   none has, the first that has a substring match. So `['Agree', 'Accept']` on a screen with "Disagree" and
-//!   "Accept" clicks "Accept", not the substring hit inside "Disagree". [`find_all`] lists every candidate of
-//!   every pattern instead.
+//! - **Alternatives** ([`find_any`]): each tier is tried over all the patterns, in order, before the next tier:
+//!   the first pattern with an exact (or regex) match wins; if none has one, the first with a substring match;
+//!   then spaceless, then near. So `['Agree', 'Accept']` on a screen with "Disagree" and "Accept" clicks
+//!   "Accept", not the substring hit inside "Disagree". [`find_all`] lists every candidate of every pattern
+//!   instead.
 //! - For failure reports, [`closest`] ranks runs of words by edit distance to the pattern.
 
 use regex::Regex;
@@ -88,6 +101,17 @@ pub enum PatternError {
     },
 }
 
+impl PartialEq for Pattern {
+    /// Phrases compare by their text, regexes by their source.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Pattern::Phrase(a), Pattern::Phrase(b)) => a == b,
+            (Pattern::Regex(a), Pattern::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
 impl From<Regex> for Pattern {
     fn from(re: Regex) -> Self {
         Pattern::Regex(re)
@@ -111,9 +135,24 @@ pub enum MatchKind {
     Exact,
     /// The phrase occurs inside the words' text.
     Substring,
+    /// The phrase occurs inside the words' text once all whitespace is removed from both.
+    Spaceless,
+    /// The words differ from the phrase by a misread character or so.
+    Near,
     /// A regular expression matched.
     Regex,
 }
+
+/// The tiers of phrase matching, in the order they are tried.
+const TIERS: [MatchKind; 4] = [MatchKind::Exact, MatchKind::Substring, MatchKind::Spaceless, MatchKind::Near];
+
+/// The spaceless tier applies only to phrases with at least this many characters besides whitespace: shorter ones
+/// would turn up inside unrelated words.
+pub const SPACELESS_MIN_CHARS: usize = 4;
+/// The near tier applies only to phrases of at least this many characters (whitespace-normalised).
+pub const NEAR_MIN_CHARS: usize = 10;
+/// The near tier allows one edit (insertion, deletion, substitution) per this many characters of the phrase.
+pub const NEAR_CHARS_PER_EDIT: usize = 12;
 
 /// One place where a pattern matched.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,37 +173,32 @@ pub struct Match {
     pub kind: MatchKind,
 }
 
-/// Every match of `pattern`, top to bottom, then left to right (exact phrase matches only, unless there are none;
-/// see the module docs).
+/// Every match of `pattern`, top to bottom, then left to right, from the first tier that has any (see the module
+/// docs).
 pub fn find(screen: &ScreenText, pattern: &Pattern, opts: &MatchOptions) -> Vec<Match> {
-    match pattern {
-        Pattern::Phrase(p) => {
-            let exact = find_phrase(screen, p, opts, MatchKind::Exact);
-            if exact.is_empty() { find_phrase(screen, p, opts, MatchKind::Substring) } else { exact }
-        }
-        Pattern::Regex(re) => find_regex(screen, re, opts),
-    }
+    TIERS.iter().map(|&tier| find_in_tier(screen, pattern, opts, tier)).find(|m| !m.is_empty()).unwrap_or_default()
 }
 
-/// Alternatives: the matches of the first pattern that matches exactly (or by regex), else of the first that
-/// matches as a substring, with that pattern's index. `None` if no pattern matches.
+/// Alternatives: each tier over every pattern in order, before the next tier; the matches of the first pattern
+/// that has any, with that pattern's index. `None` if no pattern matches.
 pub fn find_any(screen: &ScreenText, patterns: &[Pattern], opts: &MatchOptions) -> Option<(usize, Vec<Match>)> {
-    for (i, p) in patterns.iter().enumerate() {
-        let found = match p {
-            Pattern::Phrase(text) => find_phrase(screen, text, opts, MatchKind::Exact),
-            Pattern::Regex(re) => find_regex(screen, re, opts),
-        };
-        if !found.is_empty() {
-            return Some((i, found));
-        }
-    }
-    patterns.iter().enumerate().find_map(|(i, p)| match p {
-        Pattern::Phrase(text) => {
-            let found = find_phrase(screen, text, opts, MatchKind::Substring);
+    TIERS.iter().find_map(|&tier| {
+        patterns.iter().enumerate().find_map(|(i, p)| {
+            let found = find_in_tier(screen, p, opts, tier);
             (!found.is_empty()).then_some((i, found))
-        }
-        Pattern::Regex(_) => None,
+        })
     })
+}
+
+/// The matches of one tier; a regex belongs to the exact tier.
+fn find_in_tier(screen: &ScreenText, pattern: &Pattern, opts: &MatchOptions, tier: MatchKind) -> Vec<Match> {
+    match (pattern, tier) {
+        (Pattern::Regex(re), MatchKind::Exact) => find_regex(screen, re, opts),
+        (Pattern::Regex(_), _) => Vec::new(),
+        (Pattern::Phrase(p), MatchKind::Spaceless) => find_spaceless(screen, p, opts),
+        (Pattern::Phrase(p), MatchKind::Near) => find_near(screen, p, opts),
+        (Pattern::Phrase(p), tier) => find_phrase(screen, p, opts, tier),
+    }
 }
 
 /// Every candidate of every pattern (each found as [`find`] would), with the pattern's index, top to bottom,
@@ -246,24 +280,70 @@ fn make_match(screen: &ScreenText, line: usize, words: Vec<usize>, kind: MatchKi
     })
 }
 
-/// A run's text joined by single spaces, and for each word the byte range it occupies in that text.
-fn run_text(screen: &ScreenText, run: &[usize], lowercase: bool) -> (String, Vec<(usize, usize)>) {
+/// How [`run_text`] renders a run of words.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Join {
+    /// The words as read, joined by single spaces.
+    Spaced,
+    /// Lowercased, joined by single spaces.
+    SpacedLower,
+    /// Lowercased, with all whitespace removed (words run together).
+    TightLower,
+}
+
+/// A run's text, and for each word the byte range it occupies in that text.
+fn run_text(screen: &ScreenText, run: &[usize], join: Join) -> (String, Vec<(usize, usize)>) {
     let mut text = String::new();
     let mut spans = Vec::with_capacity(run.len());
     for &i in run {
-        if !text.is_empty() {
+        if join != Join::TightLower && !text.is_empty() {
             text.push(' ');
         }
         let start = text.len();
         let w = screen.words.get(i).map_or("", |w| w.text.as_str());
-        if lowercase {
-            text.push_str(&w.to_lowercase());
-        } else {
-            text.push_str(w);
+        match join {
+            Join::Spaced => text.push_str(w),
+            Join::SpacedLower => text.push_str(&w.to_lowercase()),
+            Join::TightLower => text.extend(w.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase)),
         }
         spans.push((start, text.len()));
     }
     (text, spans)
+}
+
+/// Every non-overlapping occurrence of `needle` in each eligible run's text (rendered with `join`), as matches
+/// of the words each occurrence touches.
+fn find_occurrences(screen: &ScreenText, needle: &str, opts: &MatchOptions, join: Join, kind: MatchKind) -> Vec<Match> {
+    let mut out: Vec<Match> = Vec::new();
+    if needle.is_empty() {
+        return out;
+    }
+    for (li, line) in screen.lines.iter().enumerate() {
+        for run in eligible_runs(screen, line, opts) {
+            let (text, spans) = run_text(screen, &run, join);
+            let mut from = 0;
+            while let Some(pos) = text.get(from..).and_then(|t| t.find(needle)) {
+                let start = from + pos;
+                let end = start + needle.len();
+                // Two occurrences inside the same words are one match.
+                if let Some(m) = make_match(screen, li, covered(&run, &spans, start, end), kind)
+                    && out.last().is_none_or(|last| last.words != m.words)
+                {
+                    out.push(m);
+                }
+                from = end;
+            }
+        }
+    }
+    out
+}
+
+/// The windows of a run of `len` words that are compared with a phrase of `words` words: `(start, width)` for
+/// widths from one less to one more than the phrase (a run shorter than that is one window).
+fn windows(len: usize, words: usize) -> impl Iterator<Item = (usize, usize)> {
+    let lo = words.saturating_sub(1).clamp(1, len.max(1));
+    let hi = (words + 1).min(len);
+    (lo..=hi).flat_map(move |width| (0..=len - width).map(move |start| (start, width)))
 }
 
 /// The words of `run` whose spans overlap the byte range `start..end`.
@@ -276,37 +356,62 @@ fn find_phrase(screen: &ScreenText, phrase: &str, opts: &MatchOptions, kind: Mat
     if tokens.is_empty() {
         return Vec::new();
     }
-    let needle = tokens.join(" ");
+    if kind != MatchKind::Exact {
+        return find_occurrences(screen, &tokens.join(" "), opts, Join::SpacedLower, kind);
+    }
     let mut out = Vec::new();
     for (li, line) in screen.lines.iter().enumerate() {
         for run in eligible_runs(screen, line, opts) {
-            match kind {
-                MatchKind::Exact => {
-                    let lower: Vec<String> = run
-                        .iter()
-                        .map(|&i| screen.words.get(i).map_or(String::new(), |w| w.text.to_lowercase()))
-                        .collect();
-                    let mut k = 0;
-                    while k + tokens.len() <= run.len() {
-                        if tokens.iter().zip(&lower[k..]).all(|(t, w)| word_equals(w, t)) {
-                            out.extend(make_match(screen, li, run[k..k + tokens.len()].to_vec(), kind));
-                            k += tokens.len();
-                        } else {
-                            k += 1;
-                        }
-                    }
-                }
-                _ => {
-                    let (text, spans) = run_text(screen, &run, true);
-                    let mut from = 0;
-                    while let Some(pos) = text.get(from..).and_then(|t| t.find(&needle)) {
-                        let start = from + pos;
-                        let end = start + needle.len();
-                        out.extend(make_match(screen, li, covered(&run, &spans, start, end), kind));
-                        from = end;
-                    }
+            let lower: Vec<String> =
+                run.iter().map(|&i| screen.words.get(i).map_or(String::new(), |w| w.text.to_lowercase())).collect();
+            let mut k = 0;
+            while k + tokens.len() <= run.len() {
+                if tokens.iter().zip(&lower[k..]).all(|(t, w)| word_equals(w, t)) {
+                    out.extend(make_match(screen, li, run[k..k + tokens.len()].to_vec(), kind));
+                    k += tokens.len();
+                } else {
+                    k += 1;
                 }
             }
+        }
+    }
+    out
+}
+
+/// The third tier: the phrase inside a run once whitespace is removed from both.
+fn find_spaceless(screen: &ScreenText, phrase: &str, opts: &MatchOptions) -> Vec<Match> {
+    let needle: String = phrase.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+    if needle.chars().count() < SPACELESS_MIN_CHARS {
+        return Vec::new();
+    }
+    find_occurrences(screen, &needle, opts, Join::TightLower, MatchKind::Spaceless)
+}
+
+/// The fourth tier: per line, the window of words closest to a long phrase, if within the edit budget.
+fn find_near(screen: &ScreenText, phrase: &str, opts: &MatchOptions) -> Vec<Match> {
+    let wanted: Vec<char> = normalise(phrase).chars().collect();
+    if wanted.len() < NEAR_MIN_CHARS {
+        return Vec::new();
+    }
+    let budget = (wanted.len() / NEAR_CHARS_PER_EDIT).max(1);
+    let n = wanted.iter().filter(|c| **c == ' ').count() + 1;
+    let mut out = Vec::new();
+    for (li, line) in screen.lines.iter().enumerate() {
+        // The closest window of the line; the first (narrowest, then leftmost) among equals.
+        let mut best: Option<(usize, &[usize])> = None;
+        let runs = eligible_runs(screen, line, opts);
+        for run in &runs {
+            for (start, width) in windows(run.len(), n) {
+                let window = &run[start..start + width];
+                let (text, _) = run_text(screen, window, Join::SpacedLower);
+                let d = levenshtein(&normalise(&text).chars().collect::<Vec<_>>(), &wanted);
+                if d <= budget && best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, window));
+                }
+            }
+        }
+        if let Some((_, window)) = best {
+            out.extend(make_match(screen, li, window.to_vec(), MatchKind::Near));
         }
     }
     out
@@ -316,7 +421,7 @@ fn find_regex(screen: &ScreenText, re: &Regex, opts: &MatchOptions) -> Vec<Match
     let mut out = Vec::new();
     for (li, line) in screen.lines.iter().enumerate() {
         for run in eligible_runs(screen, line, opts) {
-            let (text, spans) = run_text(screen, &run, false);
+            let (text, spans) = run_text(screen, &run, Join::Spaced);
             for m in re.find_iter(&text) {
                 if m.start() == m.end() {
                     continue;
@@ -357,22 +462,17 @@ pub fn closest(screen: &ScreenText, pattern: &Pattern, n: usize) -> Vec<Candidat
     for line in &screen.lines {
         let ids = &line.words;
         let mut line_best: Option<Candidate> = None;
-        // Windows of about the pattern's word count; a shorter line is one window.
-        let lo = len.saturating_sub(1).clamp(1, ids.len().max(1));
-        let hi = (len + 1).min(ids.len());
-        for width in lo..=hi {
-            for start in 0..=ids.len() - width {
-                let run = &ids[start..start + width];
-                let (text, _) = run_text(screen, run, true);
-                let chars: Vec<char> = text.chars().collect();
-                let d = levenshtein(&chars, &target);
-                let sim = 1.0 - d as f32 / chars.len().max(target.len()).max(1) as f32;
-                if line_best.as_ref().is_none_or(|b| sim > b.similarity) {
-                    let bbox =
-                        run.iter().filter_map(|&i| screen.words.get(i)).fold(Rect::default(), |b, w| b.union(&w.bbox));
-                    let (orig, _) = run_text(screen, run, false);
-                    line_best = Some(Candidate { text: orig, bbox, similarity: sim });
-                }
+        for (start, width) in windows(ids.len(), len) {
+            let run = &ids[start..start + width];
+            let (text, _) = run_text(screen, run, Join::SpacedLower);
+            let chars: Vec<char> = text.chars().collect();
+            let d = levenshtein(&chars, &target);
+            let sim = 1.0 - d as f32 / chars.len().max(target.len()).max(1) as f32;
+            if line_best.as_ref().is_none_or(|b| sim > b.similarity) {
+                let bbox =
+                    run.iter().filter_map(|&i| screen.words.get(i)).fold(Rect::default(), |b, w| b.union(&w.bbox));
+                let (orig, _) = run_text(screen, run, Join::Spaced);
+                line_best = Some(Candidate { text: orig, bbox, similarity: sim });
             }
         }
         best.extend(line_best);
@@ -543,6 +643,95 @@ mod tests {
             all.iter().map(|(i, m)| (*i, m.text.as_str())).collect::<Vec<_>>(),
             [(1, "Disagree"), (0, "Accept")]
         );
+    }
+
+    #[test]
+    fn spacing_slips_match_in_the_third_tier() {
+        let s = screen(&[("Software", 10, 10), ("Licence", 100, 10), ("Ag", 180, 10), ("reement", 210, 10)]);
+        let m = find(&s, &Pattern::phrase("Software Licence Agreement"), &MatchOptions::default());
+        assert_eq!(texts(&m), ["Software Licence Ag reement"]);
+        assert_eq!(m[0].kind, MatchKind::Spaceless);
+        assert_eq!(m[0].words.len(), 4);
+        let s = screen(&[("SetUp", 10, 10), ("Later", 70, 10)]);
+        let m = find(&s, &Pattern::phrase("Set Up Later"), &MatchOptions::default());
+        assert_eq!((texts(&m), m[0].kind), (vec!["SetUp Later"], MatchKind::Spaceless));
+        // Only the words the phrase touches: "Ag reement" inside a longer line.
+        let s = screen(&[("I", 10, 10), ("Ag", 30, 10), ("reement", 60, 10), ("now", 140, 10)]);
+        assert_eq!(texts(&find(&s, &Pattern::phrase("agreement"), &MatchOptions::default())), ["Ag reement"]);
+        // Short phrases would turn up inside unrelated words: "O K" is not "OK" in "BOOK".
+        let s = screen(&[("BO", 10, 10), ("OK", 40, 10)]);
+        assert!(find(&s, &Pattern::phrase("O K"), &MatchOptions::default()).is_empty());
+        // A word that does not pass the filters breaks the run here too.
+        let s = screen_conf(&[("Ag", 10, 10, 95.0), ("x", 40, 10, 10.0), ("reement", 60, 10, 95.0)]);
+        let opts = MatchOptions { min_confidence: Some(50.0), ..MatchOptions::default() };
+        assert!(find(&s, &Pattern::phrase("Agreement"), &opts).is_empty());
+    }
+
+    #[test]
+    fn long_phrases_survive_a_misread_letter_short_ones_do_not() {
+        let s = screen(&[("Create", 10, 10), ("@", 80, 10), ("Computer", 100, 10), ("Account", 190, 10)]);
+        let m = find(&s, &Pattern::phrase("Create a Computer Account"), &MatchOptions::default());
+        assert_eq!((texts(&m), m[0].kind), (vec!["Create @ Computer Account"], MatchKind::Near));
+        // The closest window of the line, not the whole line.
+        let s = screen(&[
+            ("Step", 10, 10),
+            ("Create", 60, 10),
+            ("@", 130, 10),
+            ("Computer", 150, 10),
+            ("Account", 240, 10),
+        ]);
+        let m = find(&s, &Pattern::phrase("Create a Computer Account"), &MatchOptions::default());
+        assert_eq!(texts(&m), ["Create @ Computer Account"]);
+        // One edit per 12 characters: two misread letters in 25 characters pass, three do not.
+        let s = screen(&[("Creste", 10, 10), ("@", 80, 10), ("Computer", 100, 10), ("Account", 190, 10)]);
+        assert_eq!(find(&s, &Pattern::phrase("Create a Computer Account"), &MatchOptions::default()).len(), 1);
+        let s = screen(&[("Creste", 10, 10), ("@", 80, 10), ("Compuler", 100, 10), ("Account", 190, 10)]);
+        assert!(find(&s, &Pattern::phrase("Create a Computer Account"), &MatchOptions::default()).is_empty());
+        // Short phrases never match approximately.
+        let s = screen(&[("Sign", 10, 10), ("Up", 60, 10)]);
+        assert!(find(&s, &Pattern::phrase("Sign In"), &MatchOptions::default()).is_empty());
+        let s = screen(&[("Kone", 10, 10)]);
+        assert!(find(&s, &Pattern::phrase("Done"), &MatchOptions::default()).is_empty());
+        // Regexes have no fallback tiers.
+        let s = screen(&[("SetUp", 10, 10), ("Later", 70, 10)]);
+        let re = Pattern::parse("/set up later/").unwrap();
+        assert!(find(&s, &re, &MatchOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn a_later_tier_never_shadows_an_earlier_one() {
+        // An exact match on one line hides the near match on another.
+        let s = screen(&[
+            ("Create", 10, 10),
+            ("@", 80, 10),
+            ("Computer", 100, 10),
+            ("Account", 190, 10),
+            ("Create", 10, 100),
+            ("a", 80, 100),
+            ("Computer", 100, 100),
+            ("Account", 190, 100),
+        ]);
+        let m = find(&s, &Pattern::phrase("Create a Computer Account"), &MatchOptions::default());
+        assert_eq!((texts(&m), m[0].kind), (vec!["Create a Computer Account"], MatchKind::Exact));
+        // Alternatives: every alternative's spaceless match before any near match, in the order written.
+        let s = screen(&[
+            ("Create", 10, 10),
+            ("@", 80, 10),
+            ("Computer", 100, 10),
+            ("Account", 190, 10),
+            ("SetUp", 10, 100),
+            ("Later", 70, 100),
+        ]);
+        let pats = [Pattern::phrase("Create a Computer Account"), Pattern::phrase("Set Up Later")];
+        let (i, m) = find_any(&s, &pats, &MatchOptions::default()).unwrap();
+        assert_eq!((i, texts(&m), m[0].kind), (1, vec!["SetUp Later"], MatchKind::Spaceless));
+        let pats = [Pattern::phrase("Create a Computer Account"), Pattern::phrase("Skip")];
+        let (i, m) = find_any(&s, &pats, &MatchOptions::default()).unwrap();
+        assert_eq!((i, m[0].kind), (0, MatchKind::Near));
+        // The kinds print as `vmkit screen find --json` shows them.
+        let kinds = [MatchKind::Exact, MatchKind::Substring, MatchKind::Spaceless, MatchKind::Near, MatchKind::Regex];
+        let json: Vec<String> = kinds.iter().map(|k| serde_json::to_string(k).unwrap()).collect();
+        assert_eq!(json, ["\"exact\"", "\"substring\"", "\"spaceless\"", "\"near\"", "\"regex\""]);
     }
 
     #[test]

@@ -101,6 +101,18 @@ fn find_without_a_match_exits_1() {
     let out = json(&screen(&d.vnc_addr(), &["find", "/WELCOME TO \\w+/", "--json"]));
     assert_eq!(out["matches"][0]["kind"], "regex");
     assert_eq!(out["matches"][0]["text"], "Welcome to Setup");
+    // The tiers for OCR slips, as the automation engine has them: spacing ignored, then a near match of a long
+    // phrase; each reports its kind.
+    let out = json(&screen(&d.vnc_addr(), &["find", "Welcometo Setup", "--json"]));
+    assert_eq!(
+        (&out["matches"][0]["kind"], &out["matches"][0]["text"]),
+        (&"spaceless".into(), &"Welcome to Setup".into())
+    );
+    let out = json(&screen(&d.vnc_addr(), &["find", "Welcome to Setvp", "--json"]));
+    assert_eq!((&out["matches"][0]["kind"], &out["matches"][0]["text"]), (&"near".into(), &"Welcome to Setup".into()));
+    // A short phrase never matches approximately.
+    let out = screen(&d.vnc_addr(), &["find", "Setvp"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }
 
 #[test]
