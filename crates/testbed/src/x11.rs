@@ -29,6 +29,8 @@ pub struct Display {
     number: u32,
     port: u16,
     password_file: Option<PathBuf>,
+    /// Extra arguments for x11vnc, kept for restarts.
+    vnc_args: Vec<String>,
     dir: tempfile::TempDir,
     // Field order matters: the VNC server goes before the X server it serves.
     vnc: Option<Daemon>,
@@ -46,23 +48,27 @@ pub struct DisplayOptions {
     pub height: u32,
     /// VNC password (VNC Authentication); `None` for security type None.
     pub password: Option<String>,
+    /// More command-line arguments for the VNC server, after testbed's own: Xvnc's for an Xvnc display (e.g.
+    /// `-RawKeyboard` to type the scancodes of QEMU Extended Key Events, `-Protocol3.3`), x11vnc's for an x11vnc
+    /// display (kept across [`Display::restart_vnc`]).
+    pub extra_args: Vec<String>,
 }
 
 impl Default for DisplayOptions {
     fn default() -> Self {
-        Self { kind: DisplayKind::Xvnc, width: 1024, height: 768, password: None }
+        Self { kind: DisplayKind::Xvnc, width: 1024, height: 768, password: None, extra_args: Vec::new() }
     }
 }
 
 impl Display {
     /// An Xvnc display of the given size without a password.
     pub fn xvnc(width: u32, height: u32) -> anyhow::Result<Self> {
-        Self::start(DisplayOptions { kind: DisplayKind::Xvnc, width, height, password: None })
+        Self::start(DisplayOptions { kind: DisplayKind::Xvnc, width, height, ..DisplayOptions::default() })
     }
 
     /// An Xvfb display served by x11vnc, without a password.
     pub fn x11vnc(width: u32, height: u32) -> anyhow::Result<Self> {
-        Self::start(DisplayOptions { kind: DisplayKind::X11vnc, width, height, password: None })
+        Self::start(DisplayOptions { kind: DisplayKind::X11vnc, width, height, ..DisplayOptions::default() })
     }
 
     /// Starts a display; retries with other display numbers and ports when one is taken.
@@ -86,7 +92,16 @@ impl Display {
             None => None,
         };
         let geometry = format!("{}x{}", opts.width, opts.height);
-        let mut display = Self { kind: opts.kind, number, port, password_file, dir, vnc: None, x: None };
+        let mut display = Self {
+            kind: opts.kind,
+            number,
+            port,
+            password_file,
+            vnc_args: opts.extra_args.clone(),
+            dir,
+            vnc: None,
+            x: None,
+        };
         match opts.kind {
             DisplayKind::Xvnc => {
                 let mut cmd = Command::new("Xvnc");
@@ -97,6 +112,7 @@ impl Display {
                     Some(f) => cmd.args(["-SecurityTypes", "VncAuth", "-PasswordFile"]).arg(f),
                     None => cmd.args(["-SecurityTypes", "None"]),
                 };
+                cmd.args(&opts.extra_args);
                 display.x = Some(Daemon::spawn("Xvnc", cmd, &display.dir.path().join("Xvnc.log"))?);
                 display.wait_ready()?;
             }
@@ -138,6 +154,7 @@ impl Display {
             Some(f) => cmd.arg("-rfbauth").arg(f),
             None => cmd.arg("-nopw"),
         };
+        cmd.args(&self.vnc_args);
         let log = self.dir.path().join(format!("x11vnc-{}.log", std::process::id()));
         self.vnc = Some(Daemon::spawn("x11vnc", cmd, &log)?);
         let result = wait_for_port(self.port, Duration::from_secs(15));

@@ -45,6 +45,7 @@ fn password_files_exist_in_both_forms() {
         width: 320,
         height: 240,
         password: Some("s3cret".into()),
+        ..Default::default()
     })
     .unwrap();
     let plain = d.plain_password_file().unwrap();

@@ -155,7 +155,8 @@ fn ocr_json_lists_words_and_lines() {
 
 /// Types every printable US-ASCII character into a real GTK entry and presses Enter; the dialog prints what it got.
 fn typing_round_trip(kind: DisplayKind) {
-    let d = Display::start(DisplayOptions { kind, width: 1280, height: 800, password: None }).expect("display");
+    let d = Display::start(DisplayOptions { kind, width: 1280, height: 800, ..DisplayOptions::default() })
+        .expect("display");
     let mut win = scenes::entry_dialog(&d, 200, 200).expect("zenity entry");
     let addr = d.vnc_addr();
     let text: String = (0x20u8..0x7f).map(char::from).collect();
@@ -189,6 +190,7 @@ fn vnc_authentication_right_wrong_and_missing_password() {
         width: 800,
         height: 600,
         password: Some("pa55word".into()),
+        ..DisplayOptions::default()
     })
     .expect("Xvnc with a password");
     let _win = scenes::welcome_dialog(&d, 100, 100).expect("zenity dialog");
