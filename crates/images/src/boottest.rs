@@ -60,6 +60,9 @@ pub struct TestReport {
     /// Seconds from the start of the boot (overlay, accelerator choice, QEMU) until SSH let the user in.
     #[serde(default)]
     pub boot_to_ssh: Option<f64>,
+    /// Seconds from the start of the boot until QEMU ran and answered on QMP (overlay, accelerator choice, start).
+    #[serde(default)]
+    pub qemu_up: Option<f64>,
     /// Seconds spent checking the files against the manifest.
     #[serde(default)]
     pub verify: f64,
@@ -168,7 +171,7 @@ impl BootedImage {
 
     /// Waits until SSH lets the user in (failing at once if QEMU exits).
     pub async fn wait_ssh(&self, limit: Duration) -> Result<Duration, BuildError> {
-        self.watch().step("waiting for SSH", self.ssh.wait_ready(limit, Duration::from_millis(250))).await
+        self.watch().step("waiting for SSH", self.ssh.wait_ready(limit, Duration::from_millis(100))).await
     }
 
     /// Races `fut` against QEMU's exit.
@@ -216,6 +219,7 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
         accel: accel.to_owned(),
         ssh_ready_after: ssh,
         boot_to_ssh: None,
+        qemu_up: None,
         verify,
         total: started.elapsed().as_secs_f64(),
         at_unix: now(),
@@ -249,6 +253,7 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
     let boot_started = Instant::now();
     let booted = BootedImage::start(dir, &opts.cache_root, opts.key.clone()).await?;
     let accel = booted.accel.clone();
+    let qemu_up = booted.started_after;
     let (ready, boot_to_ssh) = match booted.wait_ssh(opts.boot_timeout).await {
         Ok(_) => (started.elapsed().as_secs_f64(), boot_started.elapsed().as_secs_f64()),
         Err(e) => {
@@ -302,6 +307,7 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
             accel,
             ssh_ready_after: Some(ready),
             boot_to_ssh: Some(boot_to_ssh),
+            qemu_up: Some(qemu_up),
             verify,
             total: started.elapsed().as_secs_f64(),
             at_unix: now(),

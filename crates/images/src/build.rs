@@ -360,7 +360,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     let ssh = GuestSsh::local(port, &recipe.username, key_path.clone());
     let guard = Watch { qemu: &qemu, log: &serial_log };
 
-    guard.step("waiting for SSH", ssh.wait_ready(opts.boot_timeout, Duration::from_millis(500))).await?;
+    guard.step("waiting for SSH", ssh.wait_ready(opts.boot_timeout, Duration::from_millis(100))).await?;
     timings.insert("bootToSsh".to_owned(), t.elapsed().as_secs_f64());
     say.line(&format!(
         "SSH answers on 127.0.0.1:{port} after {:.1}s; waiting for cloud-init",

@@ -71,13 +71,25 @@ impl GuestSsh {
         }
     }
 
-    /// Tries to log in and run `true` every `interval` until it works or `limit` passes.
+    /// Every `interval`, looks for sshd's banner; once there is one, logs in and runs `true`. Returns when that
+    /// works, fails when `limit` passes.
+    ///
+    /// The banner check matters with QEMU's user-mode network: it accepts the host-side connection at once and
+    /// only then tries the guest, so while the guest's network is not up a connection just sits there. A login
+    /// attempt would wait for its whole timeout; a banner check gives up after a second and tries again.
     pub async fn wait_ready(&self, limit: Duration, interval: Duration) -> Result<Duration, GuestError> {
         let started = Instant::now();
         let mut last = String::from("no attempt");
         while started.elapsed() < limit {
             let attempt_started = Instant::now();
-            let report = run_health_check(&self.check("true", Duration::from_secs(20)), &self.target, |_| {}).await;
+            if let Err(why) = self.banner(Duration::from_secs(1)).await {
+                last = why;
+                if let Some(rest) = interval.checked_sub(attempt_started.elapsed()) {
+                    tokio::time::sleep(rest).await;
+                }
+                continue;
+            }
+            let report = run_health_check(&self.check("true", Duration::from_secs(30)), &self.target, |_| {}).await;
             if let Some(attempt) = report.attempts.last() {
                 match &attempt.result {
                     Ok(_) => return Ok(started.elapsed()),
@@ -95,6 +107,30 @@ impl GuestSsh {
             waited: started.elapsed(),
             last,
         })
+    }
+
+    /// Connects and reads the first line the server sends; `Ok` if it is an SSH banner within `timeout`.
+    pub async fn banner(&self, timeout: Duration) -> Result<(), String> {
+        use tokio::io::AsyncReadExt;
+        let addr = (self.target.host.as_str(), self.target.port);
+        let read = async {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connecting: {e}"))?;
+            let mut buf = [0u8; 8];
+            let mut got = 0;
+            while got < 4 {
+                let n = stream.read(&mut buf[got..]).await.map_err(|e| format!("reading the banner: {e}"))?;
+                if n == 0 {
+                    return Err("the connection closed before a banner (the guest's sshd is not up)".to_owned());
+                }
+                got += n;
+            }
+            if buf.starts_with(b"SSH-") {
+                Ok(())
+            } else {
+                Err("the server sent something other than an SSH banner".to_owned())
+            }
+        };
+        tokio::time::timeout(timeout, read).await.unwrap_or_else(|_| Err(format!("no SSH banner within {timeout:?}")))
     }
 
     /// Runs `command` as the login user; `retries` extra attempts 2 s apart cover an sshd that restarts.
@@ -135,6 +171,36 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn banner_check_tells_sshd_from_a_silent_or_closing_peer() {
+        use tokio::io::AsyncWriteExt;
+        async fn server(reply: Option<&'static [u8]>) -> u16 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                while let Ok((mut conn, _)) = listener.accept().await {
+                    match reply {
+                        Some(bytes) => {
+                            let _ = conn.write_all(bytes).await;
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                        // Like QEMU's user-mode network before the guest listens: accepted, then nothing.
+                        None => tokio::time::sleep(Duration::from_secs(30)).await,
+                    }
+                }
+            });
+            port
+        }
+        let guest = |port| GuestSsh::local(port, "agent", PathBuf::from("/nonexistent"));
+        assert_eq!(guest(server(Some(b"SSH-2.0-OpenSSH_9.2\r\n")).await).banner(Duration::from_secs(5)).await, Ok(()));
+        let silent = guest(server(None).await).banner(Duration::from_millis(300)).await.unwrap_err();
+        assert!(silent.contains("no SSH banner"), "{silent}");
+        let other = guest(server(Some(b"HTTP/1.1 400\r\n")).await).banner(Duration::from_secs(5)).await.unwrap_err();
+        assert!(other.contains("something other"), "{other}");
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert!(guest(closed_port).banner(Duration::from_secs(5)).await.is_err());
+    }
 
     #[test]
     fn root_commands_quote_the_line_as_one_argument() {
