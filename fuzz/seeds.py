@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes a seed corpus for the server_messages fuzz target into corpus/server_messages/ (not in git).
 
-Each seed is: width, height, encoding mask (0 = all), number of chunk sizes, the chunk sizes, then a stream of
-valid server messages exercising every message type, encoding and ZRLE subencoding, so the fuzzer starts from
-deep inside the decoder rather than from the first byte check.
+Each seed is: width, height, encoding mask (16 bits, little-endian, 0 = all), number of chunk sizes, the chunk
+sizes, then a stream of valid server messages exercising every message type, encoding (pointer shapes included)
+and ZRLE subencoding, so the fuzzer starts from deep inside the decoder rather than from the first byte check.
 """
 import os
 import struct
@@ -50,10 +50,19 @@ messages = [
     bytes([2]),
     bytes([3, 0, 0, 0]) + struct.pack(">I", 5) + b"hello",
     bytes([1, 0]) + struct.pack(">HH", 0, 2) + bytes(12),
+    # Cursor: 3x2 with hot spot (1,1): pixels R, G, B, X, then a mask of one byte per row.
+    update(rect(1, 1, 3, 2, -239) + bytes(range(24)) + bytes([0b10100000, 0b01000000])),
+    # Cursor 9 wide (two mask bytes per row), and a hidden one.
+    update(rect(8, 0, 9, 1, -239) + bytes(36) + bytes([0xFF, 0x80]), rect(0, 0, 0, 0, -239)),
+    # XCursor: 10x2, two colours, bitmap and mask of two bytes per row; then a hidden one (no data).
+    update(rect(2, 1, 10, 2, -240) + bytes([255, 0, 0, 0, 0, 255]) + bytes([0xF0, 0x40, 0x0F, 0x80]) + bytes([0xFF, 0xC0, 0xFF, 0xC0]),
+           rect(0, 0, 0, 0, -240)),
+    # PointerPos, inside and beyond the screen.
+    update(rect(5, 3, 0, 0, -232), rect(500, 500, 0, 0, -232)),
 ]
 for i, m in enumerate(messages):
     with open(os.path.join(out, f"seed-{i}"), "wb") as f:
-        f.write(bytes([W, H, 0, 2, 3, 0]) + m)
+        f.write(bytes([W, H, 0, 0, 2, 3, 0]) + m)
 with open(os.path.join(out, "seed-all"), "wb") as f:
-    f.write(bytes([W, H, 0, 0]) + b"".join(messages))
+    f.write(bytes([W, H, 0, 0, 0]) + b"".join(messages))
 print(f"wrote {len(messages) + 1} seeds to {out}")

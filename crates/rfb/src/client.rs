@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::coverage::Coverage;
+use crate::cursor::Cursor;
 use crate::decode::{Decoder, Event, Limits};
 use crate::error::Error;
 use crate::frame::Frame;
@@ -184,6 +185,10 @@ struct State {
     /// The decoder's framebuffer size (ahead of `frame` while an update that resized it is being decoded).
     fb_size: (u32, u32),
     extended_keys: bool,
+    /// The pointer's shape, once the server has sent one.
+    cursor: Option<Arc<Cursor>>,
+    /// Where the pointer is: where this client last put it, or where the server last reported it.
+    pointer_pos: (u32, u32),
     bells: u64,
     cut_text: Option<String>,
     failure: Option<Error>,
@@ -349,6 +354,8 @@ impl Client {
                 fb_size: (init.width, init.height),
                 tracker: None,
                 extended_keys: false,
+                cursor: None,
+                pointer_pos: (0, 0),
                 bells: 0,
                 cut_text: None,
                 failure: None,
@@ -418,6 +425,31 @@ impl Client {
     /// True once the server has acknowledged QEMU Extended Key Events: keys then go out with scancodes.
     pub fn supports_extended_keys(&self) -> bool {
         self.shared.lock().extended_keys
+    }
+
+    /// The pointer's shape as the server last sent it (Cursor or XCursor pseudo-encoding), or `None` if it has
+    /// sent none. A server that sends the shape leaves the pointer out of the framebuffer; [`Cursor::paint`]
+    /// draws it onto a copy of a frame at [`Client::pointer_position`] for whoever wants to see it.
+    pub fn cursor(&self) -> Option<Arc<Cursor>> {
+        self.shared.lock().cursor.clone()
+    }
+
+    /// True while the last pointer shape the server sent is visible: the server then draws the pointer nowhere
+    /// in the framebuffer, so it cannot hide text there. False for servers that paint the pointer into the screen
+    /// image: those that do not implement the pointer shape encodings, QEMU showing a guest that draws its own
+    /// pointer (no hardware cursor), and servers that hid the shape — TigerVNC's Xvnc sends an empty shape and
+    /// paints the pointer itself while the pointer is not where this client last put it (right after
+    /// connecting, or after something else moved it; in that case it starts painting a second after the move
+    /// but hides the shape only at the next move, so this reads true for a while although the pointer is
+    /// painted).
+    pub fn pointer_out_of_framebuffer(&self) -> bool {
+        self.shared.lock().cursor.as_ref().is_some_and(|c| !c.is_hidden())
+    }
+
+    /// Where the pointer is, in framebuffer pixels: where this client last moved it, or where the server last
+    /// said something else moved it (PointerPos pseudo-encoding), whichever came later.
+    pub fn pointer_position(&self) -> (u32, u32) {
+        self.shared.lock().pointer_pos
     }
 
     /// The latest complete screen. Cheap: no pixels are copied.
@@ -534,6 +566,7 @@ impl Client {
         if x >= w || y >= h {
             return Err(Error::InvalidInput(format!("pointer position ({x},{y}) is outside the {w}x{h} screen")));
         }
+        self.shared.lock().pointer_pos = (x, y);
         let (x, y) = (x as u16, y as u16);
         *self.pointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = PointerState { x, y, mask: buttons };
         self.send(proto::pointer_event(buttons, x, y).to_vec(), "sending a pointer event").await
@@ -743,6 +776,15 @@ async fn read_loop(
                 }
                 Event::ExtendedKeyEvents => {
                     shared.lock().extended_keys = true;
+                    shared.notify();
+                }
+                Event::CursorShape(cursor) => {
+                    tracing::debug!(?cursor, "pointer shape");
+                    shared.lock().cursor = Some(Arc::new(cursor));
+                    shared.notify();
+                }
+                Event::PointerMoved { x, y } => {
+                    shared.lock().pointer_pos = (x, y);
                     shared.notify();
                 }
                 Event::UpdateFinished => {

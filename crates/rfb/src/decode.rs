@@ -13,6 +13,7 @@
 
 use flate2::Decompress;
 
+use crate::cursor::{Cursor, mask_len};
 use crate::error::ProtocolError;
 use crate::framebuffer::{BYTES_PER_PIXEL, Framebuffer};
 use crate::proto::{Encoding, Rect};
@@ -31,12 +32,22 @@ pub struct Limits {
     pub max_cut_text: u32,
     /// Longest desktop name or reason string accepted.
     pub max_string: u32,
+    /// Widest and tallest pointer shape accepted (Cursor and XCursor pseudo-encodings).
+    pub max_cursor_size: u32,
 }
 
 impl Default for Limits {
-    /// 8192×8192 at most and 8K UHD's pixel count (7680×4320); 1 MiB of clipboard; 64 KiB strings.
+    /// 8192×8192 at most and 8K UHD's pixel count (7680×4320); 1 MiB of clipboard; 64 KiB strings; pointer
+    /// shapes up to 256×256 (operating systems use 32×32 to 128×128, large accessibility pointers up to 256).
     fn default() -> Self {
-        Self { max_width: 8192, max_height: 8192, max_pixels: 7680 * 4320, max_cut_text: 1 << 20, max_string: 1 << 16 }
+        Self {
+            max_width: 8192,
+            max_height: 8192,
+            max_pixels: 7680 * 4320,
+            max_cut_text: 1 << 20,
+            max_string: 1 << 16,
+            max_cursor_size: 256,
+        }
     }
 }
 
@@ -73,6 +84,17 @@ pub enum Event {
     },
     /// The server accepts QEMU Extended Key Events.
     ExtendedKeyEvents,
+    /// The pointer's shape changed (Cursor or XCursor pseudo-encoding); the server leaves the pointer out of
+    /// the framebuffer.
+    CursorShape(Cursor),
+    /// Something other than this client moved the pointer (PointerPos pseudo-encoding); clamped to the
+    /// framebuffer.
+    PointerMoved {
+        /// Pixels from the left.
+        x: u32,
+        /// Pixels from the top.
+        y: u32,
+    },
     /// The FramebufferUpdate message ended.
     UpdateFinished,
     /// The server rang the bell.
@@ -384,9 +406,53 @@ impl Decoder {
                 events.push(Event::ExtendedKeyEvents);
                 12
             }
+            Encoding::Cursor => {
+                // x, y: the hot spot; pixels in the session's format, then the bitmask.
+                self.check_cursor(rect)?;
+                let pixels = rect.width as usize * rect.height as usize * BYTES_PER_PIXEL;
+                let end = 12 + pixels + mask_len(rect.width, rect.height);
+                let Some(data) = input.get(12..end) else { return Ok(None) };
+                let (px, mask) = data.split_at(pixels);
+                events.push(Event::CursorShape(Cursor::from_rich(rect.width, rect.height, (rect.x, rect.y), px, mask)));
+                end
+            }
+            Encoding::XCursor => {
+                // x, y: the hot spot; for a non-empty shape, two RGB colours, then the bitmap and the bitmask.
+                self.check_cursor(rect)?;
+                let (w, h, hot) = (rect.width, rect.height, (rect.x, rect.y));
+                if rect.is_empty() {
+                    events.push(Event::CursorShape(Cursor::from_x(w, h, hot, [0; 3], [0; 3], &[], &[])));
+                    12
+                } else {
+                    let bits = mask_len(w, h);
+                    let end = 12 + 6 + 2 * bits;
+                    let Some(data) = input.get(12..end) else { return Ok(None) };
+                    let (colours, maps) = data.split_at(6);
+                    let (bitmap, mask) = maps.split_at(bits);
+                    let (primary, secondary) =
+                        ([colours[0], colours[1], colours[2]], [colours[3], colours[4], colours[5]]);
+                    events.push(Event::CursorShape(Cursor::from_x(w, h, hot, primary, secondary, bitmap, mask)));
+                    end
+                }
+            }
+            Encoding::PointerPos => {
+                let x = rect.x.min(fb.width().saturating_sub(1));
+                let y = rect.y.min(fb.height().saturating_sub(1));
+                events.push(Event::PointerMoved { x, y });
+                12
+            }
         };
         self.rect_done(left, events);
         Ok(Some(used))
+    }
+
+    /// Checks a pointer shape's size against [`Limits::max_cursor_size`] before its data is waited for.
+    fn check_cursor(&self, rect: Rect) -> Result<(), ProtocolError> {
+        let max = self.limits.max_cursor_size;
+        if rect.width > max || rect.height > max {
+            return Err(ProtocolError::CursorTooLarge { width: rect.width, height: rect.height, max });
+        }
+        Ok(())
     }
 
     fn resize(
@@ -418,7 +484,7 @@ fn message_name(kind: u8) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [Encoding; 7] = [
+    const ALL: [Encoding; 10] = [
         Encoding::Raw,
         Encoding::CopyRect,
         Encoding::Zrle,
@@ -426,6 +492,9 @@ mod tests {
         Encoding::ExtendedDesktopSize,
         Encoding::LastRect,
         Encoding::QemuExtendedKeyEvent,
+        Encoding::Cursor,
+        Encoding::XCursor,
+        Encoding::PointerPos,
     ];
 
     fn header(x: u16, y: u16, w: u16, h: u16, enc: i32) -> Vec<u8> {
@@ -529,6 +598,52 @@ mod tests {
             ]
         );
         assert_eq!((fb.width(), fb.height()), (7, 6));
+    }
+
+    #[test]
+    fn pointer_shapes_and_positions_leave_the_framebuffer_alone() {
+        let mut bytes = update(5);
+        // Cursor: 2x2, hot spot (1,0), four pixels, mask rows 10 and 01.
+        bytes.extend(header(1, 0, 2, 2, -239));
+        bytes.extend_from_slice(&[1, 1, 1, 0, 2, 2, 2, 0, 3, 3, 3, 0, 4, 4, 4, 0]);
+        bytes.extend_from_slice(&[0b1000_0000, 0b0100_0000]);
+        // XCursor: 3x1, primary white, secondary black, bitmap 100, mask 110.
+        bytes.extend(header(0, 0, 3, 1, -240));
+        bytes.extend_from_slice(&[255, 255, 255, 0, 0, 0, 0b1000_0000, 0b1100_0000]);
+        // Hidden pointers: no data follows an empty shape in either encoding.
+        bytes.extend(header(0, 0, 0, 0, -240));
+        bytes.extend(header(5, 5, 0, 0, -239));
+        // PointerPos beyond the 3x2 screen is clamped.
+        bytes.extend(header(9, 1, 0, 0, -232));
+        let (events, fb) = run(&bytes, (3, 2));
+        let events = events.unwrap();
+        assert_eq!(events.len(), 7, "{events:?}");
+        let Event::CursorShape(rich) = &events[1] else { panic!("{events:?}") };
+        assert_eq!((rich.width(), rich.height(), rich.hotspot()), (2, 2, (1, 0)));
+        assert_eq!(rich.rgba(), &[1, 1, 1, 255, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 255]);
+        let Event::CursorShape(x) = &events[2] else { panic!("{events:?}") };
+        assert_eq!(x.rgba(), &[255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 0]);
+        assert!(matches!(&events[3], Event::CursorShape(c) if c.is_hidden()));
+        assert!(matches!(&events[4], Event::CursorShape(c) if c.is_hidden()));
+        assert_eq!(events[5], Event::PointerMoved { x: 2, y: 1 });
+        assert_eq!(events[6], Event::UpdateFinished);
+        assert_eq!(fb, Framebuffer::new(3, 2), "pointer shapes are not painted");
+    }
+
+    #[test]
+    fn oversized_pointer_shapes_are_refused_before_their_data() {
+        let mut d = Decoder::new(&ALL, Limits { max_cursor_size: 32, ..Limits::default() });
+        let mut fb = Framebuffer::new(4, 4);
+        for enc in [-239, -240] {
+            let bytes = [update(1), header(0, 0, 33, 1, enc)].concat();
+            let err = d.feed(&bytes, &mut fb, &mut vec![]).unwrap_err();
+            assert_eq!(err, ProtocolError::CursorTooLarge { width: 33, height: 1, max: 32 });
+            d = Decoder::new(&ALL, Limits { max_cursor_size: 32, ..Limits::default() });
+        }
+        // Not requested: an error like any other encoding.
+        let mut d = Decoder::new(&[Encoding::Raw], Limits::default());
+        let err = d.feed(&[update(1), header(0, 0, 1, 1, -239)].concat(), &mut fb, &mut vec![]).unwrap_err();
+        assert!(matches!(err, ProtocolError::UnrequestedEncoding { encoding: -239, .. }), "{err}");
     }
 
     #[test]

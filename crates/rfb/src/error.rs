@@ -195,6 +195,16 @@ pub enum ProtocolError {
         /// What was wrong.
         problem: String,
     },
+    /// A pointer shape (Cursor or XCursor pseudo-encoding) larger than [`crate::Limits::max_cursor_size`].
+    #[error("pointer shape {width}x{height} exceeds the limit of {max}x{max}")]
+    CursorTooLarge {
+        /// Announced width.
+        width: u32,
+        /// Announced height.
+        height: u32,
+        /// The limit for either side.
+        max: u32,
+    },
     /// A ServerCutText length with the high bit set (the extended-clipboard form, which was not requested).
     #[error("ServerCutText length {0:#x} has the high bit set (extended clipboard, not requested)")]
     ExtendedCutText(u32),

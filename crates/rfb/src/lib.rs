@@ -1,6 +1,7 @@
 //! An RFB (VNC) client written for vmkit: RFB 3.3/3.7/3.8, security None and VNC Authentication, Raw, CopyRect
-//! and ZRLE, server-side resizes (DesktopSize, ExtendedDesktopSize), LastRect, and QEMU Extended Key Events so
-//! keys reach a QEMU guest as PC scancodes.
+//! and ZRLE, server-side resizes (DesktopSize, ExtendedDesktopSize), LastRect, QEMU Extended Key Events so
+//! keys reach a QEMU guest as PC scancodes, and the pointer shape pseudo-encodings (Cursor, XCursor, PointerPos)
+//! so servers keep the pointer out of the framebuffer that vmkit reads text from ([`Client::cursor`] has it).
 //!
 //! [`Client`] keeps a framebuffer current in the background and tells its consumer what changed
 //! ([`Client::wait_for_damage`] wakes on the next screen update, no polling). Input goes out as key events
@@ -27,6 +28,7 @@
 mod auth;
 mod client;
 mod coverage;
+mod cursor;
 pub mod decode;
 mod error;
 mod frame;
@@ -37,6 +39,7 @@ mod proto;
 mod zrle;
 
 pub use client::{Button, Client, ConnectOptions, TypeOptions, default_encodings};
+pub use cursor::Cursor;
 pub use decode::Limits;
 pub use error::{Error, ProtocolError};
 pub use frame::Frame;

@@ -114,6 +114,13 @@ pub enum Encoding {
     LastRect,
     /// Pseudo-encoding: QEMU Extended Key Event (key events carry PC scancodes).
     QemuExtendedKeyEvent,
+    /// Pseudo-encoding: the server sends the pointer's shape (in the session's pixel format) and leaves the
+    /// pointer out of the framebuffer.
+    Cursor,
+    /// Pseudo-encoding: the same with a two-colour shape (servers that know only this one).
+    XCursor,
+    /// Pseudo-encoding: the server reports pointer moves made by others (the guest, another client).
+    PointerPos,
 }
 
 impl Encoding {
@@ -127,6 +134,9 @@ impl Encoding {
             Encoding::ExtendedDesktopSize => -308,
             Encoding::LastRect => -224,
             Encoding::QemuExtendedKeyEvent => -258,
+            Encoding::Cursor => -239,
+            Encoding::XCursor => -240,
+            Encoding::PointerPos => -232,
         }
     }
 
@@ -140,6 +150,9 @@ impl Encoding {
             -308 => Encoding::ExtendedDesktopSize,
             -224 => Encoding::LastRect,
             -258 => Encoding::QemuExtendedKeyEvent,
+            -239 => Encoding::Cursor,
+            -240 => Encoding::XCursor,
+            -232 => Encoding::PointerPos,
             _ => return None,
         })
     }
@@ -154,6 +167,9 @@ impl Encoding {
             Encoding::ExtendedDesktopSize => "ExtendedDesktopSize",
             Encoding::LastRect => "LastRect",
             Encoding::QemuExtendedKeyEvent => "QEMU Extended Key Event",
+            Encoding::Cursor => "Cursor",
+            Encoding::XCursor => "XCursor",
+            Encoding::PointerPos => "PointerPos",
         }
     }
 
@@ -162,9 +178,17 @@ impl Encoding {
         self.number() < 0
     }
 
-    /// Every pseudo-encoding this client implements.
-    pub const PSEUDO: [Encoding; 4] =
-        [Encoding::ExtendedDesktopSize, Encoding::DesktopSize, Encoding::LastRect, Encoding::QemuExtendedKeyEvent];
+    /// Every pseudo-encoding this client implements. The pointer shape encodings are among them, so servers
+    /// leave the pointer out of the framebuffer, where it would hide text from OCR.
+    pub const PSEUDO: [Encoding; 7] = [
+        Encoding::ExtendedDesktopSize,
+        Encoding::DesktopSize,
+        Encoding::LastRect,
+        Encoding::QemuExtendedKeyEvent,
+        Encoding::Cursor,
+        Encoding::XCursor,
+        Encoding::PointerPos,
+    ];
 }
 
 /// Client-to-server message types.
@@ -272,6 +296,9 @@ mod tests {
             Encoding::ExtendedDesktopSize,
             Encoding::LastRect,
             Encoding::QemuExtendedKeyEvent,
+            Encoding::Cursor,
+            Encoding::XCursor,
+            Encoding::PointerPos,
         ] {
             assert_eq!(Encoding::from_number(e.number()), Some(e));
         }

@@ -23,6 +23,9 @@ use qemu::{
     Accel, KvmProbe, Pattern, Qemu, Qmp, Secret, SerialConsole, SerialLog, StartOptions, StopPlan, Stopped, Vnc,
 };
 
+/// The display devices a test guest can have ([`GuestOptions::vga`]).
+pub use qemu::Vga;
+
 /// How to boot a [`Guest`].
 #[derive(Debug, Clone)]
 pub struct GuestOptions {
@@ -42,6 +45,22 @@ pub struct GuestOptions {
     pub wait_ready: bool,
     /// How long booting may take (generous: CI machines are loaded).
     pub ready_timeout: Duration,
+    /// The display device; `None` keeps the image's (standard VGA). With [`Vga::Virtio`], add
+    /// `virtio_gpu` to the spec's modules so the guest drives it.
+    pub vga: Option<Vga>,
+    /// Files added to the initramfs for this boot (test programs), appended as a second archive.
+    pub extra_files: Vec<GuestFile>,
+}
+
+/// A file put into the guest's initramfs by [`GuestOptions::extra_files`].
+#[derive(Debug, Clone)]
+pub struct GuestFile {
+    /// Absolute path in the guest, e.g. `/bin/vmkit-probe`.
+    pub path: String,
+    /// Unix permission bits, e.g. `0o755`.
+    pub mode: u32,
+    /// The content.
+    pub data: Vec<u8>,
 }
 
 impl Default for GuestOptions {
@@ -55,6 +74,8 @@ impl Default for GuestOptions {
             spec: GuestSpec::default(),
             wait_ready: true,
             ready_timeout: Duration::from_secs(180),
+            vga: None,
+            extra_files: Vec::new(),
         }
     }
 }
@@ -139,6 +160,14 @@ impl Guest {
             qmp_socket: &qmp_socket,
             name: format!("vmkit-test-guest-{id}"),
         });
+        if let Some(vga) = opts.vga {
+            cmd.vga = Some(vga);
+        }
+        if !opts.extra_files.is_empty()
+            && let Some(boot) = cmd.direct_boot.as_mut()
+        {
+            boot.initrd = Some(initrd_with(&image.initrd, &opts.extra_files, dir.path())?);
+        }
 
         let qemu = qemu::start_with_port_retry(&mut cmd, StartOptions::default(), 8, qemu::pick_vnc_display)
             .await
@@ -276,10 +305,33 @@ impl Guest {
     }
 }
 
+/// The image's initramfs followed by a second archive holding `files` (Linux unpacks concatenated archives,
+/// each starting on a 4-byte boundary; zeros between them are skipped), written into `dir`.
+fn initrd_with(base: &Path, files: &[GuestFile], dir: &Path) -> anyhow::Result<PathBuf> {
+    let mut archive = images::initramfs::cpio::Archive::new();
+    for f in files {
+        let rel = f.path.trim_start_matches('/');
+        // Parent directories first (the first archive may not have them).
+        if let Some((dirs, _)) = rel.rsplit_once('/') {
+            let mut parent = String::new();
+            for part in dirs.split('/') {
+                parent = if parent.is_empty() { part.to_owned() } else { format!("{parent}/{part}") };
+                archive.dir(&parent, 0o755)?;
+            }
+        }
+        archive.file(rel, f.mode, f.data.clone())?;
+    }
+    let mut bytes = std::fs::read(base).with_context(|| format!("reading {}", base.display()))?;
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    bytes.extend(archive.to_bytes()?);
+    let path = dir.join("initrd-extra.cpio");
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 fn make_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     format!("{:08x}", h.finish() as u32)
 }
-

@@ -19,7 +19,7 @@ pub mod screenshot;
 pub mod sshd;
 pub mod x11;
 
-pub use guest::{Guest, GuestOptions};
+pub use guest::{Guest, GuestFile, GuestOptions};
 pub use http::HttpServer;
 pub use installer::Installer;
 pub use net::{free_port, wait_for_port};
@@ -29,8 +29,16 @@ pub use sshd::Sshd;
 pub use x11::{Display, DisplayKind};
 
 /// A directory that lives as long as the test needs it, under the system temp dir.
+///
+/// With `VMKIT_TEST_KEEP=1` in the environment the directory is left behind (and its path printed), so a failed
+/// test's debug output, logs and screenshots can be looked at afterwards.
 pub fn scratch_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
-    Ok(tempfile::Builder::new().prefix(&format!("vmkit-{prefix}-")).tempdir()?)
+    let mut dir = tempfile::Builder::new().prefix(&format!("vmkit-{prefix}-")).tempdir()?;
+    if std::env::var_os("VMKIT_TEST_KEEP").is_some_and(|v| v == "1") {
+        eprintln!("keeping {}", dir.path().display());
+        dir.disable_cleanup(true);
+    }
+    Ok(dir)
 }
 
 /// Writes a new file only its owner can read (mode 0600), as vmkit expects of password and key files.
