@@ -39,6 +39,8 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 const SETTLE: Duration = Duration::from_millis(150);
 /// How long a screen must stay unchanged, with the searched text missing, before it is read once in full.
 const QUIET: Duration = Duration::from_millis(500);
+/// How alike a text on a quiet screen must be to a missed target to get a second look (`Screen::second_look`).
+const SECOND_LOOK: f32 = 0.5;
 /// How far below a clicked text the pointer is parked.
 const PARK_BELOW: u32 = 24;
 /// Closest candidates listed for a failed search.
@@ -67,9 +69,11 @@ pub struct RunOptions {
     pub typing: rfb::TypeOptions,
     /// Replaces the script's `boot_wait`.
     pub boot_wait: Option<Duration>,
-    /// Keep the pointer off the text being read: after clicking a text, move it just below that text, and if a
-    /// search misses before the runner has placed the pointer at all, move it to the screen's right edge. A
-    /// server that paints the pointer into the screen image would otherwise hide letters from OCR.
+    /// Keep the pointer off the text being read, on servers that paint it into the screen image (where it
+    /// would hide letters from OCR): after clicking a text, move it just below that text, and if a search
+    /// misses before the runner has placed the pointer at all, move it to the screen's right edge. Servers that
+    /// send the pointer's shape separately (the RFB Cursor pseudo-encodings: Xvnc, x11vnc, QEMU with a guest's
+    /// hardware cursor) keep it out of the screen image, and the pointer is left where it clicked.
     pub park_pointer: bool,
 }
 
@@ -584,13 +588,16 @@ impl Runner<'_> {
         }
         screen.client().click(x, y, rfb::Button::Left).await.map_err(lost_or_failed)?;
         self.pointer_placed = true;
-        if self.opts.park_pointer {
-            // Servers that paint the pointer into the screen image (Xvnc, QEMU with a software cursor) would
-            // hide the next screen's text at this very spot — installers put "Continue" in the same place on
-            // every page. Move it a pointer's size below the clicked text (pointer shapes reach up to ~16 px
-            // around their hot spot), near the same control and in the same window.
+        if self.opts.park_pointer && !screen.client().pointer_out_of_framebuffer() {
+            // Servers that paint the pointer into the screen image (those without the Cursor pseudo-encoding,
+            // QEMU with a guest that draws its own pointer) would hide the next screen's text at this very
+            // spot — installers put "Continue" in the same place on every page. Move it a pointer's size below
+            // the clicked text (pointer shapes reach up to ~16 px around their hot spot), near the same control
+            // and in the same window. A server that sends the pointer's shape separately needs none of this,
+            // and a pointer left alone sets off no hover effects.
             let park_y = (y + found.bbox.height / 2 + PARK_BELOW).min(fh.saturating_sub(1));
             screen.client().move_to(x, park_y).await.map_err(lost_or_failed)?;
+            self.say(&format!("  pointer parked at ({x}, {park_y}): the server paints it into the screen"));
         }
         let p = PointXY { x: cx, y: cy };
         Ok(Passed {
@@ -660,7 +667,9 @@ fn shot_now(screen: &mut Screen, p: &Point) -> Result<Shot, StepError> {
 ///
 /// If the text is not there at first and the runner has not yet placed the pointer anywhere (`pointer_placed`),
 /// the pointer is moved to the middle of the screen's right edge: wherever it was left, it may be covering the
-/// very text searched for on a server that paints it into the screen image.
+/// very text searched for on a server that paints it into the screen image. Not on a server that keeps the
+/// pointer out of the screen image (see [`rfb::Client::pointer_out_of_framebuffer`]; Xvnc paints it until this
+/// client first moves it, so there the move happens).
 async fn wait_for(
     screen: &mut Screen,
     target: &Target,
@@ -672,7 +681,19 @@ async fn wait_for(
     let within = format!("{:.1}s", deadline.saturating_duration_since(Instant::now()).as_secs_f64());
     let mut read_in_full = false;
     loop {
-        let (text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
+        let (mut text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
+        if read_in_full && find::find(target, text).is_empty() {
+            // A near miss on a quiet screen read in full: look at it once more, piece by piece
+            // (see `Screen::second_look`).
+            let near: Vec<ocr::Rect> = find::closest(target, text, CANDIDATES)
+                .iter()
+                .filter(|c| c.similarity >= SECOND_LOOK)
+                .map(|c| ocr::Rect::new(c.bbox.x, c.bbox.y, c.bbox.width, c.bbox.height))
+                .collect();
+            if !near.is_empty() {
+                text = screen.second_look(&frame, &near)?;
+            }
+        }
         read_in_full = false;
         let found = find::find(target, text);
         if let Some(hit) = ocr::matching::pick(&found, index) {
@@ -713,7 +734,7 @@ async fn wait_for(
             };
             return Err(StepError::Failed(Box::new((failure, Some(shot)))));
         }
-        if !*pointer_placed {
+        if !*pointer_placed && !screen.client().pointer_out_of_framebuffer() {
             *pointer_placed = true;
             let (w, h) = screen.client().size();
             screen.client().move_to(w.saturating_sub(1), h / 2).await.map_err(lost_or_failed)?;

@@ -200,6 +200,19 @@ impl Screen {
         self.text()
     }
 
+    /// Looks again at `regions` of `frame` — the frame the current text was read from — each piece alone and
+    /// bypassing the OCR cache, and updates the text with what it finds (see [`ocr::Engine::second_look`]).
+    /// For a search that found only a near miss on a screen that has gone quiet.
+    pub fn second_look(&mut self, frame: &rfb::Frame, regions: &[ocr::Rect]) -> Result<&ScreenText, ScreenError> {
+        let pixels = ocr::Frame::packed(frame.rgba(), frame.width(), frame.height(), ocr::PixelLayout::Rgbx)?;
+        let previous = self.text.take().unwrap_or_else(|| ScreenText::empty(frame.width(), frame.height()));
+        let engine = &mut self.engine;
+        let text = tokio::task::block_in_place(|| engine.second_look(&pixels, &previous, regions))?;
+        self.stats.ocr_passes += 1;
+        self.stats.tesseract_calls += self.engine.last_stats().tesseract_calls as u64;
+        Ok(self.text.insert(text))
+    }
+
     /// The text on the screen now. Recognises only what changed since the last call; nothing if nothing did.
     pub fn text(&mut self) -> Result<(&ScreenText, rfb::Frame), ScreenError> {
         self.check()?;

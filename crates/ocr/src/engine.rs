@@ -161,6 +161,8 @@ const CANVAS_WIDTH: u32 = 2400;
 const CANVAS_HEIGHT: u32 = 2400;
 /// Resolution Tesseract is told for the upscaled crops.
 const CROP_DPI: u32 = 150;
+/// How far around a region [`Engine::second_look`] segments, so the pieces it cuts are whole.
+const SECOND_LOOK_MARGIN: u32 = 16;
 
 impl Engine {
     /// Loads Tesseract with the default options: English, one worker per core (at most 4).
@@ -228,6 +230,65 @@ impl Engine {
             return Ok(previous.clone());
         }
         self.read_inner(frame, Some((previous, &damage)))
+    }
+
+    /// Reads the pieces of `frame` that lie in `regions` once more, each alone on its own canvas and bypassing the
+    /// cache, and returns `text` (read from this same frame) with the words there replaced by what this second
+    /// look found. The cache learns the new reading.
+    ///
+    /// A read packs many pieces onto one canvas for speed, and Tesseract's line finding can then read a piece
+    /// differently from how it reads it alone ("Done" as "Lone"); the cache would repeat that reading for as long
+    /// as the pixels stay the same. A caller whose search found only a near miss asks for a second look at it.
+    pub fn second_look(
+        &mut self,
+        frame: &Frame<'_>,
+        text: &ScreenText,
+        regions: &[Rect],
+    ) -> Result<ScreenText, OcrError> {
+        let start = Instant::now();
+        self.generation += 1;
+        let bounds = Rect::new(0, 0, frame.width(), frame.height());
+        let mut jobs: Vec<Job> = Vec::new();
+        for region in regions.iter().map(|r| r.intersection(&bounds)).filter(|r| !r.is_empty()) {
+            let band = region.expand(SECOND_LOOK_MARGIN, SECOND_LOOK_MARGIN, &bounds);
+            let gray = Gray::of_rect(frame, &band);
+            let seg = prep::segment(&gray, &self.opts.segmentation);
+            let local = Rect::new(0, 0, band.width, band.height);
+            let wanted = to_local(&region, &band);
+            for piece in seg.pieces.iter().filter(|p| p.intersects(&wanted)) {
+                let part = piece.expand(2, 2, &local);
+                let rect = to_frame(&part, &band);
+                if jobs.iter().any(|j| j.rect == rect) {
+                    continue;
+                }
+                let prepared = prep::prepare(&gray, &seg, part, prep::scale_for(part.height), PAD);
+                jobs.push(Job { rect, key: crop_key(frame, &rect), prepared });
+            }
+        }
+        let limit = self.opts.openmp == OpenMp::Limit;
+        let psm = self.opts.page_mode.psm();
+        let tess = self.workers.first_mut().ok_or(OcrError::WorkerPanicked)?;
+        let mut words: Vec<Word> =
+            text.words.iter().filter(|w| !jobs.iter().any(|j| j.rect.intersects(&w.bbox))).cloned().collect();
+        let mut calls = 0;
+        for i in 0..jobs.len() {
+            let (found, c) = run_share(tess, &jobs, &[i], psm, limit)?;
+            calls += c;
+            let found = found.into_iter().next().map(|(_, f)| f).unwrap_or_default();
+            words.extend(found.iter().map(|c| absolute(c, &jobs[i].rect)));
+            self.cache.insert(jobs[i].key, CacheEntry { words: found, last_used: self.generation });
+        }
+        let elapsed = start.elapsed();
+        self.stats = ReadStats {
+            pieces: jobs.len(),
+            recognised: jobs.len(),
+            recognised_pixels: jobs.iter().map(|j| j.rect.area()).sum(),
+            tesseract_calls: calls,
+            recognise: elapsed,
+            total: elapsed,
+            ..ReadStats::default()
+        };
+        Ok(ScreenText::from_words(frame.width(), frame.height(), words))
     }
 
     /// Plain Tesseract on the whole frame: no preprocessing, automatic page segmentation, no cache. The baseline

@@ -185,6 +185,36 @@ fn damage_driven_reread_reads_only_what_changed() {
 }
 
 #[test]
+fn a_second_look_rereads_a_misread_piece_and_keeps_the_rest() {
+    let d = Display::xvnc(1920, 1080).expect("Xvnc");
+    let win = scenes::welcome_dialog(&d, 740, 420).expect("zenity dialog");
+    let shot = scenes::settle(&d).expect("screenshot");
+    let mut engine = Engine::new().expect("engine");
+    let text = engine.read(&frame(&shot)).expect("read");
+    let cont = find_one(&text, "Continue");
+
+    // What a bad first reading looks like: the button's label misread, everything else right.
+    let mut misread = text.clone();
+    for w in misread.words.iter_mut().filter(|w| w.text == "Continue") {
+        w.text = "Lontinue".to_owned();
+    }
+    let misread = ScreenText::from_words(misread.width, misread.height, misread.words);
+    assert!(matching::find(&misread, &Pattern::phrase("Continue"), &MatchOptions::default()).is_empty());
+
+    let looked = engine.second_look(&frame(&shot), &misread, &[cont.bbox]).expect("second look");
+    let stats = engine.last_stats();
+    assert!(stats.tesseract_calls >= 1 && stats.recognised <= 3, "only the label's piece is read again: {stats:?}");
+    let again = find_one(&looked, "Continue");
+    assert_inside(&again.bbox, &win, "Continue after a second look");
+    find_one(&looked, "Welcome to Setup");
+    assert!(looked.words.iter().all(|w| w.text != "Lontinue"), "{}", explain(&looked));
+    // The cache learnt the second reading: a full read of the same frame agrees without calling Tesseract.
+    let cached = engine.read(&frame(&shot)).expect("read");
+    assert_eq!(engine.last_stats().tesseract_calls, 0, "{:?}", engine.last_stats());
+    find_one(&cached, "Continue");
+}
+
+#[test]
 fn a_32_bit_framebuffer_reads_like_rgb() {
     let d = Display::xvnc(1920, 1080).expect("Xvnc");
     let _win = scenes::welcome_dialog(&d, 300, 200).expect("dialog");
