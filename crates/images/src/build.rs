@@ -541,8 +541,7 @@ async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<B
         Source::CloudImage { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let source = fetch::Source::new(url, digest)?;
-            let fetcher =
-                fetch::Fetcher::new(fetch::Cache::at(opts.cache_root.join("downloads")))?.progress(opts.progress);
+            let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?.progress(opts.progress);
             let fetched = fetcher.fetch(&source).await?;
             say.line(&format!(
                 "base: {} ({})",

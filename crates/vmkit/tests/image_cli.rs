@@ -65,7 +65,7 @@ fn cloud_image_with_the_wrong_digest_fails_before_anything_is_made() {
         .filter(|n| n.contains("cloud") && n != "cloud.img" && n != "cloud.toml")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    let cached = std::fs::read_dir(cache.join("downloads/sha256")).map(Iterator::count).unwrap_or(0);
+    let cached = std::fs::read_dir(cache.join("sha256")).map(Iterator::count).unwrap_or(0);
     assert_eq!(cached, 0);
 }
 
