@@ -24,7 +24,8 @@ impl Daemon {
         let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let child = cmd.spawn().with_context(|| format!("starting {name}: {cmd:?} (is its Debian package installed?)"))?;
+        let child =
+            cmd.spawn().with_context(|| format!("starting {name}: {cmd:?} (is its Debian package installed?)"))?;
         Ok(Self { name: name.to_owned(), child: Some(child), log: log.to_owned() })
     }
 

@@ -148,8 +148,13 @@ impl Display {
 
     fn start_vnc(&mut self) -> anyhow::Result<()> {
         let mut cmd = Command::new("x11vnc");
-        cmd.args(["-display", &format!(":{}", self.number), "-localhost", "-rfbport", &self.port.to_string()])
-            .args(["-forever", "-shared", "-noxdamage", "-nocursor", "-quiet"]);
+        cmd.args(["-display", &format!(":{}", self.number), "-localhost", "-rfbport", &self.port.to_string()]).args([
+            "-forever",
+            "-shared",
+            "-noxdamage",
+            "-nocursor",
+            "-quiet",
+        ]);
         match &self.password_file {
             Some(f) => cmd.arg("-rfbauth").arg(f),
             None => cmd.arg("-nopw"),

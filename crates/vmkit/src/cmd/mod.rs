@@ -5,6 +5,6 @@ pub mod cloud_init;
 pub mod demo;
 pub mod desktop;
 pub mod fetch;
-pub mod screen;
 pub mod image;
+pub mod screen;
 pub mod vm;
