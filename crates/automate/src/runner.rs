@@ -402,6 +402,13 @@ impl Runner<'_> {
                     if let Err(stop) = self.reconnect(screen, &e).await {
                         break Err(stop);
                     }
+                    if matches!(step.action, Action::Type(_)) {
+                        // RFB has no acknowledgements: which keys reached the guest before the drop is unknowable.
+                        self.say(
+                            "  warning: the connection dropped while typing; the text is typed again in full, so \
+                             the field may now hold its first part twice",
+                        );
+                    }
                 }
                 other => break other,
             }
