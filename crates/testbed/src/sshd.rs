@@ -35,9 +35,19 @@ impl Sshd {
     /// Starts sshd with a test user whose password is `password` and who also accepts the key at
     /// [`Sshd::private_key`]. Retries with another port when one is taken.
     pub fn start(password: &str) -> anyhow::Result<Self> {
+        Self::start_with(password, false)
+    }
+
+    /// Like [`Sshd::start`], and root may log in too, with the key only: for remote libvirt URIs
+    /// (`qemu+ssh://root@127.0.0.1:PORT/system`), whose far side must reach libvirt's root socket.
+    pub fn start_with_root(password: &str) -> anyhow::Result<Self> {
+        Self::start_with(password, true)
+    }
+
+    fn start_with(password: &str, root: bool) -> anyhow::Result<Self> {
         let mut last = None;
         for _ in 0..5 {
-            match Self::try_start(password) {
+            match Self::try_start(password, root) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
@@ -45,7 +55,7 @@ impl Sshd {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
     }
 
-    fn try_start(password: &str) -> anyhow::Result<Self> {
+    fn try_start(password: &str, root: bool) -> anyhow::Result<Self> {
         let dir = crate::scratch_dir("sshd")?;
         let d = dir.path();
         // The test user must reach its home and authorized_keys; secrets in here are mode 0600 themselves.
@@ -66,7 +76,7 @@ impl Sshd {
         write_accounts(d, &home, password)?;
         let port = free_port()?;
         let config = d.join("sshd_config");
-        std::fs::write(&config, sshd_config(d, port))?;
+        std::fs::write(&config, sshd_config(d, port, root))?;
         // The namespace's view of /etc: our passwd and shadow over the real ones, for sshd alone.
         let script = format!(
             "set -e\nmount --bind '{p}' /etc/passwd\nmount --bind '{s}' /etc/shadow\nmkdir -p /run/sshd\nexec '{sshd}' -D -e -f '{c}'\n",
@@ -160,13 +170,16 @@ fn run_with_stdin(mut cmd: Command, input: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn sshd_config(dir: &Path, port: u16) -> String {
+fn sshd_config(dir: &Path, port: u16, root: bool) -> String {
     let d = dir.display();
-    // Only the test user may log in; password and key both allowed; no PAM (the shadow file is ours).
+    // Only the test user (and root with the key, if asked) may log in; password and key both allowed for the
+    // test user; no PAM (the shadow file is ours).
+    let (permit_root, users) =
+        if root { ("prohibit-password", format!("{USER} root")) } else { ("no", USER.to_owned()) };
     format!(
         "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\nPidFile none\nUsePAM no\n\
          PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-         AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPermitRootLogin no\nAllowUsers {USER}\n\
-         MaxAuthTries 10\nLogLevel VERBOSE\n"
+         AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPermitRootLogin {permit_root}\n\
+         AllowUsers {users}\nMaxAuthTries 10\nLogLevel VERBOSE\n"
     )
 }

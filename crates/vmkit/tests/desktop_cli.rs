@@ -488,3 +488,55 @@ fn e2e_a_small_domain_lives_through_the_cli() {
     assert!(ok(&["desktop", "apply", &cfg, "--prune"]).starts_with("No changes: 1 VM(s) already as configured."));
     vmkit().args(["vm", &other, "status"]).assert().code(2).stderr(predicate::str::contains("no VM named"));
 }
+
+/// `--connect qemu+ssh://…`: libvirt's own SSH transport to a real sshd (root with a key, on 127.0.0.1), whose
+/// far side reaches this machine's libvirt daemon; plan, apply, a second apply and `vm status` go through it.
+#[test]
+fn plan_apply_and_status_work_over_qemu_ssh() {
+    ensure_libvirtd().unwrap();
+    let sshd = testbed::Sshd::start_with_root("unused-password").unwrap();
+    let dir = testbed::scratch_dir("desktop-remote").unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // libvirt runs `ssh` itself; this one keeps the test's throwaway host key out of the user's known_hosts.
+    let ssh = dir.path().join("ssh");
+    std::fs::write(
+        &ssh,
+        "#!/bin/sh\nexec ssh -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let uri = format!(
+        "qemu+ssh://root@127.0.0.1:{}/system?keyfile={}&no_tty=1&command={}",
+        sshd.port(),
+        sshd.private_key().display(),
+        ssh.display()
+    );
+
+    let tag = unique_name("vmkit-remote");
+    let vm = format!("{tag}-vm");
+    let _cleanup = Cleanup { domains: vec![vm.clone()], pool: tag.clone() };
+    let cfg = dir.path().join("desktop.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "enable = true\ndomainType = \"qemu\"\ndefaultStoragePool = \"{tag}\"\ndefaultStoragePath = \"{}\"\n\n\
+             [vms.{vm}]\nmemory = \"128M\"\nfirmware = \"bios\"\nnetwork = \"none\"\ndiskSize = \"16M\"\n",
+            dir.path().join("pool").display()
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+
+    let plan = ok(&["desktop", "plan", cfg, "--connect", &uri]);
+    assert!(plan.contains(&format!("+ define {vm}")), "{plan}");
+    let applied = ok(&["desktop", "apply", cfg, "--connect", &uri]);
+    assert!(applied.contains(&format!("done: define {vm}")), "{applied}");
+    // The same daemon, seen locally: the domain is there.
+    virsh(&["dominfo", &vm], Duration::from_secs(30)).unwrap();
+    let again = ok(&["desktop", "apply", cfg, "--connect", &uri]);
+    assert!(again.starts_with("No changes: 1 VM(s) already as configured."), "{again}");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["vm", &vm, "status", "--json", "--connect", &uri])).unwrap();
+    assert_eq!(status["state"], "shut off", "{status}");
+    assert!(sshd.log().contains("Accepted publickey for root"), "the calls went through sshd:\n{}", sshd.log());
+}

@@ -18,11 +18,11 @@ use crate::exit;
 /// Start, stop and reach one VM (a libvirt domain).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// libvirt URI.
-    #[arg(long, value_name = "URI", default_value = DEFAULT_URI)]
+    /// libvirt URI (before or after the action).
+    #[arg(long, value_name = "URI", default_value = DEFAULT_URI, global = true)]
     connect: String,
     /// The desktop config the VM comes from (for `ssh`: user, host, port).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// The VM (libvirt domain) name.
     #[arg(value_name = "NAME")]
