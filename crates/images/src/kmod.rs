@@ -1,5 +1,9 @@
 //! Linux kernel modules: what a `.ko` is called and what it needs, read from its `.modinfo` section.
 //!
+//! Kernel packages ship modules plain (`.ko`, Debian 12) or compressed one by one (`.ko.xz`: Debian 13, Fedora;
+//! `.ko.zst`: Ubuntu). [`module_elf`] turns either into the ELF file, bounded in size, with pure Rust decoders:
+//! the guest's busybox `insmod` is given the plain file, so it needs no decompressor.
+//!
 //! Debian's kernel package ships no `modules.dep` (the post-install script generates it with `depmod`), so the
 //! guest builder reads each module's `.modinfo` section (`name=`, `depends=`) to load a module's dependencies
 //! before it. This is a minimal, bounds-checked ELF64 little-endian section reader: a malformed file is an
@@ -37,6 +41,61 @@ pub fn modinfo(elf: &[u8]) -> Result<Modinfo, ModinfoError> {
         return Err(ModinfoError(".modinfo has no name= field".to_owned()));
     }
     Ok(info)
+}
+
+/// Whether `path` names a kernel module file, plain or compressed.
+pub fn is_module_file(path: &str) -> bool {
+    [".ko", ".ko.xz", ".ko.zst"].iter().any(|suffix| path.ends_with(suffix))
+}
+
+/// The ELF bytes of the module file `path` whose content is `raw`: as they are for `.ko`, decompressed for
+/// `.ko.xz` and `.ko.zst`. A result larger than `limit` bytes is an error (a hostile package cannot make vmkit
+/// allocate without bound), as is data that does not decode.
+pub fn module_elf(path: &str, raw: Vec<u8>, limit: u64) -> Result<Vec<u8>, ModinfoError> {
+    use std::io::Read;
+    let too_large = || ModinfoError(format!("{path} decompresses to more than {limit} bytes"));
+    if path.ends_with(".ko.xz") {
+        let mut out = Bounded { data: Vec::new(), limit };
+        lzma_rs::xz_decompress(&mut raw.as_slice(), &mut out).map_err(|e| match e {
+            lzma_rs::error::Error::IoError(io) if io.kind() == std::io::ErrorKind::FileTooLarge => too_large(),
+            e => ModinfoError(format!("{path}: bad xz data: {e}")),
+        })?;
+        Ok(out.data)
+    } else if path.ends_with(".ko.zst") {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(raw.as_slice())
+            .map_err(|e| ModinfoError(format!("{path}: bad zstd data: {e}")))?;
+        let mut data = Vec::new();
+        decoder
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| ModinfoError(format!("{path}: bad zstd data: {e}")))?;
+        if data.len() as u64 > limit {
+            return Err(too_large());
+        }
+        Ok(data)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// A `Write` into memory that refuses to grow past `limit` bytes.
+struct Bounded {
+    data: Vec<u8>,
+    limit: u64,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.data.len() + buf.len()) as u64 > self.limit {
+            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "output limit reached"));
+        }
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A module name as the kernel uses it: `-` and `_` are the same, `_` is canonical.
@@ -175,6 +234,55 @@ mod tests {
         let info = modinfo(&elf).unwrap();
         assert_eq!(info.name, "virtio_net");
         assert_eq!(info.depends, vec!["virtio", "virtio_ring"]);
+    }
+
+    /// `raw` compressed by the real command-line tool (Debian's xz-utils or zstd).
+    fn compressed_with(tool: &str, raw: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = std::process::Command::new(tool)
+            .args(["-c", "-q"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{tool} (Debian package xz-utils / zstd): {e}"));
+        child.stdin.take().expect("stdin").write_all(raw).expect("write");
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{tool} failed");
+        out.stdout
+    }
+
+    #[test]
+    fn compressed_modules_are_read_like_plain_ones() {
+        // Large enough to span several xz and zstd blocks.
+        let mut info = b"license=GPL\0depends=virtio\0name=virtio_net\0".to_vec();
+        info.extend((0..300_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761) >> 24).to_le_bytes()));
+        let elf = tiny_module(&info);
+        for (path, data) in [
+            ("kernel/virtio_net.ko", elf.clone()),
+            ("kernel/virtio_net.ko.xz", compressed_with("xz", &elf)),
+            ("kernel/virtio_net.ko.zst", compressed_with("zstd", &elf)),
+        ] {
+            assert!(is_module_file(path));
+            let plain = module_elf(path, data, 16 << 20).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(plain, elf, "{path}");
+            assert_eq!(modinfo(&plain).unwrap().name, "virtio_net");
+        }
+        assert!(!is_module_file("kernel/virtio_net.ko.gz.sig"));
+    }
+
+    #[test]
+    fn compressed_modules_are_bounded_and_checked() {
+        let elf = tiny_module(&vec![b'x'; 1 << 20]);
+        for (path, tool) in [("m.ko.xz", "xz"), ("m.ko.zst", "zstd")] {
+            let packed = compressed_with(tool, &elf);
+            let err = module_elf(path, packed.clone(), 64 << 10).unwrap_err();
+            assert!(err.0.contains("decompresses to more than 65536 bytes"), "{path}: {err}");
+            let mut broken = packed;
+            let mid = broken.len() / 2;
+            broken.truncate(mid);
+            let err = module_elf(path, broken, 16 << 20).unwrap_err();
+            assert!(err.0.contains("bad"), "{path}: {err}");
+        }
     }
 
     #[test]

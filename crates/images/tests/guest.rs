@@ -109,3 +109,50 @@ fn resolutions_are_remembered_while_apt_state_holds() {
     std::fs::write(&memo, serde_json::to_vec(&record).unwrap()).unwrap();
     assert_eq!(apt.resolve("busybox-static").unwrap(), real);
 }
+
+/// `raw` compressed by a real command-line tool with the given arguments.
+fn compress(tool: &str, args: &[&str], raw: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool} (Debian packages xz-utils, zstd): {e}"));
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{tool} failed");
+    out.stdout
+}
+
+/// Kernel packages that compress their modules (Debian 13 with xz, Ubuntu with zstd) are read like Debian 12's
+/// plain ones: real modules from the host's kernel package, compressed the way the kernel's build does it, come
+/// back byte for byte with their `.modinfo`.
+#[test]
+fn e2e_real_modules_compressed_with_xz_or_zstd_read_back() {
+    let apt = Apt::new(&testbed_cache());
+    let pkg = apt.resolve_through("linux-image-amd64", "linux-image-").unwrap();
+    let deb = apt.fetch(&pkg).unwrap();
+    let mut paths = Vec::new();
+    deb.for_each_member(|path, _, _, _| {
+        if ["/virtio_net.ko", "/virtio_ring.ko", "/button.ko"].iter().any(|m| path.ends_with(m)) {
+            paths.push(path.to_owned());
+        }
+        Ok(images::debian::Flow::Continue)
+    })
+    .unwrap();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    for path in paths {
+        let elf = deb.read_member(&path, 64 << 20).unwrap();
+        let name = images::kmod::modinfo(&elf).unwrap().name;
+        for (suffix, packed) in [
+            ("xz", compress("xz", &["--check=crc32", "--lzma2=dict=1MiB", "-c"], &elf)),
+            ("zst", compress("zstd", &["-T0", "-c", "-q"], &elf)),
+        ] {
+            let file = format!("{path}.{suffix}");
+            assert!(images::kmod::is_module_file(&file));
+            let back = images::kmod::module_elf(&file, packed, 64 << 20).unwrap();
+            assert!(back == elf, "{file} does not decompress to the module");
+            assert_eq!(images::kmod::modinfo(&back).unwrap().name, name);
+        }
+    }
+}

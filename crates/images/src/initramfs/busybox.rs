@@ -5,7 +5,8 @@
 //!
 //! * the kernel (`vmlinuz`) from the package the metapackage `linux-image-amd64` points at;
 //! * an initramfs (uncompressed newc cpio, ~3 MiB) holding the static busybox of `busybox-static`, the kernel
-//!   modules asked for with their dependencies (read from each module's `.modinfo`, loaded in order at boot),
+//!   modules asked for with their dependencies (read from each module's `.modinfo`, loaded in order at boot;
+//!   modules the package ships compressed — `.ko.xz`, `.ko.zst` — go in decompressed),
 //!   and static files: `/init` (mounts, modules, `acpid`, banner), `/etc/inittab` (shells on `tty1` and `ttyS0`),
 //!   `/etc/profile`, and the power-button action that powers off cleanly.
 //!
@@ -281,7 +282,6 @@ fn read_kernel(deb: &DebArchive, package: &str, wanted: &[String]) -> Result<Ker
     let mut paths: HashMap<String, String> = HashMap::new();
     let mut builtin: BTreeSet<String> = BTreeSet::new();
     let mut bytes: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut compressed = 0usize;
     let wanted_set: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
     deb.for_each_member(|path, kind, _, reader| {
         if kind != MemberKind::File {
@@ -292,8 +292,15 @@ fn read_kernel(deb: &DebArchive, package: &str, wanted: &[String]) -> Result<Ker
         } else if path.starts_with("lib/modules/") && path.ends_with("/modules.builtin") {
             let data = read_limited(reader, MEMBER_LIMIT, path, deb.path())?;
             builtin.extend(String::from_utf8_lossy(&data).lines().filter_map(module_name_of_path));
-        } else if path.starts_with("lib/modules/") && path.ends_with(".ko") {
-            let data = read_limited(reader, MEMBER_LIMIT, path, deb.path())?;
+        } else if path.starts_with("lib/modules/") && kmod::is_module_file(path) {
+            let raw = read_limited(reader, MEMBER_LIMIT, path, deb.path())?;
+            let data = match kmod::module_elf(path, raw, MEMBER_LIMIT) {
+                Ok(data) => data,
+                Err(e) => {
+                    tracing::debug!(path, error = %e, "skipping unreadable module");
+                    return Ok(Flow::Continue);
+                }
+            };
             match kmod::modinfo(&data) {
                 Ok(info) => {
                     paths.insert(info.name.clone(), path.to_owned());
@@ -304,33 +311,29 @@ fn read_kernel(deb: &DebArchive, package: &str, wanted: &[String]) -> Result<Ker
                 }
                 Err(e) => tracing::debug!(path, error = %e, "skipping unreadable module"),
             }
-        } else if path.starts_with("lib/modules/") && (path.ends_with(".ko.xz") || path.ends_with(".ko.zst")) {
-            compressed += 1;
         }
         Ok(Flow::Continue)
     })?;
     let (release, image) = image.ok_or_else(|| err("no boot/vmlinuz-* in the package".to_owned()))?;
-    let order = kmod::load_order(wanted, &known, &builtin).map_err(|e| {
-        if compressed > 0 {
-            err(format!("{e} ({compressed} modules in the package are compressed, which this builder does not read)"))
-        } else {
-            err(e)
-        }
-    })?;
+    let order = kmod::load_order(wanted, &known, &builtin).map_err(err)?;
     let missing: HashMap<String, String> = order
         .iter()
         .filter(|n| !bytes.contains_key(*n))
         .filter_map(|n| paths.get(n).map(|p| (p.clone(), n.clone())))
         .collect();
     if !missing.is_empty() {
+        let mut raw: Vec<(String, String, Vec<u8>)> = Vec::new();
         deb.for_each_member(|path, kind, _, reader| {
             if kind == MemberKind::File
                 && let Some(name) = missing.get(path)
             {
-                bytes.insert(name.clone(), read_limited(reader, MEMBER_LIMIT, path, deb.path())?);
+                raw.push((name.clone(), path.to_owned(), read_limited(reader, MEMBER_LIMIT, path, deb.path())?));
             }
             Ok(Flow::Continue)
         })?;
+        for (name, path, data) in raw {
+            bytes.insert(name, kmod::module_elf(&path, data, MEMBER_LIMIT).map_err(|e| err(e.to_string()))?);
+        }
     }
     let mut modules = Vec::with_capacity(order.len());
     for name in order {
