@@ -14,26 +14,7 @@ use desktop::libvirt::{Action, Libvirt};
 use desktop::model::{DesktopConfig, DomainType, FirmwarePaths};
 use desktop::values::{MacAddr, Uuid};
 use desktop::{LoadOptions, load_str};
-use testbed::libvirt::{SYSTEM_URI, ensure_libvirtd, unique_name, virsh};
-
-/// Undefines the test's domains and removes its pool, even when the test fails.
-struct Cleanup {
-    domains: Vec<String>,
-    pool: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let t = Duration::from_secs(60);
-        for d in &self.domains {
-            let _ = virsh(&["destroy", d], t);
-            let _ = virsh(&["undefine", d, "--nvram"], t);
-        }
-        let _ = virsh(&["pool-destroy", &self.pool], t);
-        let _ = virsh(&["pool-undefine", &self.pool], t);
-    }
-}
+use testbed::libvirt::{Cleanup, SYSTEM_URI, ensure_libvirtd, unique_name, virsh};
 
 fn load_fixture(path: &Path) -> DesktopConfig {
     let opts = LoadOptions {
@@ -72,8 +53,9 @@ fn every_fixture_is_defined_by_libvirtd_and_a_second_apply_changes_nothing() {
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let tag = unique_name("vmkit-fx");
-    let mut cleanup = Cleanup { domains: Vec::new(), pool: tag.clone(), _dir: dir };
-    let pool_dir: PathBuf = cleanup._dir.path().join("pool");
+    // Declared after `dir`, so it is dropped first: the domains go before their files.
+    let mut cleanup = Cleanup { domains: Vec::new(), pool: tag.clone() };
+    let pool_dir: PathBuf = dir.path().join("pool");
 
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/desktop");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
@@ -125,7 +107,7 @@ fn every_fixture_is_defined_by_libvirtd_and_a_second_apply_changes_nothing() {
     let xml = virsh(&["dumpxml", "--inactive", &name], Duration::from_secs(60)).unwrap_or_default();
     let edited = xml.replace("<on_crash>destroy</on_crash>", "<on_crash>restart</on_crash>");
     assert_ne!(xml, edited, "on_crash element not found in:\n{xml}");
-    let file = cleanup._dir.path().join("edited.xml");
+    let file = dir.path().join("edited.xml");
     std::fs::write(&file, edited).unwrap_or_else(|e| panic!("{e}"));
     virsh(&["define", &file.display().to_string()], Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
     let mut cfg = load_fixture(&examples.join("vnc-only.toml"));
@@ -146,11 +128,11 @@ fn a_domain_vmkit_did_not_define_is_a_conflict_and_nothing_is_applied() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let name = unique_name("vmkit-foreign");
     let other = unique_name("vmkit-new");
-    let cleanup = Cleanup { domains: vec![name.clone(), other.clone()], pool: unique_name("vmkit-nopool"), _dir: dir };
+    let cleanup = Cleanup { domains: vec![name.clone(), other.clone()], pool: unique_name("vmkit-nopool") };
     let foreign = format!(
         "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>"
     );
-    let file = cleanup._dir.path().join("foreign.xml");
+    let file = dir.path().join("foreign.xml");
     std::fs::write(&file, foreign).unwrap_or_else(|e| panic!("{e}"));
     virsh(&["define", &file.display().to_string()], Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
 

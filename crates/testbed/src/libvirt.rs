@@ -34,6 +34,28 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Removes what a test made in libvirt when dropped, even when the test fails: each domain is destroyed and
+/// undefined (with its NVRAM), then the storage pool is stopped and undefined. Files stay, as `apply` leaves them.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    /// Domains to destroy and undefine.
+    pub domains: Vec<String>,
+    /// The storage pool to stop and undefine.
+    pub pool: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let t = Duration::from_secs(60);
+        for d in &self.domains {
+            let _ = virsh(&["destroy", d], t);
+            let _ = virsh(&["undefine", d, "--nvram"], t);
+        }
+        let _ = virsh(&["pool-destroy", &self.pool], t);
+        let _ = virsh(&["pool-undefine", &self.pool], t);
+    }
+}
+
 fn answers(socket: &str) -> bool {
     UnixStream::connect(socket).is_ok()
 }

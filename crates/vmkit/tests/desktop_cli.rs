@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use testbed::libvirt::{SYSTEM_URI, ensure_libvirtd, ensure_network, unique_name, virsh};
+use testbed::libvirt::{Cleanup, SYSTEM_URI, ensure_libvirtd, ensure_network, unique_name, virsh};
 
 fn vmkit() -> Command {
     Command::cargo_bin("vmkit").unwrap()
@@ -263,24 +263,6 @@ fn ssh_uses_the_configs_address_user_and_key() {
         "$(id -un)",
     ]);
     assert_eq!(out.trim(), format!("ssh-42-ok {}", sshd.user()), "{}", sshd.log());
-}
-
-/// Removes the test's domains and pool, even when the test fails.
-struct Cleanup {
-    domains: Vec<String>,
-    pool: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let t = Duration::from_secs(60);
-        for d in &self.domains {
-            let _ = virsh(&["destroy", d], t);
-            let _ = virsh(&["undefine", d, "--nvram"], t);
-        }
-        let _ = virsh(&["pool-destroy", &self.pool], t);
-        let _ = virsh(&["pool-undefine", &self.pool], t);
-    }
 }
 
 fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
