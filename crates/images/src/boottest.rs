@@ -99,11 +99,7 @@ impl BootedImage {
     /// [`BootedImage::wait_ssh`] to wait for the guest.
     pub async fn start(dir: &Path, cache_root: &Path, key: Option<PathBuf>) -> Result<Self, BuildError> {
         let started = Instant::now();
-        let manifest = Manifest::load(dir).map_err(|e| BuildError::Io {
-            op: "reading the manifest in",
-            path: dir.to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let manifest = load_manifest(dir)?;
         let key = match (key, &manifest.ssh.private_key) {
             (Some(k), _) => k,
             (None, Some(name)) => dir.join(name),
@@ -205,11 +201,7 @@ fn cache_file(cache_root: &Path, manifest: &Manifest) -> PathBuf {
 /// Tests the image in `dir` (see the module documentation).
 pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, BuildError> {
     let started = Instant::now();
-    let manifest = Manifest::load(dir).map_err(|e| BuildError::Io {
-        op: "reading the manifest in",
-        path: dir.to_owned(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let manifest = load_manifest(dir)?;
     let say = Say::new(&manifest.name, opts.quiet);
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let fail = |detail: String, accel: &str, ssh: Option<f64>, verify: f64| TestReport {
@@ -321,4 +313,13 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
         let _ = std::fs::write(&record, serde_json::to_vec_pretty(&report).unwrap_or_default());
     }
     Ok(report)
+}
+
+/// The manifest of the image directory `dir`.
+fn load_manifest(dir: &Path) -> Result<Manifest, BuildError> {
+    Manifest::load(dir).map_err(|e| BuildError::Io {
+        op: "reading the manifest in",
+        path: dir.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })
 }

@@ -41,12 +41,24 @@ struct Common {
     progress: Progress,
 }
 
+/// `--progress` of the commands that download (`fetch`, `image build`).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Progress {
+pub(crate) enum Progress {
     Auto,
     Bar,
     Lines,
     Off,
+}
+
+impl From<Progress> for fetch::ProgressMode {
+    fn from(p: Progress) -> Self {
+        match p {
+            Progress::Auto => fetch::ProgressMode::Auto,
+            Progress::Bar => fetch::ProgressMode::Bar,
+            Progress::Lines => fetch::ProgressMode::Lines,
+            Progress::Off => fetch::ProgressMode::Off,
+        }
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -88,13 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => return Err(exit::BadInput("give a URL and --sha256, or a named source".into()).into()),
     };
     let cache = fetch::Cache::locate(args.common.cache_dir.as_deref())?;
-    let mode = match args.common.progress {
-        Progress::Auto => fetch::ProgressMode::Auto,
-        Progress::Bar => fetch::ProgressMode::Bar,
-        Progress::Lines => fetch::ProgressMode::Lines,
-        Progress::Off => fetch::ProgressMode::Off,
-    };
-    let fetcher = fetch::Fetcher::new(cache)?.progress(mode);
+    let fetcher = fetch::Fetcher::new(cache)?.progress(args.common.progress.into());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let fetched = runtime.block_on(fetcher.fetch(&source))?;
     if fetched.from_cache {

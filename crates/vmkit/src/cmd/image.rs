@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::cmd::fetch::Progress;
 use crate::exit;
 
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
@@ -89,14 +90,6 @@ struct Common {
     quiet: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Progress {
-    Auto,
-    Bar,
-    Lines,
-    Off,
-}
-
 /// Runs `vmkit image …`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
@@ -130,12 +123,7 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let mut opts = images::build::BuildOptions::new(out.clone(), cache_root);
     opts.boot_timeout = Duration::from_secs(args.boot_timeout);
     opts.quiet = args.common.quiet;
-    opts.progress = match args.progress {
-        Progress::Auto => fetch::ProgressMode::Auto,
-        Progress::Bar => fetch::ProgressMode::Bar,
-        Progress::Lines => fetch::ProgressMode::Lines,
-        Progress::Off => fetch::ProgressMode::Off,
-    };
+    opts.progress = args.progress.into();
     let outcome = images::build::build(&recipe, &opts).await.map_err(|e| {
         if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
     })?;
