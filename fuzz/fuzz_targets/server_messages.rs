@@ -14,18 +14,7 @@ use rfb::decode::{Decoder, Event, Limits};
 use rfb::framebuffer::Framebuffer;
 use rfb::{Encoding, ProtocolError};
 
-const ALL: [Encoding; 10] = [
-    Encoding::Raw,
-    Encoding::CopyRect,
-    Encoding::Zrle,
-    Encoding::DesktopSize,
-    Encoding::ExtendedDesktopSize,
-    Encoding::LastRect,
-    Encoding::QemuExtendedKeyEvent,
-    Encoding::Cursor,
-    Encoding::XCursor,
-    Encoding::PointerPos,
-];
+const ALL: [Encoding; 10] = Encoding::ALL;
 
 /// Small limits keep each run fast; the checks are the same at any size.
 const LIMITS: Limits = Limits {

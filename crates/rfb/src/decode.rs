@@ -484,18 +484,7 @@ fn message_name(kind: u8) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [Encoding; 10] = [
-        Encoding::Raw,
-        Encoding::CopyRect,
-        Encoding::Zrle,
-        Encoding::DesktopSize,
-        Encoding::ExtendedDesktopSize,
-        Encoding::LastRect,
-        Encoding::QemuExtendedKeyEvent,
-        Encoding::Cursor,
-        Encoding::XCursor,
-        Encoding::PointerPos,
-    ];
+    const ALL: [Encoding; 10] = Encoding::ALL;
 
     fn header(x: u16, y: u16, w: u16, h: u16, enc: i32) -> Vec<u8> {
         let mut v = Vec::new();

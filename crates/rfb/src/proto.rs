@@ -189,6 +189,21 @@ impl Encoding {
         Encoding::XCursor,
         Encoding::PointerPos,
     ];
+
+    /// Every encoding this client implements: the pixel encodings, then the pseudo-encodings (in the order the
+    /// fuzz target's encoding mask and its seeds number them).
+    pub const ALL: [Encoding; 10] = [
+        Encoding::Raw,
+        Encoding::CopyRect,
+        Encoding::Zrle,
+        Encoding::DesktopSize,
+        Encoding::ExtendedDesktopSize,
+        Encoding::LastRect,
+        Encoding::QemuExtendedKeyEvent,
+        Encoding::Cursor,
+        Encoding::XCursor,
+        Encoding::PointerPos,
+    ];
 }
 
 /// Client-to-server message types.
@@ -288,20 +303,10 @@ mod tests {
 
     #[test]
     fn encoding_numbers_round_trip() {
-        for e in [
-            Encoding::Raw,
-            Encoding::CopyRect,
-            Encoding::Zrle,
-            Encoding::DesktopSize,
-            Encoding::ExtendedDesktopSize,
-            Encoding::LastRect,
-            Encoding::QemuExtendedKeyEvent,
-            Encoding::Cursor,
-            Encoding::XCursor,
-            Encoding::PointerPos,
-        ] {
+        for e in Encoding::ALL {
             assert_eq!(Encoding::from_number(e.number()), Some(e));
         }
+        assert!(Encoding::PSEUDO.iter().all(|p| Encoding::ALL.contains(p) && p.is_pseudo()));
         assert_eq!(Encoding::from_number(5), None);
     }
 
