@@ -689,7 +689,8 @@ async fn wait_for(
     let mut read_in_full = false;
     loop {
         let (mut text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
-        if read_in_full && find::find(target, text).is_empty() {
+        let mut found = find::find(target, text);
+        if read_in_full && found.is_empty() {
             // A near miss on a quiet screen read in full: look at it once more, piece by piece
             // (see `Screen::second_look`).
             let near: Vec<ocr::Rect> = find::closest(target, text, CANDIDATES)
@@ -699,10 +700,10 @@ async fn wait_for(
                 .collect();
             if !near.is_empty() {
                 text = screen.second_look(&frame, &near)?;
+                found = find::find(target, text);
             }
         }
         read_in_full = false;
-        let found = find::find(target, text);
         if let Some(hit) = ocr::matching::pick(&found, index) {
             let shot = debug.then(|| Shot {
                 frame: frame.clone(),
