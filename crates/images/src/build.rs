@@ -456,6 +456,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
         ],
         cd_to_script_dir: true,
         pass_args: true,
+        before: vec![],
     }
     .render(&relative.interactive())?;
     write_mode(&w.join(files::RUN), script.as_bytes(), 0o755)?;

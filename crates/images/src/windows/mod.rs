@@ -9,6 +9,7 @@
 //! what only a real install can show.
 
 pub mod answer;
+pub mod machine;
 pub mod source;
 
 pub use source::{
