@@ -169,8 +169,55 @@ pub enum BuildError {
     /// The QEMU model did not render.
     #[error(transparent)]
     Model(#[from] qemu::ModelError),
+    /// The output directory exists and replacing it was not asked for.
+    #[error("{} exists; pass --replace to replace it", path.display())]
+    OutputExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// No media of this kind in the recipe or on the command line.
+    #[error("no {what}: give it in the recipe or on the command line (--iso PATH / --virtio PATH)")]
+    MissingMedia {
+        /// Which media.
+        what: String,
+    },
+    /// A local media file cannot be used.
+    #[error("{what} {}: {reason}", path.display())]
+    MediaUnreadable {
+        /// Which media.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The edition is given by name, which needs the install image's list of editions.
+    #[error(
+        "edition {name:?}: choosing an edition by name needs the ISO's edition list, which this build cannot read yet; give its index (`edition = N`, see `wimlib-imagex info sources/install.wim` on the ISO)"
+    )]
+    EditionByName {
+        /// The name.
+        name: String,
+    },
+    /// A firmware file is missing.
+    #[error("{} is missing (Debian package ovmf)", path.display())]
+    Firmware {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The answer file could not be made.
+    #[error(transparent)]
+    Answer(#[from] crate::windows::answer::AnswerError),
+    /// The answer media could not be written.
+    #[error(transparent)]
+    Fat(#[from] crate::fat::FatError),
+    /// swtpm failed.
+    #[error(transparent)]
+    Swtpm(#[from] qemu::SwtpmError),
     /// A Windows recipe reached the Linux pipeline.
-    #[error("a Windows recipe is built by the Windows pipeline, not the Linux one")]
+    #[error(
+        "Windows recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes everything up to the first boot, and DIR/install runs Setup (docs/windows.md)"
+    )]
     NotLinux,
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
@@ -187,8 +234,17 @@ pub enum BuildError {
 impl BuildError {
     /// True when the user's input is at fault (exit code 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::OutputInTheWay { .. } | Self::DiskTooSmall { .. })
-            || matches!(self, Self::Fetch(e) if e.is_bad_input())
+        matches!(
+            self,
+            Self::OutputInTheWay { .. }
+                | Self::DiskTooSmall { .. }
+                | Self::OutputExists { .. }
+                | Self::MissingMedia { .. }
+                | Self::MediaUnreadable { .. }
+                | Self::EditionByName { .. }
+                | Self::Answer(_)
+                | Self::NotLinux
+        ) || matches!(self, Self::Fetch(e) if e.is_bad_input())
             || matches!(self, Self::CloudInitSeed(e) if e.is_bad_input())
     }
 }
@@ -637,7 +693,7 @@ pub fn serial_tail(log: &Path) -> String {
     lines.get(lines.len().saturating_sub(25)..).unwrap_or_default().join("\n")
 }
 
-fn write_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), BuildError> {
+pub(crate) fn write_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), BuildError> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut file = std::fs::OpenOptions::new()
@@ -677,7 +733,7 @@ async fn hash_outputs(dir: &Path) -> Result<std::collections::BTreeMap<String, O
 }
 
 /// Renames the finished work directory to `out`, replacing an older build of it.
-fn publish(work: WorkDir, out: &Path, out_name: &str, parent: &Path) -> Result<(), BuildError> {
+pub(crate) fn publish(work: WorkDir, out: &Path, out_name: &str, parent: &Path) -> Result<(), BuildError> {
     let old = if out.exists() {
         let old = parent.join(format!(".{out_name}.old-{}", std::process::id()));
         std::fs::rename(out, &old).map_err(io("moving the previous build aside:", out))?;

@@ -149,6 +149,16 @@ pub async fn create_overlay(overlay: &Path, backing: &Path, backing_format: &str
     .map(drop)
 }
 
+/// An empty qcow2 disk of `size` bytes.
+pub async fn create_disk(path: &Path, size: u64) -> Result<(), ToolError> {
+    output(
+        tokio::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(path).arg(size.to_string()),
+        "qemu-utils",
+    )
+    .await
+    .map(drop)
+}
+
 /// Writes `from` (and its backing chain) as one standalone qcow2 `to`, leaving out unallocated and zeroed clusters.
 pub async fn compact(from: &Path, to: &Path, log: &Path) -> Result<(), ToolError> {
     run_logged(

@@ -23,7 +23,23 @@ pub struct RunScript {
     pub pass_args: bool,
     /// Programs run (to completion) before QEMU, each a whole argv quoted word by word: e.g. swtpm with
     /// `--daemon`, which returns once it listens.
-    pub before: Vec<Vec<std::ffi::OsString>>,
+    pub before: Vec<Vec<ScriptArg>>,
+}
+
+/// One argument of a program a run script starts before QEMU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptArg {
+    /// Passed as is.
+    Word(std::ffi::OsString),
+    /// `prefix` followed by the absolute form of `path`, relative to the script's directory: for programs that
+    /// change their working directory (a daemon `chdir`s to `/`). Renders as `'prefix'"$PWD"/'path'`; needs
+    /// [`RunScript::cd_to_script_dir`].
+    InScriptDir {
+        /// Text before the path (`dir=`).
+        prefix: String,
+        /// The path relative to the script.
+        path: std::path::PathBuf,
+    },
 }
 
 impl RunScript {
@@ -47,11 +63,26 @@ impl RunScript {
             s.push_str("cd \"$(dirname \"$0\")\"\n");
         }
         for argv in &self.before {
-            let Some((program, args)) = argv.split_first() else { continue };
-            s.push_str(&quote_program(program)?);
-            for arg in args {
-                s.push(' ');
-                s.push_str(&quote(arg)?);
+            for (i, arg) in argv.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                match arg {
+                    ScriptArg::Word(w) if i == 0 => s.push_str(&quote_program(w)?),
+                    ScriptArg::Word(w) => s.push_str(&quote(w)?),
+                    ScriptArg::InScriptDir { prefix, path } => {
+                        if !self.cd_to_script_dir {
+                            return Err(ModelError::Inconsistent(
+                                "a path relative to the script needs cd_to_script_dir".to_owned(),
+                            ));
+                        }
+                        if !prefix.is_empty() {
+                            s.push_str(&quote(std::ffi::OsStr::new(prefix))?);
+                        }
+                        s.push_str("\"$PWD\"/");
+                        s.push_str(&quote(path.as_os_str())?);
+                    }
+                }
             }
             s.push('\n');
         }
@@ -123,6 +154,19 @@ mod tests {
         assert_eq!(quote(OsStr::new("$HOME")).unwrap(), "'$HOME'");
         assert_eq!(quote(OsStr::new("~/x")).unwrap(), "'~/x'");
         assert_eq!(quote_program(OsStr::new("/opt/a=b/qemu")).unwrap(), "'/opt/a=b/qemu'");
+    }
+
+    #[test]
+    fn helpers_run_first_with_paths_anchored_to_the_script() {
+        let mut tpm = crate::SwtpmCommand::new("tpm", "tpm/swtpm.sock");
+        tpm.daemon = true;
+        let script = RunScript { cd_to_script_dir: true, before: vec![tpm.script_argv()], ..Default::default() };
+        let text = script.render(&crate::QemuCommand::new(crate::Accel::Tcg)).unwrap();
+        let swtpm = "swtpm socket --tpm2 --tpmstate dir=\"$PWD\"/tpm --ctrl type=unixio,path=\"$PWD\"/tpm/swtpm.sock --daemon\n";
+        let at = text.find(swtpm).unwrap_or_else(|| panic!("{text}"));
+        assert!(at > text.find("cd \"$(dirname").unwrap() && at < text.find("exec ").unwrap(), "{text}");
+        let lone = RunScript { before: vec![tpm.script_argv()], ..Default::default() };
+        assert!(lone.render(&crate::QemuCommand::new(crate::Accel::Tcg)).is_err(), "relative paths need the cd");
     }
 
     #[test]

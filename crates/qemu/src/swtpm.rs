@@ -88,6 +88,34 @@ impl SwtpmCommand {
     }
 }
 
+impl SwtpmCommand {
+    /// The argv for a run script that `cd`s to its directory: relative paths become absolute there, because
+    /// swtpm changes to `/` when it daemonises.
+    pub fn script_argv(&self) -> Vec<crate::ScriptArg> {
+        use crate::ScriptArg::{InScriptDir, Word};
+        let path_arg = |prefix: &str, path: &Path| {
+            if path.is_absolute() {
+                Word(format!("{prefix}{}", path.to_string_lossy().replace(',', ",,")).into())
+            } else {
+                InScriptDir { prefix: prefix.to_owned(), path: path.to_string_lossy().replace(',', ",,").into() }
+            }
+        };
+        let mut argv = vec![Word(self.program.clone().into()), Word("socket".into()), Word("--tpm2".into())];
+        argv.push(Word("--tpmstate".into()));
+        argv.push(path_arg("dir=", &self.state_dir));
+        argv.push(Word("--ctrl".into()));
+        argv.push(path_arg("type=unixio,path=", &self.socket));
+        if let Some(log) = &self.log {
+            argv.push(Word("--log".into()));
+            argv.push(path_arg("level=1,file=", log));
+        }
+        if self.daemon {
+            argv.push(Word("--daemon".into()));
+        }
+        argv
+    }
+}
+
 /// A running swtpm, killed when dropped.
 #[derive(Debug)]
 pub struct Swtpm {

@@ -13,7 +13,7 @@
 //! removable USB disk, the kind of drive Setup searches for `Autounattend.xml`. The disk comes first in the boot
 //! order and the install ISO second: the empty disk falls through to the DVD on the first boot, and once Windows
 //! is installed the DVD's "Press any key to boot from CD or DVD" is never reached again. The first boot's prompt is
-//! answered by [`press_keys_during`].
+//! answered by [`answer_boot_prompt`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -166,12 +166,18 @@ impl WindowsMachine {
                 drive
             };
             cmd.drives.push(cd(ids::INSTALL, &media.iso, "ide.0", Some("1")));
-            cmd.drives.push(cd(ids::VIRTIO, &media.virtio, "ide.1", None));
+            // Boot indexes on the VirtIO and answer media too: OVMF connects only the devices in the boot order, and
+            // neither is bootable, so they are never booted — but firmware-level tools (and the tests' stand-in
+            // boot loader) see them.
+            cmd.drives.push(cd(ids::VIRTIO, &media.virtio, "ide.1", Some("2")));
             let mut answer = Drive::with_device(
                 ids::ANSWER,
                 &media.answer,
                 ImageFormat::Raw,
-                Device::new("usb-storage").prop("bus", format!("{}.0", ids::XHCI)).prop("removable", "on"),
+                Device::new("usb-storage")
+                    .prop("bus", format!("{}.0", ids::XHCI))
+                    .prop("removable", "on")
+                    .prop("bootindex", "3"),
             );
             answer.readonly = true;
             cmd.drives.push(answer);
@@ -207,32 +213,43 @@ impl WindowsMachine {
 pub const TCG_WARNING: &str = "no usable KVM: Windows runs under TCG emulation, where an install takes hours \
 (plan for 4–8 h; KVM takes 20–40 min)";
 
-/// Presses Enter over QMP every `every` for `window`: on the first boot from the install DVD, its boot loader
-/// waits a few seconds for a key ("Press any key to boot from CD or DVD") and then gives up, and on an empty
-/// disk that ends in a firmware screen. Pressing a key while it waits makes it boot the DVD; keys before or after
-/// the prompt fall on the firmware's boot screen or Setup's first window, which ignore them (Setup's choices come
-/// from the answer file). Returns how many presses were sent; stops early when QMP closes.
-pub async fn press_keys_during(qmp: &qemu::Qmp, window: Duration, every: Duration) -> usize {
-    let started = std::time::Instant::now();
-    let mut sent = 0;
-    while started.elapsed() < window {
-        if qmp.is_closed() {
-            break;
-        }
-        if qmp.send_keys(&["ret"]).await.is_ok() {
-            sent += 1;
-        }
-        tokio::time::sleep(every).await;
+/// What the install DVD's boot loader prints while it waits for a key (on the screen and, through the firmware's
+/// console, on the serial port).
+pub const BOOT_PROMPT: &str = "Press any key to boot from CD or DVD";
+
+/// The key pressed at the prompt: Enter, which the firmware's boot screen ignores (Escape would open its menu).
+pub const PROMPT_KEY: &str = "ret";
+
+/// Answers the install DVD's "Press any key to boot from CD or DVD" on the first boot: waits up to `window` for
+/// the prompt on the serial log, then presses `key` over QMP every 200 ms for 3 s (the prompt waits ~5 s). On an
+/// empty disk an unanswered prompt ends in the firmware's boot menu, so the install would never start. Returns
+/// whether the prompt was seen; a machine whose disk already boots never shows it.
+pub async fn answer_boot_prompt(
+    qemu: &qemu::Qemu,
+    serial_log: &Path,
+    key: &str,
+    window: Duration,
+) -> Result<bool, qemu::SerialError> {
+    let mut log = qemu::SerialLog::new(serial_log);
+    match log.wait_for(&qemu::Pattern::text(BOOT_PROMPT), window, Some(qemu)).await {
+        Ok(_) => {}
+        Err(qemu::SerialError::Timeout { .. }) => return Ok(false),
+        Err(e) => return Err(e),
     }
-    sent
+    if let Ok(qmp) = qemu.qmp() {
+        for _ in 0..15 {
+            let _ = qmp.send_keys(&[key]).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(true)
 }
 
-/// How long to press keys on the first boot: the firmware reaches the DVD in a second or two under KVM, ~10 s
-/// under TCG, and the prompt waits ~5 s.
-pub fn key_window(accel: Accel) -> Duration {
+/// How long the first boot may take to reach the DVD's prompt: seconds under KVM, ~15 s under TCG.
+pub fn prompt_window(accel: Accel) -> Duration {
     match accel {
-        Accel::Kvm => Duration::from_secs(30),
-        Accel::Tcg => Duration::from_secs(90),
+        Accel::Kvm => Duration::from_secs(60),
+        Accel::Tcg => Duration::from_secs(180),
     }
 }
 
@@ -284,8 +301,8 @@ mod tests {
             "-device virtio-blk-pci,bootindex=0,drive=disk0",
             "file=win.iso,format=raw,if=none,media=cdrom,readonly=on",
             "-device ide-cd,bus=ide.0,bootindex=1,drive=install",
-            "-device ide-cd,bus=ide.1,drive=virtio",
-            "-device usb-storage,bus=xhci.0,removable=on,drive=answer",
+            "-device ide-cd,bus=ide.1,bootindex=2,drive=virtio",
+            "-device usb-storage,bus=xhci.0,removable=on,bootindex=3,drive=answer",
             "-tpmdev emulator,id=tpm0,chardev=tpm0-chr",
             "-device tpm-crb,tpmdev=tpm0",
             "-device qemu-xhci,id=xhci",

@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod machine;
+pub mod prepare;
 pub mod source;
 
 pub use source::{

@@ -1,4 +1,5 @@
-//! `vmkit image build` and `vmkit image test`: unattended Linux images from a TOML recipe, and their boot test.
+//! `vmkit image build`, `vmkit image test` and `vmkit image prepare`: unattended images from a TOML recipe, their
+//! boot test, and a Windows install made ready up to its first boot.
 //!
 //! The work is in the `images` crate; this module maps flags onto it, turns Ctrl-C and SIGTERM into a clean
 //! cancellation (the build future is dropped: QEMU is killed and the hidden work directory removed, so no partial
@@ -29,6 +30,46 @@ enum Sub {
     Build(BuildArgs),
     /// Boot a built image from a throwaway overlay and run the SSH health check. Exit 0 pass, 1 fail.
     Test(TestArgs),
+    /// Everything up to the first boot (verified media, keys, answer file and media, firmware VARS, TPM state,
+    /// disk, install script) into a new directory, and stop there (Windows recipes).
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PrepareArgs {
+    /// The recipe (TOML).
+    #[arg(value_name = "RECIPE")]
+    recipe: PathBuf,
+
+    /// Output directory (must not exist unless --replace is given).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+
+    /// Replace an existing output directory.
+    #[arg(long)]
+    replace: bool,
+
+    #[command(flatten)]
+    media: MediaArgs,
+
+    #[command(flatten)]
+    common: Common,
+
+    /// Download progress: a bar on a terminal, plain lines otherwise.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    progress: Progress,
+}
+
+/// Media on the command line, overriding a Windows recipe's.
+#[derive(Debug, clap::Args)]
+struct MediaArgs {
+    /// The Windows install ISO (overrides the recipe's `iso`).
+    #[arg(long, value_name = "PATH")]
+    iso: Option<PathBuf>,
+
+    /// The VirtIO driver ISO (overrides the recipe's `virtio`).
+    #[arg(long, value_name = "PATH")]
+    virtio: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Sub::Build(build) => runtime.block_on(interruptible(run_build(build))),
         Sub::Test(test) => runtime.block_on(interruptible(run_test(test))),
+        Sub::Prepare(prepare) => runtime.block_on(interruptible(run_prepare(prepare))),
     }
 }
 
@@ -175,4 +217,29 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
         println!("{}: {verdict}{cached}: {}", args.dir.display(), report.detail);
     }
     Ok(ExitCode::from(if report.passed { exit::OK } else { exit::FAILED }))
+}
+
+async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
+    let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
+    let images::recipe::Source::Windows(windows) = &recipe.source else {
+        return Err(exit::BadInput(format!(
+            "{}: `image prepare` takes Windows recipes; Linux recipes are prepared and built by `image build`",
+            args.recipe.display()
+        ))
+        .into());
+    };
+    let opts = images::windows::prepare::PrepareOptions {
+        out: args.out.clone(),
+        cache_root: images::cache_root(args.common.cache_dir.as_deref())?,
+        replace: args.replace,
+        media: images::windows::prepare::MediaOverrides { iso: args.media.iso, virtio: args.media.virtio },
+        progress: args.progress.into(),
+        quiet: args.common.quiet,
+    };
+    let prepared = images::windows::prepare::prepare(&recipe, windows, &opts).await.map_err(|e| {
+        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
+    })?;
+    println!("{}: prepared (image index {}, {})", args.out.display(), prepared.image_index, prepared.accel);
+    println!("install:   {}", args.out.join(images::windows::prepare::names::INSTALL).display());
+    Ok(ExitCode::from(exit::OK))
 }
