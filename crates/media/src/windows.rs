@@ -56,6 +56,7 @@ pub fn inspect<R: ReadAt>(iso: &Iso<R>) -> Result<InstallMedia> {
             .iter()
             .map(|e| if e.is_dir() { format!("{}/", e.name()) } else { e.name().to_string() })
             .collect();
+        names.sort_by_key(|n| n.to_lowercase());
         if names.len() > 12 {
             let more = names.len() - 12;
             names.truncate(12);

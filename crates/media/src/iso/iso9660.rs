@@ -35,9 +35,16 @@ pub(crate) struct Descriptors {
 }
 
 impl Descriptors {
-    /// Joliet if present, else the primary volume.
+    /// Joliet if present, else the primary volume. Joliet labels hold only 16 characters, so the primary
+    /// volume's (32) is kept when there is one.
     pub fn best(self) -> Option<Iso9660> {
-        self.joliet.or(self.primary)
+        match (self.joliet, self.primary) {
+            (Some(mut j), Some(p)) => {
+                j.volume_id = p.volume_id;
+                Some(j)
+            }
+            (j, p) => j.or(p),
+        }
     }
 }
 
