@@ -191,14 +191,6 @@ pub enum BuildError {
         /// Why.
         reason: String,
     },
-    /// The edition is given by name, which needs the install image's list of editions.
-    #[error(
-        "edition {name:?}: choosing an edition by name needs the ISO's edition list, which this build cannot read yet; give its index (`edition = N`, see `wimlib-imagex info sources/install.wim` on the ISO)"
-    )]
-    EditionByName {
-        /// The name.
-        name: String,
-    },
     /// A firmware file is missing.
     #[error("{} is missing (Debian package ovmf)", path.display())]
     Firmware {
@@ -211,6 +203,9 @@ pub enum BuildError {
     /// The answer media could not be written.
     #[error(transparent)]
     Fat(#[from] crate::fat::FatError),
+    /// The install ISO or the VirtIO media is not what it should be.
+    #[error(transparent)]
+    Media(#[from] media::Error),
     /// swtpm failed.
     #[error(transparent)]
     Swtpm(#[from] qemu::SwtpmError),
@@ -241,7 +236,6 @@ impl BuildError {
                 | Self::OutputExists { .. }
                 | Self::MissingMedia { .. }
                 | Self::MediaUnreadable { .. }
-                | Self::EditionByName { .. }
                 | Self::Answer(_)
                 | Self::NotLinux
         ) || matches!(self, Self::Fetch(e) if e.is_bad_input())

@@ -1,7 +1,8 @@
 //! The Windows machine profile booted for real, with a stand-in for Windows Setup: no Windows media exists here,
 //! so the "install ISO" is a UEFI El Torito ISO holding Debian's Microsoft-signed shim and Debian's signed GRUB
 //! (packages shim-signed, grub-efi-amd64-signed). `vmkit image prepare` makes the directory from a Windows recipe
-//! (real answer media, VARS copy, TPM directory, disk); the test boots the same machine model under TCG and shows:
+//! (the edition chosen by name from a real WIM inside the ISO, the VirtIO media checked, real answer media, VARS
+//! copy, TPM directory, disk); the test boots the same machine model under TCG and shows:
 //!
 //! * Secure Boot is enforced: GRUB reports `lockdown=y shim_lock=y` (it is only set when shim verified it under
 //!   Secure Boot), and a shim with one flipped byte is refused by the firmware;
@@ -56,9 +57,27 @@ fn standin_iso(dir: &Path, shim: &Path) -> PathBuf {
     std::fs::write(tree.join("boot/grub/grub.cfg"), GRUB_CFG).unwrap();
     std::fs::write(tree.join(".disk/info"), "vmkit stand-in\n").unwrap();
     std::fs::copy(&esp, tree.join("efi.img")).unwrap();
+    // The install image the media reader looks into: one x64 "Windows 11 Pro" made with wimlib.
+    std::fs::create_dir_all(tree.join("sources")).unwrap();
+    let content = dir.join("wim-content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("readme.txt"), "stand-in\n").unwrap();
+    let wim = tree.join("sources/install.wim");
+    run(Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(&content)
+        .arg(&wim)
+        .args(["Windows 11 Pro", "Windows 11 Pro"]));
+    run(Command::new("wimlib-imagex").arg("info").arg(&wim).args([
+        "1",
+        "--image-property",
+        "WINDOWS/EDITIONID=Professional",
+        "--image-property",
+        "WINDOWS/ARCH=9",
+    ]));
     let iso = dir.join("install.iso");
     run(Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-V", "STANDIN", "-e", "efi.img", "-no-emul-boot", "-o"])
+        .args(["-as", "mkisofs", "-quiet", "-J", "-r", "-V", "STANDIN", "-e", "efi.img", "-no-emul-boot", "-o"])
         .arg(&iso)
         .arg(&tree));
     iso
@@ -118,7 +137,7 @@ fn recipe(dir: &Path, iso: &Path, virtio: &Path) -> Recipe {
     std::fs::write(dir.join("pw"), "Stand-in pass <&\"\n").unwrap();
     let text = format!(
         "name = \"win-standin\"\nusername = \"agent\"\nmemory = 1024\ndiskSize = \"4G\"\n[source.windows]\nversion = 11\n\
-         edition = 1\npasswordFile = \"pw\"\niso = {:?}\nvirtio = {:?}\n",
+         edition = \"Pro\"\npasswordFile = \"pw\"\niso = {:?}\nvirtio = {:?}\n",
         iso.display().to_string(),
         virtio.display().to_string()
     );
@@ -143,7 +162,8 @@ async fn e2e_windows_profile_secure_boot_tpm_media_and_the_boot_prompt() {
     };
     let Source::Windows(w) = &recipe.source else { unreachable_recipe() };
     let prepared = prepare::prepare(&recipe, w, &opts).await.unwrap();
-    assert_eq!(prepared.image_index, 1);
+    assert_eq!((prepared.image_index, prepared.edition.as_str()), (1, "Windows 11 Pro"));
+    assert_eq!(prepared.drivers, ["viostor/w11/amd64", "vioscsi/w11/amd64", "NetKVM/w11/amd64"]);
     for f in [
         names::ANSWER_MEDIA,
         names::ANSWER_XML,

@@ -817,6 +817,9 @@ pub struct QemuCommand {
     pub boot: Option<Boot>,
     /// `-rtc base=`.
     pub rtc: Option<RtcBase>,
+    /// Controllers that drives attach to (`qemu-xhci` for `usb-storage`, `virtio-scsi-pci`): rendered before the
+    /// drives, since QEMU creates devices in command-line order and a drive's device names its bus.
+    pub controllers: Vec<Device>,
     /// Drives (and their devices).
     pub drives: Vec<Drive>,
     /// User-mode networks with their NICs.
@@ -869,6 +872,7 @@ impl QemuCommand {
             direct_boot: None,
             boot: None,
             rtc: None,
+            controllers: Vec::new(),
             drives: Vec::new(),
             nets: Vec::new(),
             chardevs: Vec::new(),
@@ -991,6 +995,9 @@ impl QemuCommand {
                 RtcBase::Localtime => "localtime",
             };
             push("-rtc", OptList::new().kv("base", base).finish());
+        }
+        for controller in &self.controllers {
+            out.push(vec![OsString::from("-device"), controller.render()?]);
         }
         for drive in &self.drives {
             drive.render(&mut out)?;

@@ -220,10 +220,16 @@ pub fn firstlogon_command(step: &str) -> String {
 
 /// Every path Windows PE may see `driver` at on the VirtIO media.
 pub fn driver_paths(version: WindowsVersion) -> Vec<String> {
+    let dirs: Vec<String> = SETUP_DRIVERS.iter().map(|d| virtio_driver_dir(d, version)).collect();
+    driver_paths_for(&dirs)
+}
+
+/// Every path Windows PE may see these driver folders (relative to the media's root, `/`-separated) at.
+pub fn driver_paths_for(dirs: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    for driver in SETUP_DRIVERS {
+    for dir in dirs {
         for letter in VIRTIO_LETTERS {
-            out.push(format!("{letter}:\\{}", virtio_driver_dir(driver, version).replace('/', "\\")));
+            out.push(format!("{letter}:\\{}", dir.replace('/', "\\")));
         }
     }
     out

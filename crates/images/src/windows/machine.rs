@@ -144,7 +144,7 @@ impl WindowsMachine {
         cmd.rtc = Some(RtcBase::Localtime);
         cmd.vga = Some(Vga::Std);
         cmd.display = Some(Display::None);
-        cmd.devices.push(Device::new("qemu-xhci").prop("id", ids::XHCI));
+        cmd.controllers.push(Device::new("qemu-xhci").prop("id", ids::XHCI));
         cmd.devices.push(Device::new("usb-tablet").prop("bus", format!("{}.0", ids::XHCI)));
         let mut disk = Drive::with_device(
             ids::DISK,

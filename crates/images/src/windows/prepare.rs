@@ -95,6 +95,10 @@ pub struct Prepared {
     pub virtio: MediaRecord,
     /// The WIM image index installed.
     pub image_index: u32,
+    /// The edition's name on the media.
+    pub edition: String,
+    /// The driver folders found on the VirtIO media (`viostor/w11/amd64`, …).
+    pub drivers: Vec<String>,
     /// Setup checks bypassed (LabConfig value names).
     pub bypasses: Vec<String>,
     /// `kvm` or `tcg`.
@@ -106,7 +110,7 @@ pub struct Prepared {
 }
 
 /// Resolves one piece of media: a local file must exist; a download is fetched into the cache and verified.
-async fn media(
+async fn resolve_media(
     what: &str,
     over: Option<&Path>,
     recipe: Option<&MediaSource>,
@@ -144,12 +148,11 @@ async fn media(
     }
 }
 
-/// The image index for the recipe's edition. An index is taken as given; a name needs the install image's list
-/// of editions, read from the ISO by the media reader.
-pub fn image_index(choice: &EditionChoice) -> Result<u32, BuildError> {
+/// The edition as the media reader selects it.
+pub fn selector(choice: &EditionChoice) -> media::edition::EditionSelector {
     match choice {
-        EditionChoice::Index(i) => Ok(*i),
-        EditionChoice::Name(name) => Err(BuildError::EditionByName { name: name.clone() }),
+        EditionChoice::Index(i) => media::edition::EditionSelector::Index(*i),
+        EditionChoice::Name(name) => media::edition::EditionSelector::Name(name.clone()),
     }
 }
 
@@ -163,9 +166,16 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     if let Some(missing) = firmware.missing() {
         return Err(BuildError::Firmware { path: missing.to_owned() });
     }
-    let iso = media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), opts).await?;
-    let virtio = media("VirtIO driver media", opts.media.virtio.as_deref(), w.virtio.as_ref(), opts).await?;
-    let image_index = image_index(&w.edition)?;
+    let iso = resolve_media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), opts).await?;
+    let virtio = resolve_media("VirtIO driver media", opts.media.virtio.as_deref(), w.virtio.as_ref(), opts).await?;
+    // Both ISOs are looked into before anything boots: the edition must be on the install image (for x64), and
+    // the VirtIO media must hold the storage and network drivers for this Windows version.
+    let install = media::windows::inspect_path(&iso.path)?;
+    let edition = install.select(&selector(&w.edition), Some(media::wim::Arch::X64))?;
+    let image_index = edition.index;
+    say.line(&format!("edition: {} (image {image_index} of {})", edition.title(), install.image_path));
+    let drivers = media::virtio::check_path(&virtio.path, w.version.virtio_dir(), media::wim::Arch::X64)?;
+    let driver_dirs: Vec<String> = drivers.drivers.iter().map(|d| d.path.clone()).collect();
     let password = Password::read(&w.password_file)?;
 
     let out_name =
@@ -201,7 +211,9 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
         emulated_cpu: accel.accel == qemu::Accel::Tcg,
     };
     let bypasses = answer::lab_bypasses(w.version, &facts);
-    let answer_file = AnswerFile::new(w, &recipe.username, password, image_index, bypasses.clone());
+    let mut answer_file = AnswerFile::new(w, &recipe.username, password, image_index, bypasses.clone());
+    // The folders as the media spells them (virtio-win's case), on every letter the media can get.
+    answer_file.driver_paths = answer::driver_paths_for(&driver_dirs);
     crate::build::write_mode(&dir.join(names::ANSWER_XML), answer_file.render().as_bytes(), 0o600)?;
     answer::answer_media(&answer_file, &keypair.public_openssh())?.write(&dir.join(names::ANSWER_MEDIA), 0o600)?;
     let vars = std::fs::read(&firmware.vars_template).map_err(|source| BuildError::Io {
@@ -219,8 +231,8 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     }
     crate::tools::create_disk(&dir.join(files::DISK), recipe.disk_bytes).await?;
 
-    let media = InstallMedia { iso: absolute(&iso.path), virtio: absolute(&virtio.path), answer: PathBuf::new() };
-    let machine = machine_in(Path::new(""), recipe, w, accel.accel, Some(media));
+    let attached = InstallMedia { iso: absolute(&iso.path), virtio: absolute(&virtio.path), answer: PathBuf::new() };
+    let machine = machine_in(Path::new(""), recipe, w, accel.accel, Some(attached));
     let mut before = Vec::new();
     if w.tpm {
         let mut swtpm = SwtpmCommand::new(names::TPM_DIR, names::TPM_SOCKET);
@@ -254,6 +266,8 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
         iso,
         virtio,
         image_index,
+        edition: edition.title().to_string(),
+        drivers: driver_dirs.clone(),
         bypasses: bypasses.iter().map(|b| b.value_name().to_owned()).collect(),
         accel: accel.accel.to_string(),
         accel_reason: accel.reason,
