@@ -1,6 +1,6 @@
 //! Loading scripts: YAML text → checked [`Script`], or every problem with its line, column and what was expected.
 //!
-//! The walk is written by hand over [`crate::yaml::Node`] rather than derived, so that it can go on after the
+//! The walk is written by hand over `yaml::Node` (the YAML tree with positions) rather than derived, so that it can go on after the
 //! first mistake (a script author fixing a 200-step macOS script wants all typos at once), give each mistake
 //! a message in the script's own terms ("`wait.timeout`: expected a number of seconds"), suggest the key that
 //! was probably meant, and recognise the classic indentation slip where a step's options end up beside it.

@@ -4,7 +4,7 @@
 //! Flags and defaults are the original's — `--config F`, `--vnc-host` (default 127.0.0.1), `--vnc-port`
 //! (default 5900), `--vm-ip` (SSH host, default the VNC host), `--debug` (a flag; a directory may follow) —
 //! plus vmkit's additions: `--password-file`, `--ssh-port`, `--json`. It is a separate binary rather than an
-//! argv[0] switch so that `cargo install` and packagers get it without creating a symlink; it maps its flags
+//! `argv[0]` switch so that `cargo install` and packagers get it without creating a symlink; it maps its flags
 //! onto the same options and calls the same code as the vmkit command, so both behave identically.
 //! Exit codes: 0 success, 1 a step or the health check failed, 2 bad input.
 

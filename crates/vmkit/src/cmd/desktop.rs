@@ -39,7 +39,7 @@ enum Sub {
     /// Kernel parameters, sysctl, mounts and files the host needs, and checks of the running host (free huge
     /// pages, IOMMU groups, KVM, OVMF, swtpm, virtiofsd). Exit 1 when a check fails.
     HostPlan(HostPlanArgs),
-    /// Write the vm-<name> launcher scripts into DIR (they call `vmkit vm NAME ...`).
+    /// Write the vm-NAME launcher scripts into DIR (they call `vmkit vm NAME ...`).
     Scripts(ScriptsArgs),
 }
 
