@@ -1,0 +1,75 @@
+{
+  description = "vmkit: run and build virtual machines on Linux/KVM (screen automation, unattended images, desktop VMs)";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in
+    {
+      packages = forAllSystems (pkgs: {
+        vmkit = pkgs.callPackage ./nix/package.nix { };
+        default = self.packages.${pkgs.system}.vmkit;
+      });
+
+      apps = forAllSystems (pkgs: {
+        default = {
+          type = "app";
+          program = "${self.packages.${pkgs.system}.vmkit}/bin/vmkit";
+        };
+        yaml-automation-runner = {
+          type = "app";
+          program = "${self.packages.${pkgs.system}.vmkit}/bin/yaml-automation-runner";
+        };
+      });
+
+      devShells = forAllSystems (pkgs: {
+        default = pkgs.mkShell {
+          inputsFrom = [ self.packages.${pkgs.system}.vmkit ];
+          packages =
+            self.packages.${pkgs.system}.vmkit.runtimeTools
+            ++ (with pkgs; [
+              cargo
+              rustc
+              clippy
+              rustfmt
+              cargo-nextest
+              nix
+            ]);
+          TESSDATA_PREFIX = "${pkgs.tesseract}/share/tessdata";
+        };
+      });
+
+      overlays.default = final: _prev: {
+        vmkit = final.callPackage ./nix/package.nix { };
+      };
+
+      # virtualisation.desktopVMs, with vmkit from this flake.
+      nixosModules.default =
+        { lib, pkgs, ... }:
+        {
+          imports = [ ./nix/module.nix ];
+          virtualisation.desktopVMs.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.vmkit;
+        };
+
+      # Image builds as derivations: lib.<system>.mkImage recipe, mkCloudImage, mkUbuntuImage, buildImage.
+      lib = forAllSystems (
+        pkgs:
+        pkgs.callPackage ./nix/images.nix {
+          vmkit = self.packages.${pkgs.system}.vmkit;
+        }
+      );
+
+      checks = forAllSystems (pkgs: {
+        vmkit = self.packages.${pkgs.system}.vmkit;
+      });
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+    };
+}
