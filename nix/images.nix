@@ -15,7 +15,6 @@
 # readable by every local user. The image's own generated key pair is in the output, so it is as readable as
 # the rest of the store: the images are for tests and CI, not for secrets.
 {
-  lib,
   stdenvNoCC,
   fetchurl,
   writeText,
@@ -55,7 +54,7 @@ let
         runHook preBuild
         export HOME=$TMPDIR VMKIT_CACHE_DIR=$TMPDIR/vmkit-cache
         vmkit image build ${recipeFile} --out image --progress lines --boot-timeout ${toString bootTimeout}
-        ${lib.optionalString bootTest "vmkit image test image --no-cache --boot-timeout ${toString bootTimeout}"}
+        ${if bootTest then "vmkit image test image --no-cache --boot-timeout ${toString bootTimeout}" else ""}
         runHook postBuild
       '';
       installPhase = ''

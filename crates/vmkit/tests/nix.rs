@@ -381,6 +381,57 @@ fn nix_recipes_that_cannot_build_in_the_sandbox_are_refused_by_name() {
     }
 }
 
+/// `nix/images.nix` with stand-ins for the three nixpkgs functions it calls (mkDerivation returns its attributes,
+/// fetchurl and writeText an attribute set with a store path), so the derivation's shape is checked without
+/// nixpkgs. Building it needs Nix with nixpkgs and a builder with the `kvm` feature (docs/nix.md).
+#[test]
+fn nix_image_derivations_run_vmkit_on_the_fixed_output_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha = "5fa5b05e5ec239858c4531485d6023b0896448c2df7c63b34f8dae6ea6051a44";
+    let images = r#"import ./nix/images.nix {
+        stdenvNoCC.mkDerivation = a: a;
+        fetchurl = a: a // { outPath = "/nix/store/00000000000000000000000000000000-${a.name}"; };
+        writeText = name: text: { inherit name text; outPath = "/nix/store/00000000000000000000000000000000-${name}"; };
+        vmkit = { version = "0.1.0"; outPath = "/nix/store/00000000000000000000000000000000-vmkit"; };
+      }"#;
+    for (call, url) in [
+        (
+            format!(
+                r#"mkUbuntuImage {{ name = "ci"; username = "agent"; version = "24.04"; codename = "noble"; build = "20260615"; sha256 = "{sha}"; cpus = 4; }}"#
+            ),
+            "https://cloud-images.ubuntu.com/releases/noble/release-20260615/ubuntu-24.04-server-cloudimg-amd64.img",
+        ),
+        (
+            format!(
+                r#"mkCloudImage {{ name = "ci"; username = "agent"; url = "https://example.org/x.qcow2"; sha256 = "{sha}"; cpus = 4; }}"#
+            ),
+            "https://example.org/x.qcow2",
+        ),
+    ] {
+        let d = eval_json(&format!(
+            "let d = ({images}).{call}; in {{ inherit (d) requiredSystemFeatures buildPhase installPhase nativeBuildInputs; \
+             base = {{ inherit (d.passthru.base) url sha256; path = d.passthru.base.outPath; }}; \
+             recipe = {{ inherit (d.passthru.recipeFile) text; path = d.passthru.recipeFile.outPath; }}; }}"
+        ));
+        assert_eq!(d["requiredSystemFeatures"], json!(["kvm"]));
+        // The base image is a fixed-output fetch of the recipe's URL and SHA-256 …
+        assert_eq!(d["base"]["url"], json!(url));
+        assert_eq!(d["base"]["sha256"], json!(sha));
+        // … handed to vmkit as a file:// URL with the same digest, in a recipe vmkit accepts.
+        let file = dir.path().join("ci.toml");
+        std::fs::write(&file, d["recipe"]["text"].as_str().unwrap()).unwrap();
+        let recipe = checked_recipe(&file);
+        let base = d["base"]["path"].as_str().unwrap();
+        assert_eq!(recipe["source"]["cloudImage"], json!({ "url": format!("file://{base}"), "sha256": sha }));
+        assert_eq!((recipe["name"].clone(), recipe["cpus"].clone()), (json!("ci"), json!(4)));
+        let build = d["buildPhase"].as_str().unwrap();
+        let recipe_path = d["recipe"]["path"].as_str().unwrap();
+        assert!(build.contains(&format!("vmkit image build {recipe_path} --out image")), "{build}");
+        assert!(build.contains("VMKIT_CACHE_DIR=$TMPDIR/"), "{build}");
+        assert!(d["installPhase"].as_str().unwrap().contains("mv image $out"));
+    }
+}
+
 // --- the whole module, with nixpkgs' lib ---------------------------------------------------------------------
 
 /// Evaluates nix/tests/module-eval.nix with nixpkgs' lib.
