@@ -58,13 +58,29 @@
           virtualisation.desktopVMs.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.vmkit;
         };
 
-      # Image builds as derivations: lib.<system>.mkImage recipe, mkCloudImage, mkUbuntuImage, buildImage.
-      lib = forAllSystems (
-        pkgs:
-        pkgs.callPackage ./nix/images.nix {
-          vmkit = self.packages.${pkgs.system}.vmkit;
-        }
-      );
+      # Image builds as derivations. lib.mkImage recipe (and mkCloudImage, mkUbuntuImage, buildImage) build
+      # for recipe.system (default x86_64-linux) with this flake's nixpkgs; lib.imagesFor pkgs gives the same
+      # functions for a package set of your own.
+      lib =
+        let
+          imagesFor =
+            pkgs:
+            pkgs.callPackage ./nix/images.nix {
+              vmkit = pkgs.callPackage ./nix/package.nix { };
+            };
+          onSystem =
+            fn: args:
+            (imagesFor nixpkgs.legacyPackages.${args.system or "x86_64-linux"}).${fn} (
+              builtins.removeAttrs args [ "system" ]
+            );
+        in
+        {
+          inherit imagesFor;
+          mkImage = onSystem "mkImage";
+          mkCloudImage = onSystem "mkCloudImage";
+          mkUbuntuImage = onSystem "mkUbuntuImage";
+          buildImage = onSystem "buildImage";
+        };
 
       checks = forAllSystems (pkgs: {
         vmkit = self.packages.${pkgs.system}.vmkit;

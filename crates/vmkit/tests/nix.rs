@@ -591,3 +591,48 @@ fn full_eval() {
     assert!(failed.contains("virtualisation.desktopVMs.vms.\\\"a b\\\": invalid VM name"), "{failed}");
     assert!(failed.contains("sharedFolders.\\\"x y\\\": invalid tag"), "{failed}");
 }
+
+#[test]
+#[cfg_attr(not(vmkit_nixpkgs_lib), ignore = "set VMKIT_NIXPKGS_LIB=/path/to/nixpkgs/lib to evaluate the flake")]
+fn nix_flake_outputs_eval() {
+    #[cfg(vmkit_nixpkgs_lib)]
+    flake_eval();
+}
+
+/// The flake's outputs with nixpkgs' lib and the stand-in package set of nix/tests/flake-eval.nix.
+#[cfg(vmkit_nixpkgs_lib)]
+fn flake_eval() {
+    let lib = std::env::var("VMKIT_NIXPKGS_LIB")
+        .unwrap_or_else(|_| panic!("VMKIT_NIXPKGS_LIB was set when the test was built but is not set now"));
+    let mut cmd = nix_instantiate();
+    cmd.args(["--eval", "--strict", "--json", "nix/tests/flake-eval.nix"]).args([
+        "--arg",
+        "lib",
+        &format!("import {}", nix_str(&lib)),
+    ]);
+    let out: Value = serde_json::from_str(&run_nix(cmd).unwrap_or_else(|e| panic!("{e}"))).unwrap();
+    assert_eq!(out["inputs"], json!(["nixpkgs"]), "no inputs beyond nixpkgs");
+    assert_eq!(out["systems"], json!(["aarch64-linux", "x86_64-linux"]));
+    let p = &out["package"];
+    assert_eq!(p["pname"], json!("vmkit"));
+    let version = vmkit_ok(&["--version"]);
+    assert_eq!(version.trim(), format!("vmkit {}", p["version"].as_str().unwrap()));
+    assert_eq!(p["lockFile"], json!(root().join("Cargo.lock").display().to_string()));
+    assert_eq!(p["nativeBuildInputs"], json!(["pkg-config", "clang", "bindgen-hook", "makeWrapper"]));
+    assert_eq!(p["buildInputs"], json!(["tesseract", "leptonica", "libvirt"]));
+    for tool in ["qemu", "swtpm", "xorriso", "e2fsprogs", "openssh", "libvirt"] {
+        assert!(p["runtimeTools"].as_array().unwrap().contains(&json!(tool)), "{tool}");
+        assert!(p["postInstall"].as_str().unwrap().contains(&format!("-{tool}/bin")), "{tool}: {}", p["postInstall"]);
+    }
+    assert!(p["postInstall"].as_str().unwrap().contains("wrapProgram $out/bin/$program"));
+    assert!(p["installCheckPhase"].as_str().unwrap().contains("desktop schema --json"));
+    assert_eq!(out["sameAsVmkit"], json!(true));
+    assert!(out["apps"]["default"]["program"].as_str().unwrap().ends_with("-vmkit-0.1.0/bin/vmkit"));
+    assert_eq!(out["devShell"]["inputsFrom"], json!(["vmkit-0.1.0"]));
+    assert_eq!(out["overlay"], json!("vmkit"));
+    assert_eq!(out["module"]["imports"], json!([root().join("nix/module.nix").display().to_string()]));
+    assert_eq!(out["module"]["package"], json!("vmkit-0.1.0"));
+    assert_eq!(out["image"]["requiredSystemFeatures"], json!(["kvm"]));
+    assert!(out["image"]["recipe"].as_str().unwrap().contains("url = \"file:///nix/store/"));
+    assert_eq!(out["checks"], json!(["vmkit"]));
+}
