@@ -7,6 +7,7 @@
 //! - the module's rendering (`nix/desktop-render.nix`, free of nixpkgs) turns every example config and a config
 //!   written in Nix into JSON that matches its golden file and that vmkit loads into the same domain XML as the
 //!   TOML original;
+//! - `vmkit desktop plan` against the real libvirt daemon plans to define every VM of each rendered config;
 //! - the host settings the module sets (`nix/desktop-host.nix`) are what `vmkit desktop host-plan` lists;
 //! - image recipes written as Nix attribute sets (`nix/recipe.nix`) render to TOML that vmkit's recipe loader
 //!   accepts as the same recipe.
@@ -262,6 +263,32 @@ fn nix_rendered_configs_match_golden_and_load_into_the_same_domains() {
         assert!(from_nix.contains("<domain"), "{name}: {from_nix}");
         if let Some(toml) = toml {
             assert_eq!(from_nix, xml(&toml), "{name}: the rendered JSON gives other domains than the TOML");
+        }
+    }
+}
+
+/// The rendered JSON goes through `vmkit desktop plan` against the real libvirt daemon: a plan that defines every
+/// enabled VM (plan only reads; nothing is applied).
+#[test]
+fn nix_rendered_configs_are_planned_against_libvirt() {
+    testbed::libvirt::ensure_libvirtd().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, settings, _) in desktop_configs() {
+        let rendered = render(&settings);
+        let file = write_json(dir.path(), &name, &rendered);
+        let plan = vmkit_ok(&[
+            "desktop",
+            "plan",
+            "--skip-path-checks",
+            "--connect",
+            testbed::libvirt::SYSTEM_URI,
+            &file.display().to_string(),
+        ]);
+        let vms = rendered["vms"].as_object().unwrap();
+        let enabled: Vec<&String> = vms.iter().filter(|(_, vm)| vm["enable"] != json!(false)).map(|(n, _)| n).collect();
+        assert!(!enabled.is_empty(), "{name}");
+        for vm in enabled {
+            assert!(plan.contains(&format!("+ define {vm}\n")), "{name}: no define of {vm} in:\n{plan}");
         }
     }
 }
