@@ -252,6 +252,74 @@ fn nix_module_schema_is_what_vmkit_prints() {
     assert_eq!(schema["version"], json!(1));
 }
 
+/// The string formats' patterns mean the same to Nix (`builtins.match`, POSIX extended, whole string) as to the
+/// regex engine vmkit's unit tests check them with against its parsers.
+#[test]
+fn nix_format_patterns_match_as_in_vmkit() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("nix/desktop-options.json")).unwrap()).unwrap();
+    let mut formats = std::collections::BTreeMap::new();
+    fn collect(v: &Value, out: &mut std::collections::BTreeMap<String, String>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(Value::String(name)), Some(Value::String(pattern))) = (m.get("name"), m.get("pattern")) {
+                    out.insert(name.clone(), pattern.clone());
+                }
+                m.values().for_each(|v| collect(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    collect(&schema, &mut formats);
+    assert_eq!(formats.len(), 10, "{formats:?}");
+    let samples = [
+        "16G",
+        "512m",
+        "16GiB",
+        "16 GB",
+        "16GB",
+        "1.5G",
+        "",
+        "4dea22b3-1d52-d8f3-2516-782e98ab3fa0",
+        "4DEA22B31D52D8F32516782E98AB3FA0",
+        "4dea22b3-1d52-d8f3-2516",
+        "52:54:00:AB:cd:01",
+        "52-54-00-ab-cd-01",
+        "0000:0a:1f.7",
+        "01:00.1",
+        "01:00",
+        "0000:01:00.8",
+        "10de:1b80",
+        "10de-1b80",
+        "0-3,^2,8",
+        "2",
+        "1,,2",
+        "0-",
+        "win11-dev_2.0",
+        "a+b",
+        "-x",
+        ".hidden",
+        "has space",
+        "a/b",
+        "projects",
+        "/srv/x",
+        "srv/x",
+        "default",
+        "a\tb",
+        "x\ny",
+    ];
+    for (name, pattern) in &formats {
+        let re = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+        let expected: Vec<bool> = samples.iter().map(|s| re.is_match(s)).collect();
+        let list: Vec<String> = samples.iter().map(|s| format!("\"{}\"", s.replace('$', "\\$"))).collect();
+        let actual =
+            eval_json(&format!("map (s: builtins.match {} s != null) [ {} ]", nix_str(pattern), list.join(" ")));
+        assert_eq!(actual, json!(expected), "{name}: {pattern}");
+        assert!(expected.iter().any(|m| *m) && expected.iter().any(|m| !*m), "{name}: the samples do not tell");
+    }
+}
+
 #[test]
 fn nix_rendered_configs_match_golden_and_load_into_the_same_domains() {
     let dir = tempfile::tempdir().unwrap();
