@@ -658,6 +658,25 @@ mod tests {
         Ok(())
     }
 
+    /// docs/desktop.md's option tables name every option.
+    #[test]
+    fn every_option_is_in_the_reference() {
+        fn walk(opts: &[Opt], prefix: &str, doc: &str) {
+            for o in opts {
+                assert!(doc.contains(o.name), "docs/desktop.md does not mention {prefix}{}", o.name);
+                match o.ty {
+                    Ty::Submodule(sub) => walk(sub, &format!("{prefix}{}.", o.name), doc),
+                    Ty::Attrs { of: Ty::Submodule(sub), .. } => walk(sub, &format!("{prefix}{}.<name>.", o.name), doc),
+                    _ => {}
+                }
+            }
+        }
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/desktop.md")).unwrap_or_default();
+        assert!(doc.contains("### Per-VM options"), "docs/desktop.md not found");
+        walk(OPTIONS, "", &doc);
+    }
+
     #[test]
     fn find_walks_submodules_and_vm_tables() {
         assert_eq!(keys(&["hugepages"]), ["enable", "size", "count"]);
