@@ -100,6 +100,6 @@ rustPlatform.buildRustPackage {
       mit
     ];
     mainProgram = "vmkit";
-    platforms = lib.platforms.linux;
+    platforms = [ "x86_64-linux" ];
   };
 }

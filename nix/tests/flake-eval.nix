@@ -69,10 +69,7 @@ let
     self = outputs;
     nixpkgs = {
       inherit lib;
-      legacyPackages = {
-        x86_64-linux = pkgs;
-        aarch64-linux = pkgs;
-      };
+      legacyPackages.x86_64-linux = pkgs;
     };
   };
   names = map (p: p.name);
