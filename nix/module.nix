@@ -225,13 +225,18 @@ in
       boot.kernelParams = host.kernelParams;
       boot.kernel.sysctl = host.sysctl;
       boot.initrd.kernelModules = host.initrdKernelModules;
+      # nofail: a host whose CPU lacks the page size still boots (the VMs then fail to start, and
+      # `vmkit desktop host-plan` says why) instead of stopping in emergency mode.
       fileSystems = builtins.listToAttrs (
         map (m: {
           name = m.target;
           value = {
             device = m.what;
             fsType = m.fstype;
-            options = [ m.options ];
+            options = [
+              m.options
+              "nofail"
+            ];
           };
         }) host.mounts
       );

@@ -586,7 +586,7 @@ fn full_eval() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| json!([m["target"], { "device": m["what"], "fsType": m["fstype"], "options": [m["options"]] }]))
+            .map(|m| json!([m["target"], { "device": m["what"], "fsType": m["fstype"], "options": [m["options"], "nofail"] }]))
             .collect();
         let fs: Vec<Value> =
             out["fileSystems"].as_object().unwrap().iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>();
