@@ -3,7 +3,7 @@
 # return their arguments as a derivation-like attribute set. It checks the flake's wiring — which packages,
 # inputs, wrappers, apps, module and image functions it exposes — not that nixpkgs builds them.
 #
-#   nix-instantiate --eval --strict --json flake-eval.nix --arg lib 'import /path/to/nixpkgs/lib'
+#   nix-instantiate --store dummy:// --eval --strict --json flake-eval.nix --arg lib 'import /path/to/nixpkgs/lib'
 { lib }:
 
 let

@@ -3,7 +3,7 @@
 # packages it uses, so the module's own options, types and rendering are checked without the rest of NixOS.
 # The Rust test crates/vmkit/tests/nix.rs runs it with VMKIT_NIXPKGS_LIB pointing at nixpkgs' lib directory:
 #
-#   nix-instantiate --eval --strict --json module-eval.nix --arg lib 'import /path/to/nixpkgs/lib' \
+#   nix-instantiate --store dummy:// --eval --strict --json module-eval.nix --arg lib 'import /path/to/nixpkgs/lib' \
 #     --arg settings 'builtins.fromTOML (builtins.readFile ../../examples/desktop/windows.toml)'
 {
   lib,

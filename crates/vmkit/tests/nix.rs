@@ -45,10 +45,11 @@ fn vmkit_ok(args: &[&str]) -> String {
     out
 }
 
-/// `nix-instantiate` with the options root needs on a machine without a Nix daemon.
+/// `nix-instantiate` evaluating only: the `dummy://` store needs no daemon and no write access to /nix (paths
+/// interpolated into strings get their store path computed, nothing is copied), and no build users (root).
 fn nix_instantiate() -> Command {
     let mut cmd = Command::new("nix-instantiate");
-    cmd.args(["--option", "build-users-group", ""]).current_dir(root());
+    cmd.args(["--store", "dummy://", "--option", "build-users-group", ""]).current_dir(root());
     cmd
 }
 
