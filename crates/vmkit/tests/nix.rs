@@ -548,6 +548,58 @@ fn nix_module_full_eval() {
     full_eval();
 }
 
+/// Runs the module's command lines with this vmkit and the rendered file in place of the store paths: the
+/// launchers' build script (in a shell, with `$out`) must write a `vm-<name>` per enabled VM, and the unit's
+/// command line must be one vmkit takes (run as `plan`, which shares apply's arguments, so nothing is defined).
+#[cfg(vmkit_nixpkgs_lib)]
+fn run_module_commands(name: &str, exec: &str, launchers: &str, config: &Path, rendered: &Value) {
+    let stub_vmkit = "/nix/store/00000000000000000000000000000000-vmkit-0.1.0/bin/vmkit";
+    let stub_config = "/nix/store/00000000000000000000000000000000-vmkit-desktop-vms.json";
+    let vmkit = vmkit_bin().display().to_string();
+    let config = config.display().to_string();
+    let out = tempfile::tempdir().unwrap();
+    let script = launchers.replace(stub_vmkit, &vmkit).replace(stub_config, &config);
+    let bin_dir = vmkit_bin().parent().unwrap().display().to_string();
+    let status = Command::new("sh")
+        .args(["-euc", &script])
+        .env("out", out.path())
+        .env("PATH", format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{name}: the launchers' build script failed:\n{script}");
+    let enabled: Vec<&String> = rendered["vms"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, vm)| vm["enable"] != json!(false))
+        .map(|(n, _)| n)
+        .collect();
+    let mut written: Vec<String> = std::fs::read_dir(out.path().join("bin"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    let mut want: Vec<String> = enabled.iter().map(|n| format!("vm-{n}")).collect();
+    want.sort();
+    assert_eq!(written, want, "{name}");
+    for w in &written {
+        let text = std::fs::read_to_string(out.path().join("bin").join(w)).unwrap();
+        assert!(text.contains(&vmkit) && text.contains(&config), "{name}: {text}");
+    }
+    let words: Vec<String> = exec
+        .replace(stub_vmkit, &vmkit)
+        .replace(stub_config, &config)
+        .split(' ')
+        .map(|w| w.trim_matches('\'').to_owned())
+        .collect();
+    assert_eq!(words[0], vmkit);
+    assert_eq!(words[2], "apply");
+    let mut args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    args[1] = "plan";
+    args.push("--skip-path-checks");
+    vmkit_ok(&args);
+}
+
 #[cfg(vmkit_nixpkgs_lib)]
 fn full_eval() {
     let lib = std::env::var("VMKIT_NIXPKGS_LIB")
@@ -602,6 +654,7 @@ fn full_eval() {
         assert!(!exec.contains("--prune"), "{exec}");
         let launchers = out["launchers"][0].as_str().unwrap();
         assert!(launchers.starts_with("vmkit desktop scripts --skip-path-checks"), "{launchers}");
+        run_module_commands(&name, exec, launchers, &file, &out["rendered"]);
     }
 
     // The Nix-written config: warnings for what the host plan only notes, vfio in the initrd.
