@@ -525,6 +525,22 @@ fn nix_image_derivations_run_vmkit_on_the_fixed_output_base() {
         assert!(build.contains(&format!("vmkit image build {recipe_path} --out image")), "{build}");
         assert!(build.contains("VMKIT_CACHE_DIR=$TMPDIR/"), "{build}");
         assert!(d["installPhase"].as_str().unwrap().contains("mv image $out"));
+        // The build phase, run with this vmkit and the recipe file in place of the store path, is a command line
+        // vmkit takes: it gets as far as opening the base image (which only the fixed-output fetch provides).
+        let tmp = tempfile::tempdir().unwrap();
+        let script = format!("runHook() {{ :; }}\n{}", build.replace(recipe_path, &file.display().to_string()));
+        let bin_dir = vmkit_bin().parent().unwrap().display().to_string();
+        let out = Command::new("bash")
+            .args(["-euc", &script])
+            .current_dir(tmp.path())
+            .env("TMPDIR", tmp.path())
+            .env("PATH", format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("opening {base}")), "{stderr}");
+        assert!(!tmp.path().join("image").exists());
     }
 }
 
