@@ -238,6 +238,15 @@ fn nix_module_schema_is_what_vmkit_prints() {
         "nix/desktop-options.json differs from `vmkit desktop schema --json`: the NixOS module's options drifted \
          from vmkit's config. Regenerate it: vmkit desktop schema --json > nix/desktop-options.json"
     );
+    let text = vmkit_ok(&["desktop", "schema"]);
+    for line in [
+        "vms.<name>.memory  (size; default \"4G\")\n    Maximum and boot memory (at least 32M).",
+        "vms.<name>.ssh  (table; default (per option)) [vmkit extension]",
+        "vms.<name>.ssh.port  (integer 1..65535; default 22)\n",
+        "hugepages.enable  (bool; default unset: from the profile",
+    ] {
+        assert!(text.contains(line), "`vmkit desktop schema` lacks {line:?}:\n{text}");
+    }
     let schema: Value = serde_json::from_str(&committed).unwrap();
     // The lib-free renderer knows every option of the schema: rendering a config that sets one option of each
     // kind keeps it, and an option the schema lacks is an error with its path.
