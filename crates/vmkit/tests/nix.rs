@@ -451,6 +451,12 @@ fn nix_recipes_render_to_toml_vmkit_accepts() {
             assert_eq!(from_nix["provision"]["commands"][0], json!("printf '%s\\n' \"$HOME\" > /tmp/x"));
         }
     }
+    // A recipe vmkit refuses is bad input, at its position, before anything is made.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"bad\"\nusername = \"agent\"\nsshPort = 0\nsource.cloudImage = { url = \"https://x/y.img\", sha256 = \"00\" }\n").unwrap();
+    let (code, _, err) = vmkit(&["image", "check", &bad.display().to_string()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{}:3:11:", bad.display())), "{err}");
     // The Ubuntu source's URL is the one vmkit's fetcher derives.
     let url = eval_json(
         r#"(import ./nix/recipe.nix).ubuntuUrl { version = "24.04"; codename = "noble"; build = "20260615"; }"#,
