@@ -41,6 +41,16 @@ enum Sub {
     HostPlan(HostPlanArgs),
     /// Write the vm-NAME launcher scripts into DIR (they call `vmkit vm NAME ...`).
     Scripts(ScriptsArgs),
+    /// Every config option with its type, default and description; --json prints the schema the NixOS module
+    /// is built from.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SchemaArgs {
+    /// Print the schema as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Sub::Xml(a) => xml(&a),
         Sub::HostPlan(a) => host_plan(&a),
         Sub::Scripts(a) => scripts(&a),
+        Sub::Schema(a) => schema(&a),
     }
 }
 
@@ -358,4 +369,55 @@ fn scripts(args: &ScriptsArgs) -> anyhow::Result<ExitCode> {
         println!("removed {}", p.display());
     }
     Ok(ExitCode::from(exit::OK))
+}
+
+fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&desktop::options::schema_json())?);
+    } else {
+        let mut out = String::new();
+        render_options(&mut out, desktop::options::OPTIONS, "");
+        print!("{out}");
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn type_text(ty: &desktop::options::Ty) -> String {
+    use desktop::options::Ty;
+    match ty {
+        Ty::Bool => "bool".into(),
+        Ty::Int { min, max } => format!("integer {min}..{max}"),
+        Ty::Text => "string".into(),
+        Ty::Str(f) => f.name.to_owned(),
+        Ty::Enum(values) => values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(" | "),
+        Ty::List(of) => format!("list of {}", type_text(of)),
+        Ty::OneOrList(of) => format!("{0} or list of {0}", type_text(of)),
+        Ty::Attrs { key, of } => format!("table {} = {}", key.name, type_text(of)),
+        Ty::Submodule(_) => "table".into(),
+    }
+}
+
+/// One line per option: path, type, default, then the description.
+fn render_options(out: &mut String, opts: &[desktop::options::Opt], prefix: &str) {
+    use desktop::options::{Default, Ty};
+    for o in opts {
+        let path = format!("{prefix}{}", o.name);
+        let default = match o.default {
+            Default::Bool(b) => b.to_string(),
+            Default::Int(n) => n.to_string(),
+            Default::Str(s) => format!("\"{s}\""),
+            Default::EmptyList => "[]".into(),
+            Default::EmptyAttrs => "{}".into(),
+            Default::Nested => "(per option)".into(),
+            Default::Unset(text) => format!("unset: {text}"),
+            Default::Required => "required".into(),
+        };
+        let ext = if o.extension { " [vmkit extension]" } else { "" };
+        let _ = writeln!(out, "{path}  ({}; default {default}){ext}\n    {}", type_text(&o.ty), o.doc);
+        match o.ty {
+            Ty::Submodule(sub) => render_options(out, sub, &format!("{path}.")),
+            Ty::Attrs { of: Ty::Submodule(sub), .. } => render_options(out, sub, &format!("{path}.<name>.")),
+            _ => {}
+        }
+    }
 }

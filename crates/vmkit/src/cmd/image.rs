@@ -29,6 +29,20 @@ enum Sub {
     Build(BuildArgs),
     /// Boot a built image from a throwaway overlay and run the SSH health check. Exit 0 pass, 1 fail.
     Test(TestArgs),
+    /// Validate a recipe without building anything; print it as vmkit reads it (defaults applied, file contents
+    /// inlined, the Ubuntu source as its URL). Exit 0 valid, 2 not.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The recipe (TOML).
+    #[arg(value_name = "RECIPE")]
+    recipe: PathBuf,
+
+    /// Print the validated recipe as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Sub::Build(build) => runtime.block_on(interruptible(run_build(build))),
         Sub::Test(test) => runtime.block_on(interruptible(run_test(test))),
+        Sub::Check(check) => run_check(&check),
     }
 }
 
@@ -147,6 +162,16 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             &key_file
         )
     );
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&recipe)?);
+    } else {
+        println!("{}: a valid recipe for the image {}", args.recipe.display(), recipe.name);
+    }
     Ok(ExitCode::from(exit::OK))
 }
 
