@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::exit;
+use crate::output::outln;
 
 /// Download a file with a required SHA-256 into vmkit's cache (reused without network next time).
 #[derive(Debug, clap::Args)]
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if fetched.from_cache {
         eprintln!("fetch: {}: cached", source.name());
     }
-    println!("{}", fetched.path.display());
+    outln!("{}", fetched.path.display());
     Ok(ExitCode::from(exit::OK))
 }
 
