@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fetcher = fetch::Fetcher::new(cache)?.progress(args.common.progress.into());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let fetched = runtime.block_on(fetcher.fetch(&source))?;
-    if fetched.from_cache {
+    if fetched.from_cache && !matches!(args.common.progress, Progress::Off) {
         eprintln!("fetch: {}: cached", source.name());
     }
     outln!("{}", fetched.path.display());
