@@ -71,7 +71,8 @@ pub enum LoadError {
 
 /// Loads a config file; `.json` files are read as JSON, others as TOML.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+    let text = userfile::read_to_string(path, userfile::Limit::Config)
+        .map_err(|e| LoadError::Read { path: path.to_owned(), source: e.into_io() })?;
     Ok(load_str(&path.display().to_string(), &text, Format::from_path(path), opts)?)
 }
 

@@ -15,6 +15,7 @@ use desktop::libvirt::{Action, Libvirt, LibvirtError, Plan};
 use desktop::{LoadError, LoadOptions, Loaded};
 
 use crate::exit;
+use crate::output::{out, outln};
 
 /// The libvirt URI used when `--connect` is not given.
 pub const DEFAULT_URI: &str = "qemu:///system";
@@ -193,9 +194,9 @@ fn plan(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
         if args.json {
             let out =
                 serde_json::json!({ "uri": args.connect, "plan": plan, "host": host, "warnings": loaded.warnings });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         } else {
-            print!("{}", render_plan(&args.connect, &plan, &host));
+            out!("{}", render_plan(&args.connect, &plan, &host));
         }
         return Ok(ExitCode::from(if plan.conflicts.is_empty() { exit::OK } else { exit::FAILED }));
     }
@@ -203,7 +204,7 @@ fn plan(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
     let done = lv.apply(&plan)?;
     if args.json {
         let out = serde_json::json!({ "uri": args.connect, "applied": done, "unchanged": plan.unchanged, "kept": plan.kept, "notes": plan.notes });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let mut out = String::new();
         if done.is_empty() {
@@ -213,7 +214,7 @@ fn plan(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
             let _ = writeln!(out, "done: {a}");
         }
         render_tail(&mut out, &plan);
-        print!("{out}");
+        out!("{out}");
     }
     Ok(ExitCode::from(exit::OK))
 }
@@ -308,7 +309,7 @@ fn xml(args: &XmlArgs) -> anyhow::Result<ExitCode> {
     };
     let domains: Vec<(String, String)> = vms.iter().map(|vm| (vm.name.clone(), desktop::domain_xml(cfg, vm))).collect();
     let texts: Vec<&str> = domains.iter().map(|(_, x)| x.as_str()).collect();
-    print!("{}", texts.join("\n"));
+    out!("{}", texts.join("\n"));
     if args.validate && !validate(&domains)? {
         return Ok(ExitCode::from(exit::FAILED));
     }
@@ -334,7 +335,7 @@ fn host_plan(args: &HostPlanArgs) -> anyhow::Result<ExitCode> {
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     if args.json {
         let out = serde_json::json!({ "host": plan, "checks": checks, "warnings": loaded.warnings });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let mut out = String::new();
         if plan.is_empty() && plan.notes.is_empty() {
@@ -347,7 +348,7 @@ fn host_plan(args: &HostPlanArgs) -> anyhow::Result<ExitCode> {
         for c in &checks {
             let _ = writeln!(out, "  {:<4}  {}: {}", c.status, c.name, c.detail);
         }
-        print!("{out}");
+        out!("{out}");
     }
     Ok(ExitCode::from(if failed { exit::FAILED } else { exit::OK }))
 }
@@ -363,10 +364,10 @@ fn scripts(args: &ScriptsArgs) -> anyhow::Result<ExitCode> {
     let written = desktop::scripts::write_launchers(&loaded.config, &args.dir, &program, &args.connect, Some(&config))
         .with_context(|| format!("writing launchers into {}", args.dir.display()))?;
     for p in &written.written {
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     for p in &written.removed {
-        println!("removed {}", p.display());
+        outln!("removed {}", p.display());
     }
     Ok(ExitCode::from(exit::OK))
 }

@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use crate::cmd::fetch::Progress;
 use crate::exit;
+use crate::output::outln;
 
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
@@ -150,9 +151,9 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Some(name) => out.join(name),
         None => recipe.ssh_key.clone().unwrap_or_default(),
     };
-    println!("{}: {verb}", out.display());
-    println!("start it:  {}", out.join(images::build::files::RUN).display());
-    println!(
+    outln!("{}: {verb}", out.display());
+    outln!("start it:  {}", out.join(images::build::files::RUN).display());
+    outln!(
         "log in:    {}",
         images::build::login_hint(
             &out,
@@ -193,11 +194,11 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     };
     let report = images::boottest::test_image(&args.dir, &opts).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         let verdict = if report.passed { "passed" } else { "FAILED" };
         let cached = if report.cached { " (cached result of an earlier boot of these exact files)" } else { "" };
-        println!("{}: {verdict}{cached}: {}", args.dir.display(), report.detail);
+        outln!("{}: {verdict}{cached}: {}", args.dir.display(), report.detail);
     }
     Ok(ExitCode::from(if report.passed { exit::OK } else { exit::FAILED }))
 }
