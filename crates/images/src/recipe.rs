@@ -207,11 +207,11 @@ pub const DEFAULT_DISK_SIZE: &str = "20G";
 impl Recipe {
     /// Reads and validates a recipe file.
     pub fn load(path: &Path) -> Result<Self, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipeError {
+        let text = userfile::read_to_string(path, userfile::Limit::Config).map_err(|e| RecipeError {
             file: path.to_owned(),
             line: 1,
             column: 1,
-            message: format!("cannot read the recipe: {e}"),
+            message: format!("cannot read the recipe: {}", e.into_io()),
         })?;
         Self::parse(&text, path)
     }
@@ -356,8 +356,8 @@ impl Recipe {
                     (Some(c), None) => c,
                     (None, Some(src)) => {
                         let host = dir.join(src.get_ref());
-                        std::fs::read_to_string(&host)
-                            .map_err(|e| at(src.span(), format!("file source {}: {e}", host.display())))?
+                        userfile::read_to_string(&host, userfile::Limit::Content)
+                            .map_err(|e| at(src.span(), format!("file source {}: {}", host.display(), e.into_io())))?
                     }
                     _ => return Err(at(span, "a file needs exactly one of `content` or `source`".to_owned())),
                 };
