@@ -101,8 +101,16 @@ struct Booted {
     tpm: Vec<qemu::TpmInfo>,
 }
 
-/// Prepares `recipe` into `out` and boots the install machine until GRUB halts (or `limit`).
-async fn boot(recipe: &Recipe, out: &Path, iso: &Path, virtio: &Path, press: bool, limit: Duration) -> Booted {
+/// Boots the install machine of the prepared directory `out` until GRUB halts, or until `stop_at` shows on the
+/// serial log, or `limit`.
+async fn boot(
+    recipe: &Recipe,
+    out: &Path,
+    (iso, virtio): (&Path, &Path),
+    press: bool,
+    stop_at: Option<&str>,
+    limit: Duration,
+) -> Booted {
     let Source::Windows(w) = &recipe.source else { panic!("not a Windows recipe") };
     let sockets = tempfile::Builder::new().prefix("vmkit-e2e-win-").tempdir_in("/tmp").unwrap();
     let media = InstallMedia { iso: iso.to_owned(), virtio: virtio.to_owned(), answer: PathBuf::new() };
@@ -127,7 +135,14 @@ async fn boot(recipe: &Recipe, out: &Path, iso: &Path, virtio: &Path, press: boo
         let seen = machine::answer_boot_prompt(&qemu, &serial_log, "esc", Duration::from_secs(120)).await.unwrap();
         assert!(seen, "the prompt never came: {}", std::fs::read_to_string(&serial_log).unwrap_or_default());
     }
-    let _ = tokio::time::timeout(limit, qemu.exited()).await;
+    match stop_at {
+        Some(text) => {
+            let _ = qemu::SerialLog::new(&serial_log).wait_for(&qemu::Pattern::text(text), limit, Some(&qemu)).await;
+        }
+        None => {
+            let _ = tokio::time::timeout(limit, qemu.exited()).await;
+        }
+    }
     let _ = qemu.kill().await;
     let serial = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
     Booted { serial, tpm }
@@ -181,7 +196,7 @@ async fn e2e_windows_profile_secure_boot_tpm_media_and_the_boot_prompt() {
     // A second prepare into the same directory is refused.
     assert!(matches!(prepare::prepare(&recipe, w, &opts).await, Err(images::build::BuildError::OutputExists { .. })));
 
-    let booted = boot(&recipe, &out, &iso, &virtio, true, Duration::from_secs(240)).await;
+    let booted = boot(&recipe, &out, (&iso, &virtio), true, None, Duration::from_secs(300)).await;
     let s = &booted.serial;
     assert!(s.contains("VMKIT-STANDIN lockdown=y shim_lock=y"), "Secure Boot not enforced:\n{s}");
     assert!(s.contains("VMKIT-VIRTIO cd"), "the VirtIO media is not a CD-ROM with the drivers:\n{s}");
@@ -204,7 +219,8 @@ async fn e2e_windows_profile_secure_boot_tpm_media_and_the_boot_prompt() {
     std::fs::write(bad_dir.join("shim.efi"), &tampered).unwrap();
     let bad_iso = standin_iso(&bad_dir, &bad_dir.join("shim.efi"));
     std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", out.join(names::VARS)).unwrap();
-    let refused = boot(&recipe, &out, &bad_iso, &virtio, false, Duration::from_secs(60)).await;
+    let refused =
+        boot(&recipe, &out, (&bad_iso, &virtio), false, Some("Access Denied"), Duration::from_secs(300)).await;
     assert!(!refused.serial.contains("VMKIT-STANDIN"), "a tampered shim ran:\n{}", refused.serial);
     assert!(refused.serial.contains("Access Denied"), "{}", refused.serial);
 }
