@@ -86,7 +86,7 @@ impl DebugRecorder {
 
     /// Saves the screen a step acted on: raw, annotated and OCR JSON.
     pub fn save_screen(&self, step: &Step, screen: &RgbaImage, marks: &Marks<'_>) -> Result<ScreenFiles, DebugError> {
-        let stem = file_stem(step);
+        let stem = file_stem(step, &self.redactor);
         let files = ScreenFiles {
             raw: format!("{stem}.png"),
             annotated: format!("{stem}-annotated.png"),
@@ -145,8 +145,9 @@ fn fresh_dir(base: &Path) -> Result<PathBuf, DebugError> {
     })
 }
 
-/// `NNN-<keyword>[-<text>]`, safe as a file name.
-pub fn file_stem(step: &Step) -> String {
+/// `NNN-<keyword>[-<text>]`, safe as a file name; a secret in the text (a script waiting for the password it
+/// typed) is masked first, so it never becomes part of a file name.
+pub fn file_stem(step: &Step, redactor: &Redactor) -> String {
     let text = match &step.action {
         Action::Wait(w) => w.target.patterns.first().map(|p| p.describe()),
         Action::Click(c) => c.target.patterns.first().map(|p| p.describe()),
@@ -155,7 +156,7 @@ pub fn file_stem(step: &Step) -> String {
         Action::Type(_) | Action::Delay(_) => None,
     };
     let mut stem = format!("{:03}-{}", step.number, step.action.keyword().replace('_', "-"));
-    if let Some(text) = text {
+    if let Some(text) = text.map(|t| redactor.clean(&t)) {
         let safe: String = text
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
@@ -188,7 +189,7 @@ mod tests {
             Path::new("t.yaml"),
         )
         .expect("loads");
-        let stems: Vec<String> = s.steps.iter().map(file_stem).collect();
+        let stems: Vec<String> = s.steps.iter().map(|st| file_stem(st, &Redactor::default())).collect();
         assert_eq!(
             stems,
             ["001-wait-Select_Your_Country_or_Region", "002-click-I_Agree", "003-click-at-5x6", "004-type"]

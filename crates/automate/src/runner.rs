@@ -423,7 +423,10 @@ impl Runner<'_> {
             Ok(passed) => {
                 r.outcome = Outcome::Passed;
                 r.detail = passed.detail.map(|d| self.redactor.clean(&d));
-                r.matched = passed.matched;
+                r.matched = passed.matched.map(|mut m| {
+                    m.text = self.redactor.clean(&m.text);
+                    m
+                });
                 r.point = passed.point;
                 r.screen = self.save_shot(step, passed.shot);
                 let detail = r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
@@ -436,6 +439,14 @@ impl Runner<'_> {
                 };
                 let mut failure = failure;
                 failure.message = self.redactor.clean(&failure.message);
+                // A script may wait for the very password it typed: what was searched for and what the screen
+                // showed instead are scrubbed like any other text (the JSON, report.html, the log).
+                for searched in &mut failure.searched {
+                    *searched = self.redactor.clean(searched);
+                }
+                for candidate in &mut failure.candidates {
+                    candidate.text = self.redactor.clean(&candidate.text);
+                }
                 self.say(&format!("[{}/{total}] FAILED after {took:.2}s: {}", step.number, failure.message));
                 if !failure.candidates.is_empty() {
                     let list: Vec<String> = failure

@@ -100,6 +100,7 @@ impl Parser<'_> {
         self.enter()?;
         self.pos += 1;
         let mut entries: Vec<Entry> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -114,7 +115,8 @@ impl Parser<'_> {
             }
             let key = self.string()?;
             let key_span = key_start..self.pos;
-            if entries.iter().any(|e| e.key == key) {
+            // A set beside the list: a linear scan made a 100k-VM file (what a Nix module may produce) quadratic.
+            if !seen.insert(key.clone()) {
                 return Err(JsonError { span: key_span, message: format!("duplicate key \"{key}\"") });
             }
             self.ws();

@@ -76,6 +76,22 @@ fn call<T>(op: &'static str, target: &str, r: Result<T, virt::error::Error>) -> 
     r.map_err(|e| LibvirtError::Call { op, target: target.to_owned(), message: e.message().to_owned() })
 }
 
+/// `message` with every URL password masked, and the password of `uri` wherever it appears.
+fn mask_uri_password(message: &str, uri: &str) -> String {
+    let masked = userfile::redact_url_password(message);
+    let password = uri
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, pw)| pw)
+        .filter(|pw| !pw.is_empty());
+    match password {
+        Some(pw) => masked.replace(pw, userfile::PASSWORD_MASK),
+        None => masked,
+    }
+}
+
 /// What a lookup was for: only libvirt's own "no such …" code for that kind of object means it is absent.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -271,12 +287,15 @@ impl Libvirt {
     pub fn connect(uri: &str) -> Result<Self, LibvirtError> {
         // libvirt's default error handler prints every error to stderr; vmkit reports them itself.
         virt::error::clear_error_callback();
+        // A password in the URI (`qemu+ssh://user:pw@host/system`) never reaches a message: the URI is kept in
+        // its masked form, and libvirt's own message is masked too.
+        let shown = userfile::redact_url_password(uri);
         let conn = Connect::open(Some(uri))
-            .map_err(|e| LibvirtError::Connect { uri: uri.to_owned(), message: e.message().to_owned() })?;
-        Ok(Libvirt { conn, uri: uri.to_owned() })
+            .map_err(|e| LibvirtError::Connect { uri: shown.clone(), message: mask_uri_password(e.message(), uri) })?;
+        Ok(Libvirt { conn, uri: shown })
     }
 
-    /// The URI connected to.
+    /// The URI connected to, its password (if it has one) masked.
     pub fn uri(&self) -> &str {
         &self.uri
     }

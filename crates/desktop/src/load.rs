@@ -6,7 +6,7 @@
 //! that contradict each other — and nothing is returned unless there are no errors. Warnings (a hugepage count
 //! that is too small, an option that has no effect) come back with the config.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -184,9 +184,26 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A one-line string: no control characters at all (they would break the XML, the host files and the
+    /// scripts the value lands in, or add lines to them).
     fn node_str<'n>(&mut self, path: &str, node: &'n Node) -> Option<&'n str> {
+        self.node_text(path, node, false)
+    }
+
+    /// A string; `multi_line` allows line breaks and tabs (XML text), never other control characters.
+    fn node_text<'n>(&mut self, path: &str, node: &'n Node, multi_line: bool) -> Option<&'n str> {
         match &node.value {
-            Value::Str(s) => Some(s),
+            Value::Str(s) => {
+                let bad = s.chars().find(|c| c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t')));
+                if let Some(c) = bad {
+                    self.error(
+                        &node.span,
+                        format!("{path}: the control character {:?} is not allowed in this value", c),
+                    );
+                    return None;
+                }
+                Some(s)
+            }
             _ => {
                 self.type_error(path, node, "a string");
                 None
@@ -340,6 +357,17 @@ impl<'a> Reader<'a> {
                 let f = self.fields(&e.node, "lookingGlass", &options::keys(&["lookingGlass"]));
                 let enable = self.bool(&f, "enable").unwrap_or(false);
                 let user = self.string(&f, "user");
+                if let (Some(u), Some(e)) = (&user, f.get("user"))
+                    && !is_user_name(u)
+                {
+                    self.error(
+                        &e.node.span,
+                        format!(
+                            "lookingGlass.user: {u:?} is not a user name (lower-case letters, digits, `_` and `-`, \
+                             starting with a letter or `_`, at most 32 characters)"
+                        ),
+                    );
+                }
                 let mut shared_memory_mb = 128;
                 if let Some(mb) = self.uint(&f, "sharedMemoryMB", 1, 8192) {
                     if mb.is_power_of_two() {
@@ -421,10 +449,12 @@ impl<'a> Reader<'a> {
             let mut seen_uuid: BTreeMap<Uuid, String> = BTreeMap::new();
             let mut seen_mac: BTreeMap<MacAddr, String> = BTreeMap::new();
             let mut seen_pci: BTreeMap<PciAddress, String> = BTreeMap::new();
+            let mut seen_cpu: BTreeMap<u32, String> = BTreeMap::new();
             for vm_entry in vms {
                 let Some(vm) = self.vm(&cfg, vm_entry, &mut memory_spans) else { continue };
                 let path = format!("vms.{}", vm.name);
                 let vm_fields = Fields { path: path.clone(), entries: table_entries(&vm_entry.node) };
+                self.check_pinning(&vm, &vm_fields, &mut seen_cpu, &vm_entry.key_span);
                 if let Some(other) = seen_uuid.insert(vm.uuid, vm.name.clone()) {
                     let span = vm_fields.get("uuid").map_or(vm_entry.key_span.clone(), |e| e.node.span.clone());
                     self.error(&span, format!("{path}.uuid: {} is already the UUID of vms.{other}", vm.uuid));
@@ -462,6 +492,51 @@ impl<'a> Reader<'a> {
     }
 
     /// A libvirt object name (pool, network): no '/', not empty.
+    /// Warns when two of a VM's vCPUs are pinned to the same single host CPU (they take turns on it), and when
+    /// a host CPU is pinned by two VMs (they fight over it whenever both run). `seen` maps each host CPU to the
+    /// first VM that pinned it.
+    fn check_pinning(
+        &mut self,
+        vm: &VmConfig,
+        fields: &Fields<'_>,
+        seen: &mut BTreeMap<u32, String>,
+        fallback: &Range<usize>,
+    ) {
+        let path = fields.path.clone();
+        let span = fields.get("cpuPinning").map_or(fallback.clone(), |e| e.node.span.clone());
+        let mut alone: BTreeMap<u32, usize> = BTreeMap::new();
+        for (i, set) in vm.cpu_pinning.iter().enumerate() {
+            if let (1, Some(cpu)) = (set.0.len(), set.0.first())
+                && let Some(first) = alone.insert(*cpu, i)
+            {
+                self.warn(
+                    &span,
+                    format!("{path}.cpuPinning: vCPUs {first} and {i} are both pinned to host CPU {cpu} alone; they take turns on it"),
+                );
+            }
+        }
+        let mut shared: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for cpu in vm.cpu_pinning.iter().flat_map(|s| s.0.iter()).collect::<BTreeSet<_>>() {
+            match seen.get(cpu) {
+                Some(other) if *other != vm.name => shared.entry(other.clone()).or_default().push(*cpu),
+                Some(_) => {}
+                None => {
+                    seen.insert(*cpu, vm.name.clone());
+                }
+            }
+        }
+        for (other, cpus) in shared {
+            let list: Vec<String> = cpus.iter().map(ToString::to_string).collect();
+            self.warn(
+                &span,
+                format!(
+                    "{path}.cpuPinning: host CPU {} also pinned by vms.{other}; the two VMs slow each other down when both run",
+                    list.join(", ")
+                ),
+            );
+        }
+    }
+
     fn name_like(&mut self, f: &Fields<'_>, key: &str) -> Option<String> {
         let e = f.get(key)?;
         let path = f.path(key);
@@ -771,7 +846,7 @@ impl<'a> Reader<'a> {
         let mut ok = true;
         for (i, part) in parts.iter().enumerate() {
             let ppath = if matches!(node.value, Value::Array(_)) { format!("{path}[{i}]") } else { path.to_owned() };
-            let Some(xml) = self.node_str(&ppath, part) else {
+            let Some(xml) = self.node_text(&ppath, part, true) else {
                 ok = false;
                 continue;
             };
@@ -795,13 +870,48 @@ impl<'a> Reader<'a> {
         }
         // Each part parsed on its own, so the whole does too (well-formed fragments concatenate).
         match ExtraDevices::parse(&joined) {
-            Ok(d) => Some(d),
+            Ok(d) => {
+                for addr in remote_listeners(d.elements()) {
+                    self.warn(
+                        &node.span,
+                        format!(
+                            "{path}: a <graphics> listener on {addr} is reachable from other machines; vmkit's own \
+                             displays listen on 127.0.0.1 only (reach them through an SSH tunnel)"
+                        ),
+                    );
+                }
+                Some(d)
+            }
             Err(err) => {
                 self.error(&node.span, format!("{path}: not well-formed XML: {}", err.message));
                 None
             }
         }
     }
+}
+
+/// The non-loopback addresses `<graphics>` elements among `elements` listen on (`listen="…"` or
+/// `<listen address="…"/>`; `0.0.0.0` and `::` are every interface).
+fn remote_listeners(elements: &[crate::xml::Element]) -> Vec<String> {
+    let loopback = |a: &str| a.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || a == "localhost";
+    let mut found = Vec::new();
+    for g in elements.iter().filter(|e| e.name == "graphics") {
+        let addrs = g
+            .get_attr("listen")
+            .into_iter()
+            .chain(g.elements().filter(|l| l.name == "listen").filter_map(|l| l.get_attr("address")));
+        found.extend(addrs.filter(|a| !loopback(a)).map(str::to_owned));
+    }
+    found
+}
+
+/// A POSIX-portable user name as `useradd` accepts it by default: it lands in host files (tmpfiles.d rules,
+/// udev rules) printed for root to apply.
+fn is_user_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 fn table_entries(node: &Node) -> &[Entry] {
@@ -935,6 +1045,47 @@ mod tests {
         };
         assert!(e.to_string().contains("c.json:3:26: error: vms.a.memory: invalid size \"16 GB\""), "{e}");
         Ok(())
+    }
+
+    #[test]
+    fn control_characters_and_bad_user_names_are_refused_where_they_are() {
+        let e =
+            errors("enable = true\n[vms.a]\ndirectBoot = { kernel = \"/boot/vmlinuz\", cmdline = \"quiet\\u0001\" }\n");
+        assert!(e.iter().any(|m| m.starts_with("t.toml:3:") && m.contains("control character")), "{e:?}");
+        let e = errors(
+            "enable = true\nlookingGlass = { enable = true, user = \"alice\\nf /etc/sudoers.d/x 0666 root root -\" }\n",
+        );
+        assert!(e.iter().any(|m| m.starts_with("t.toml:2:") && m.contains("lookingGlass.user")), "{e:?}");
+        let e = errors("enable = true\nlookingGlass = { enable = true, user = \"Alice Smith\" }\n");
+        assert!(e.iter().any(|m| m.contains("is not a user name")), "{e:?}");
+        assert!(is_user_name("alice") && is_user_name("_svc-1") && !is_user_name("1abc") && !is_user_name(""));
+    }
+
+    #[test]
+    fn shared_pinned_cpus_are_warned_about() {
+        let l = load(
+            "enable = true\n[vms.a]\nvcpus = 2\ncpuPinning = [\"2\", \"2\"]\n[vms.b]\nvcpus = 1\ncpuPinning = [\"2-3\"]\n\
+             [vms.c]\nvcpus = 1\ncpuPinning = [\"5\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let w: Vec<String> = l.warnings.iter().map(ToString::to_string).collect();
+        assert!(w.iter().any(|m| m.contains("vCPUs 0 and 1 are both pinned to host CPU 2")), "{w:?}");
+        assert!(w.iter().any(|m| m.contains("vms.b.cpuPinning: host CPU 2 also pinned by vms.a")), "{w:?}");
+        assert!(!w.iter().any(|m| m.contains("vms.c")), "{w:?}");
+    }
+
+    #[test]
+    fn a_remote_graphics_listener_in_extra_devices_is_warned_about() {
+        let l = load(
+            "enable = true\n[vms.a]\nextraDevices = '<graphics type=\"vnc\" port=\"5999\" listen=\"0.0.0.0\"/>'\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(l.warnings.iter().any(|w| w.to_string().contains("listener on 0.0.0.0")), "{:?}", l.warnings);
+        let l = load(
+            "enable = true\n[vms.a]\nextraDevices = '<graphics type=\"vnc\"><listen type=\"address\" address=\"127.0.0.1\"/></graphics>'\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!l.warnings.iter().any(|w| w.to_string().contains("listener")), "{:?}", l.warnings);
     }
 
     #[test]

@@ -148,7 +148,7 @@ impl Fetcher {
         let size = std::fs::metadata(&path)
             .map_err(|source| FetchError::Io { op: "inspecting", path: path.clone(), source })?
             .len();
-        tracing::debug!(url = %source.url(), path = %path.display(), "cache hit");
+        tracing::debug!(url = %shown_url(source.url().as_str()), path = %path.display(), "cache hit");
         Ok(Some(Fetched { path, sha256: *source.sha256(), from_cache: true, size }))
     }
 
@@ -209,7 +209,7 @@ impl Fetcher {
                         continue;
                     }
                     return Err(FetchError::HashMismatch {
-                        url: source.url().to_string(),
+                        url: shown_url(source.url().as_str()),
                         expected: *source.sha256(),
                         actual,
                     });
@@ -236,7 +236,9 @@ impl Fetcher {
         if partial.len > 0 {
             request = request.header(RANGE, format!("bytes={}-", partial.len));
         }
-        let transient = |e: reqwest::Error| Attempt::Transient(FetchError::Http { url: url.to_string(), source: e });
+        let transient = |e: reqwest::Error| {
+            Attempt::Transient(FetchError::Http { url: shown_url(url.as_str()), source: e.without_url() })
+        };
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => return Ok(transient(e)),
@@ -252,10 +254,10 @@ impl Fetcher {
                     }
                     _ => {
                         // A range we did not ask for: start over rather than guess.
-                        tracing::warn!(%url, range, "unexpected Content-Range; restarting download");
+                        tracing::warn!(url = %shown_url(url.as_str()), range, "unexpected Content-Range; restarting download");
                         partial.reset().await?;
                         return Ok(Attempt::Transient(FetchError::BadRange {
-                            url: url.to_string(),
+                            url: shown_url(url.as_str()),
                             range: range.into(),
                         }));
                     }
@@ -274,9 +276,9 @@ impl Fetcher {
                 return Ok(Attempt::Complete);
             }
             s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS => {
-                return Ok(Attempt::Transient(FetchError::Status { url: url.to_string(), status: s.as_u16() }));
+                return Ok(Attempt::Transient(FetchError::Status { url: shown_url(url.as_str()), status: s.as_u16() }));
             }
-            s => return Err(FetchError::Status { url: url.to_string(), status: s.as_u16() }),
+            s => return Err(FetchError::Status { url: shown_url(url.as_str()), status: s.as_u16() }),
         };
         reporter.begin(total, partial.len);
         let mut file = partial.append().await?;
@@ -296,7 +298,11 @@ impl Fetcher {
         if let Some(total) = total
             && partial.len != total
         {
-            return Ok(Attempt::Transient(FetchError::Truncated { url: url.to_string(), got: partial.len, total }));
+            return Ok(Attempt::Transient(FetchError::Truncated {
+                url: shown_url(url.as_str()),
+                got: partial.len,
+                total,
+            }));
         }
         Ok(Attempt::Complete)
     }
@@ -307,10 +313,10 @@ impl Fetcher {
         partial: &mut Partial,
         reporter: &mut Reporter,
     ) -> Result<(), FetchError> {
-        let from = source
-            .url()
-            .to_file_path()
-            .map_err(|()| FetchError::BadUrl { url: source.url().to_string(), reason: "not a local path".into() })?;
+        let from = source.url().to_file_path().map_err(|()| FetchError::BadUrl {
+            url: shown_url(source.url().as_str()),
+            reason: "not a local path".into(),
+        })?;
         let io = |op, source| FetchError::Io { op, path: from.clone(), source };
         let mut input = tokio::fs::File::open(&from).await.map_err(|e| io("opening", e))?;
         let total = input.metadata().await.map_err(|e| io("inspecting", e))?.len();
@@ -330,7 +336,11 @@ impl Fetcher {
         let actual = partial.digest();
         if actual != *source.sha256() {
             partial.reset().await?;
-            return Err(FetchError::HashMismatch { url: source.url().to_string(), expected: *source.sha256(), actual });
+            return Err(FetchError::HashMismatch {
+                url: shown_url(source.url().as_str()),
+                expected: *source.sha256(),
+                actual,
+            });
         }
         Ok(())
     }
@@ -451,11 +461,16 @@ fn parse_content_range(value: &str) -> Option<(u64, Option<u64>)> {
 }
 
 /// Checks that a URL is one we can fetch.
+/// A URL as messages show it: its password (`user:PASSWORD@`) masked.
+pub(crate) fn shown_url(url: &str) -> String {
+    userfile::redact_url_password(url)
+}
+
 pub(crate) fn parse_url(url: &str) -> Result<Url, FetchError> {
-    let parsed = Url::parse(url).map_err(|e| FetchError::BadUrl { url: url.to_owned(), reason: e.to_string() })?;
+    let parsed = Url::parse(url).map_err(|e| FetchError::BadUrl { url: shown_url(url), reason: e.to_string() })?;
     match parsed.scheme() {
         "http" | "https" | "file" => Ok(parsed),
-        other => Err(FetchError::BadUrl { url: url.to_owned(), reason: format!("unsupported scheme `{other}`") }),
+        other => Err(FetchError::BadUrl { url: shown_url(url), reason: format!("unsupported scheme `{other}`") }),
     }
 }
 

@@ -7,6 +7,10 @@
 //! [`read_to_string`], which stop one byte after the limit and fail with an error naming the file and the limit.
 //! The limits of each kind of file live here too ([`Limit`]), so the same kind is bounded the same way wherever
 //! it is read.
+//!
+//! The other user-given text that must be handled with care before it reaches a message is a URL or URI with a
+//! password in it (`https://user:pw@host/…`, `qemu+ssh://user:pw@host/system`): [`redact_url_password`] masks
+//! it, for the download errors and the libvirt connection messages alike.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -123,8 +127,50 @@ pub fn read_to_string(path: &Path, limit: Limit) -> Result<String, ReadError> {
     })
 }
 
+/// What replaces a password in a URL.
+pub const PASSWORD_MASK: &str = "***";
+
+/// `text` with the password of its URL's user information (`scheme://user:PASSWORD@host…`) replaced by
+/// [`PASSWORD_MASK`]; text without one is returned as it is. Works on text that is not a valid URL too (an error
+/// message may quote what failed to parse).
+pub fn redact_url_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace; user information ends at its last '@'.
+        let end = tail.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace()).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@').and_then(|at| authority[..at].find(':').map(|colon| (colon, at))) {
+            Some((colon, at)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str(PASSWORD_MASK);
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn url_passwords_are_masked_wherever_they_are() {
+        assert_eq!(redact_url_password("http://user:pw@host/a"), "http://user:***@host/a");
+        assert_eq!(
+            redact_url_password("cannot connect to qemu+ssh://root:s3cr:et@10.0.0.1:22/system?keyfile=k: refused"),
+            "cannot connect to qemu+ssh://root:***@10.0.0.1:22/system?keyfile=k: refused"
+        );
+        assert_eq!(redact_url_password("a https://u:p@x b http://v:q@y"), "a https://u:***@x b http://v:***@y");
+        assert_eq!(redact_url_password("https://user@host/a:b@c"), "https://user@host/a:b@c", "no password");
+        assert_eq!(redact_url_password("qemu:///system"), "qemu:///system");
+        assert_eq!(redact_url_password("no url: a:b@c"), "no url: a:b@c");
+    }
+
     use super::*;
 
     #[test]

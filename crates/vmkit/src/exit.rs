@@ -14,6 +14,9 @@ pub const FAILED: u8 = 1;
 /// Bad input: arguments, config files, values.
 pub const BAD_INPUT: u8 = 2;
 
+/// The longest wait any flag may ask for (a day): a larger value is a typo, and an unbounded one would hang.
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// Marks an error as the user's input's fault (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -91,3 +91,39 @@ fn endless_files_of_every_kind_are_refused_with_exit_2() {
         "write-file content",
     );
 }
+
+#[test]
+fn numeric_options_have_upper_bounds_and_setmem_a_lower_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let script = tmp.path().join("ok.yaml");
+    std::fs::write(&script, "boot_commands:\n  - delay: 0\n").expect("write");
+    let run = |extra: &[&str]| {
+        let mut cmd = vmkit();
+        cmd.args(["automate", "run", "--vnc", "127.0.0.1:1", "--reconnect-timeout", "0", "--config"])
+            .arg(&script)
+            .args(extra);
+        cmd.output().expect("run")
+    };
+    // Within bounds: accepted, and the run fails on the missing server (exit 1).
+    assert_eq!(run(&["--key-delay-ms", "1000", "--click-timeout", "86400"]).status.code(), Some(1));
+    for extra in [
+        &["--key-delay-ms", "18446744073709551615"][..],
+        &["--key-delay-ms", "1001"],
+        &["--click-timeout", "1e12"],
+        &["--boot-wait", "1e9"],
+    ] {
+        let out = run(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = vmkit()
+        .args(["screen", "--vnc", "127.0.0.1:1", "type", "x", "--key-delay-ms", "99999999"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // libvirt's test driver has a running domain called "test": 1K would starve it.
+    let out = vmkit().args(["vm", "test", "setmem", "1K", "--connect", "test:///default"]).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("too little"), "{stderr}");
+}

@@ -63,8 +63,9 @@ pub struct RunArgs {
     /// Seconds to keep trying to reach the VNC server (at the start and after it drops) before failing.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     reconnect_timeout: f64,
-    /// Pause after each key event when typing, in milliseconds (the default suits QEMU; X servers take 0).
-    #[arg(long, value_name = "MS")]
+    /// Pause after each key event when typing, in milliseconds, 0 to 1000 (the default suits QEMU; X servers
+    /// take 0).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=1000))]
     key_delay_ms: Option<u64>,
     /// Replace the script's boot_wait (seconds).
     #[arg(long, value_name = "SECS")]
@@ -106,8 +107,9 @@ impl RunArgs {
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| exit::BadInput(format!("{flag} {value}: expected a number of seconds ≥ 0")).into())
+    Duration::try_from_secs_f64(value).ok().filter(|d| *d <= exit::MAX_WAIT).ok_or_else(|| {
+        exit::BadInput(format!("{flag} {value}: expected seconds from 0 to {}", exit::MAX_WAIT.as_secs())).into()
+    })
 }
 
 /// Runs a script with already-mapped options (shared with the `yaml-automation-runner` alias).

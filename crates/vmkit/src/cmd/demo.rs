@@ -31,7 +31,7 @@ pub struct Args {
     cache_dir: Option<PathBuf>,
 
     /// Seconds the guest may take to boot to its shell.
-    #[arg(long, value_name = "SECONDS", default_value_t = 240)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 240, value_parser = clap::value_parser!(u64).range(1..=86400))]
     boot_timeout: u64,
 }
 

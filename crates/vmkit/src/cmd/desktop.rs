@@ -192,18 +192,17 @@ fn plan(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
 
     if !apply {
         if args.json {
-            let out =
-                serde_json::json!({ "uri": args.connect, "plan": plan, "host": host, "warnings": loaded.warnings });
+            let out = serde_json::json!({ "uri": lv.uri(), "plan": plan, "host": host, "warnings": loaded.warnings });
             outln!("{}", serde_json::to_string_pretty(&out)?);
         } else {
-            out!("{}", render_plan(&args.connect, &plan, &host));
+            out!("{}", render_plan(lv.uri(), &plan, &host));
         }
         return Ok(ExitCode::from(if plan.conflicts.is_empty() { exit::OK } else { exit::FAILED }));
     }
 
     let done = lv.apply(&plan)?;
     if args.json {
-        let out = serde_json::json!({ "uri": args.connect, "applied": done, "unchanged": plan.unchanged, "kept": plan.kept, "notes": plan.notes });
+        let out = serde_json::json!({ "uri": lv.uri(), "applied": done, "unchanged": plan.unchanged, "kept": plan.kept, "notes": plan.notes });
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let mut out = String::new();

@@ -101,7 +101,7 @@ struct BuildArgs {
     common: Common,
 
     /// How long the guest may take until SSH answers, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1200)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=86400))]
     boot_timeout: u64,
 
     /// Download progress: a bar on a terminal, plain lines otherwise.
@@ -124,7 +124,7 @@ struct TestArgs {
     key: Option<PathBuf>,
 
     /// How long the guest may take until SSH answers, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1200)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=86400))]
     boot_timeout: u64,
 
     /// Print the report as JSON on stdout.

@@ -87,7 +87,7 @@ enum Command {
         text: String,
         /// Pause after every key event, in milliseconds. Default: paced for QEMU's VNC server when the server is
         /// QEMU (so no key is dropped), none for other servers.
-        #[arg(long, value_name = "MS")]
+        #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=1000))]
         key_delay_ms: Option<u64>,
     },
     /// Press keys or chords, in order: enter, tab, esc, f1…f20, up, a, ctrl+alt+delete, …
@@ -177,7 +177,10 @@ fn validate_addr(addr: &str) -> Result<(), BadInput> {
 }
 
 fn seconds(value: f64) -> Result<Duration, BadInput> {
-    Duration::try_from_secs_f64(value).map_err(|_| BadInput(format!("--timeout {value}: expected seconds ≥ 0")))
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| *d <= exit::MAX_WAIT)
+        .ok_or_else(|| BadInput(format!("--timeout {value}: expected seconds from 0 to {}", exit::MAX_WAIT.as_secs())))
 }
 
 fn parse_point(s: &str) -> Result<(u32, u32), String> {

@@ -39,7 +39,7 @@ enum VmAction {
     /// Shut the VM down gracefully (ACPI power button) and wait until it is off.
     Stop {
         /// Seconds to wait; exit 1 when the guest is still running after them.
-        #[arg(long, value_name = "SECS", default_value_t = 120)]
+        #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=86400))]
         timeout: u64,
         /// Return once the request is sent.
         #[arg(long)]
@@ -63,7 +63,7 @@ enum VmAction {
         #[arg(long)]
         json: bool,
     },
-    /// Set the running guest's memory (balloon target), e.g. 4G; at most the configured memory.
+    /// Set the running guest's memory (balloon target), e.g. 4G; at least 128M, at most the configured memory.
     Setmem {
         /// The new size: a number and K, M, G or T.
         #[arg(value_name = "SIZE")]
@@ -94,6 +94,10 @@ enum VmAction {
 /// Runs `vmkit vm`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let name = args.name.as_str();
+    // Arguments that need no libvirt are checked before connecting.
+    if let VmAction::Setmem { size } = &args.action {
+        setmem_size(size)?;
+    }
     let lv = Libvirt::connect(&args.connect)?;
     let vm = lv.vm(name).map_err(libvirt_error)?;
     match args.action {
@@ -158,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         VmAction::Setmem { size } => {
-            let size: ByteSize = size.parse().map_err(exit::BadInput)?;
+            let size = setmem_size(&size)?;
             vm.set_memory(size).map_err(libvirt_error)?;
             outln!("{name}: memory set to {size}");
         }
@@ -202,6 +206,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(exit::OK))
+}
+
+/// The least memory `setmem` gives a guest: below it the guest's kernel runs out of memory at once.
+const MIN_SETMEM: ByteSize = ByteSize(128 << 20);
+
+/// A `setmem` size: a valid size of at least [`MIN_SETMEM`].
+fn setmem_size(text: &str) -> anyhow::Result<ByteSize> {
+    let size: ByteSize = text.parse().map_err(exit::BadInput)?;
+    if size.0 < MIN_SETMEM.0 {
+        return Err(exit::BadInput(format!(
+            "setmem {text}: {size} is too little for a running guest (at least {MIN_SETMEM})"
+        ))
+        .into());
+    }
+    Ok(size)
 }
 
 /// Where `vm ssh` connects.
