@@ -145,9 +145,12 @@ fn clear_box_sides(mask: &mut [u8], w: usize, h: usize) -> Vec<Rect> {
         }
     }
     for &(x, top, bottom) in &sides {
+        // The side itself, and around its ends the rounded corners (text can sit right next to a side, so the
+        // columns beside it are left alone between the corners).
         let (xa, xb) = (x.saturating_sub(2), (x + 3).min(w));
         for y in top.saturating_sub(CORNER)..(bottom + CORNER).min(h) {
-            for m in &mut mask[y * w + xa..y * w + xb] {
+            let cols = if (top..bottom).contains(&y) { x..x + 1 } else { xa..xb };
+            for m in &mut mask[y * w + cols.start..y * w + cols.end] {
                 if *m == TEXT {
                     *m = LINE;
                 }
