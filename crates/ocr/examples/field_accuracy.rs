@@ -3,7 +3,7 @@
 //! screen is taken from the X server and read with the engine, and each string is looked for as a script would.
 //!
 //! ```text
-//! cargo run --release -p ocr --example field_accuracy [-- --plain]
+//! cargo run -p ocr --example field_accuracy [-- --plain]
 //! ```
 //!
 //! For each toolkit and font it prints how many strings were read exactly (a line holding exactly the typed
