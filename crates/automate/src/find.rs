@@ -12,6 +12,9 @@
 //! - a regex (`/.../`, case-insensitive) is matched against each line's text; the words it touches are the match;
 //! - **alternatives** are tried in the order written within each tier before the next tier: the first with an
 //!   exact (or regex) match wins; if none has one, the first with a substring match, and so on;
+//! - a fifth tier, **lookalike**, only where the step (or the whole script) says `lookalikes: true`: the spaceless
+//!   comparison with characters OCR confuses folded together (`-`/`:`/`~`, `7`/`?`, `l`/`1`/`|`, …), for typed
+//!   text read back from entry fields; the run's log and JSON say when a step matched this way;
 //! - a **region** keeps only words whose centre lies inside it; a **minimum confidence** drops words below it;
 //! - matches are ordered top to bottom (line by line), then left to right; `index` picks among them.
 //!
@@ -29,6 +32,7 @@ fn options(target: &Target) -> MatchOptions {
     MatchOptions {
         region: target.region.map(|r| Rect::new(r.x, r.y, r.width, r.height)),
         min_confidence: target.min_confidence.map(|c| c * 100.0),
+        lookalikes: target.lookalikes == Some(true),
     }
 }
 

@@ -115,10 +115,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Script, ScriptError> {
     Err(ScriptError::Invalid { diagnostics })
 }
 
-const TOP_KEYS: &[&str] = &["boot_wait", "boot_commands", "health_check", "max_install_time"];
+const TOP_KEYS: &[&str] = &["boot_wait", "boot_commands", "health_check", "max_install_time", "lookalikes"];
 const STEP_KEYS: &[&str] = &["wait", "click", "click_at", "move_mouse", "type", "key", "hotkey", "delay"];
-const WAIT_KEYS: &[&str] = &["text", "timeout", "region", "min_confidence"];
-const CLICK_KEYS: &[&str] = &["text", "index", "offset", "xoffset", "yoffset", "region", "min_confidence", "timeout"];
+const WAIT_KEYS: &[&str] = &["text", "timeout", "region", "min_confidence", "lookalikes"];
+const CLICK_KEYS: &[&str] =
+    &["text", "index", "offset", "xoffset", "yoffset", "region", "min_confidence", "timeout", "lookalikes"];
 const POINT_KEYS: &[&str] = &["x", "y"];
 const REGION_KEYS: &[&str] = &["x", "y", "width", "height"];
 const TYPE_KEYS: &[&str] = &["text", "secret", "char_delay"];
@@ -281,9 +282,18 @@ impl Checker {
         let max_install_time = fields.get("max_install_time").map(|n| self.seconds(n, "max_install_time", true));
         let steps = fields.get("boot_commands").map(|n| self.steps(n));
         let health_check = fields.get("health_check").map(|n| self.health_check(n));
+        let lookalikes = fields.get("lookalikes").map(|n| self.boolean(n, "lookalikes"));
 
         let mut steps = steps.unwrap_or(Some(Vec::new()))?;
         let health_check = health_check.unwrap_or(Some(None))?;
+        // `lookalikes:` at the top applies to every wait and click that does not say otherwise.
+        if lookalikes.unwrap_or(Some(false))? {
+            for step in &mut steps {
+                if let Action::Wait(Wait { target, .. }) | Action::Click(Click { target, .. }) = &mut step.action {
+                    target.lookalikes.get_or_insert(true);
+                }
+            }
+        }
         // Typing the health check's password is typing a secret, whether or not the step says so.
         if let Some(password) = health_check.as_ref().and_then(|h| h.password.as_ref()) {
             for step in &mut steps {
@@ -468,10 +478,12 @@ impl Checker {
             }
             Some(v as f32)
         });
+        let lookalikes = fields.get("lookalikes").map(|n| self.boolean(n, &format!("{ctx}.lookalikes")));
         Some(Target {
             patterns: patterns??,
             region: region.map_or(Some(None), |r| r.map(Some))?,
             min_confidence: min_confidence.map_or(Some(None), |c| c.map(Some))?,
+            lookalikes: lookalikes.map_or(Some(None), |l| l.map(Some))?,
         })
     }
 
@@ -491,7 +503,7 @@ impl Checker {
             // Short form: `wait: 'Welcome'` or `wait: ['A', 'B']`.
             let patterns = self.patterns(node, ctx)?;
             return Some(Wait {
-                target: Target { patterns, region: None, min_confidence: None },
+                target: Target { patterns, region: None, min_confidence: None, lookalikes: None },
                 timeout: DEFAULT_WAIT_TIMEOUT,
             });
         }
@@ -505,7 +517,7 @@ impl Checker {
         if !matches!(node.kind, Kind::Map(_)) {
             let patterns = self.patterns(node, ctx)?;
             return Some(Click {
-                target: Target { patterns, region: None, min_confidence: None },
+                target: Target { patterns, region: None, min_confidence: None, lookalikes: None },
                 index: 0,
                 offset: Offset::default(),
                 timeout: None,

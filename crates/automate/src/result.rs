@@ -85,6 +85,9 @@ pub struct StepResult {
     pub detail: Option<String>,
     /// The text that matched, for `wait` and `click`.
     pub matched: Option<OcrText>,
+    /// The matching tier that found it: `exact`, `substring`, `spaceless`, `near`, `regex`, or `lookalike` (only
+    /// where the script allows it).
+    pub tier: Option<ocr::matching::MatchKind>,
     /// Where the pointer clicked or moved, in framebuffer pixels.
     pub point: Option<PointXY>,
     /// OCR passes during this step (0 while the screen does not change).

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use image::RgbaImage;
 use ocr::ScreenText;
-use ocr::matching::Match;
+use ocr::matching::{Match, MatchKind};
 
 use crate::annotate::Marks;
 use crate::debug::DebugRecorder;
@@ -141,6 +141,7 @@ struct Shot {
 struct Passed {
     detail: Option<String>,
     matched: Option<OcrText>,
+    tier: Option<MatchKind>,
     point: Option<PointXY>,
     shot: Option<Shot>,
 }
@@ -222,6 +223,7 @@ fn not_run(step: &Step) -> StepResult {
         outcome: Outcome::NotRun,
         detail: None,
         matched: None,
+        tier: None,
         point: None,
         ocr_passes: 0,
         tesseract_calls: 0,
@@ -427,6 +429,7 @@ impl Runner<'_> {
                     m.text = self.redactor.clean(&m.text);
                     m
                 });
+                r.tier = passed.tier;
                 r.point = passed.point;
                 r.screen = self.save_shot(step, passed.shot);
                 let detail = r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
@@ -524,8 +527,15 @@ impl Runner<'_> {
                 let deadline = self.deadline(started, w.timeout);
                 let (found, shot) = wait_for(screen, &w.target, 0, deadline, debug, &mut self.pointer_placed).await?;
                 Ok(Passed {
-                    detail: Some(format!("found {:?} at ({}, {})", found.text, found.bbox.x, found.bbox.y)),
+                    detail: Some(format!(
+                        "found {:?} at ({}, {}), {} match",
+                        found.text,
+                        found.bbox.x,
+                        found.bbox.y,
+                        found.kind.name()
+                    )),
                     matched: Some(ocr_text(&found)),
+                    tier: Some(found.kind),
                     point: None,
                     shot,
                 })
@@ -535,13 +545,13 @@ impl Runner<'_> {
                 let shot = if debug { Some(shot_now(screen, p)?) } else { None };
                 screen.client().click(p.x, p.y, rfb::Button::Left).await.map_err(lost_or_failed)?;
                 self.pointer_placed = true;
-                Ok(Passed { detail: None, matched: None, point: Some(point(p)), shot })
+                Ok(Passed { point: Some(point(p)), shot, ..Passed::default() })
             }
             Action::MoveMouse(p) => {
                 let shot = if debug { Some(shot_now(screen, p)?) } else { None };
                 screen.client().move_to(p.x, p.y).await.map_err(lost_or_failed)?;
                 self.pointer_placed = true;
-                Ok(Passed { detail: None, matched: None, point: Some(point(p)), shot })
+                Ok(Passed { point: Some(point(p)), shot, ..Passed::default() })
             }
             Action::Type(t) => {
                 let typing = rfb::TypeOptions {
@@ -619,8 +629,9 @@ impl Runner<'_> {
         }
         let p = PointXY { x: cx, y: cy };
         Ok(Passed {
-            detail: Some(format!("clicked {:?} at ({x}, {y})", found.text)),
+            detail: Some(format!("clicked {:?} at ({x}, {y}), {} match", found.text, found.kind.name())),
             matched: Some(ocr_text(&found)),
+            tier: Some(found.kind),
             point: Some(p),
             shot: shot.map(|s| Shot { point: Some(p), ..s }),
         })

@@ -143,6 +143,9 @@ pub struct Target {
     pub region: Option<Region>,
     /// Only words recognised with at least this confidence (0…1) count.
     pub min_confidence: Option<f32>,
+    /// Whether the lookalike tier may match (`lookalikes:` on the step, or at the top of the script for every
+    /// step that does not say); `None`: not set anywhere, off.
+    pub lookalikes: Option<bool>,
 }
 
 impl fmt::Display for Target {
@@ -158,6 +161,9 @@ impl fmt::Display for Target {
         }
         if let Some(c) = self.min_confidence {
             write!(f, " (confidence ≥ {c})")?;
+        }
+        if self.lookalikes == Some(true) {
+            f.write_str(" (lookalikes allowed)")?;
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use tesseract::PageSegMode;
 
+use crate::console::{ConsoleReader, ConsoleText};
 use crate::error::OcrError;
 use crate::frame::{Frame, PixelLayout};
 use crate::geom::Rect;
@@ -57,6 +58,8 @@ pub struct EngineOptions {
     pub page_mode: PageMode,
     /// How many crops the cache remembers.
     pub cache_capacity: usize,
+    /// Read frames that show a text console by matching glyphs instead of OCR (see [`crate::console`]).
+    pub console: bool,
 }
 
 /// Page segmentation mode used on the canvases of crops.
@@ -93,6 +96,7 @@ impl Default for EngineOptions {
             segmentation: SegParams::default(),
             page_mode: PageMode::Sparse,
             cache_capacity: 8192,
+            console: true,
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct ReadStats {
     pub recognise: Duration,
     /// The whole read.
     pub total: Duration,
+    /// The frame was a text console, read by glyph matching (no Tesseract call).
+    pub console: bool,
 }
 
 /// A word relative to the crop it was read from.
@@ -149,6 +155,7 @@ pub struct Engine {
     cache: HashMap<u64, CacheEntry>,
     generation: u64,
     stats: ReadStats,
+    console: ConsoleReader,
 }
 
 /// Gutter between crops on a canvas, in canvas pixels; wider than any word space, so no word spans two crops.
@@ -181,7 +188,14 @@ impl Engine {
                 .map(|h| h.join().map_err(|_| OcrError::WorkerPanicked).and_then(|r| r))
                 .collect::<Result<Vec<_>, _>>()
         })?;
-        Ok(Self { workers, opts, cache: HashMap::new(), generation: 0, stats: ReadStats::default() })
+        Ok(Self {
+            workers,
+            opts,
+            cache: HashMap::new(),
+            generation: 0,
+            stats: ReadStats::default(),
+            console: ConsoleReader::new(),
+        })
     }
 
     /// The options the engine was built with.
@@ -246,6 +260,9 @@ impl Engine {
         regions: &[Rect],
     ) -> Result<ScreenText, OcrError> {
         let start = Instant::now();
+        if let Some(read) = self.try_console(frame, start) {
+            return Ok(read);
+        }
         self.generation += 1;
         let bounds = Rect::new(0, 0, frame.width(), frame.height());
         let mut jobs: Vec<Job> = Vec::new();
@@ -262,7 +279,7 @@ impl Engine {
                     continue;
                 }
                 let prepared = prep::prepare(&gray, &seg, part, prep::scale_for(part.height), PAD);
-                jobs.push(Job { rect, key: crop_key(frame, &rect), prepared });
+                jobs.push(Job { rect, key: crop_key(frame, &rect) ^ u64::from(seg.in_field(&part)), prepared });
             }
         }
         let limit = self.opts.openmp == OpenMp::Limit;
@@ -345,12 +362,33 @@ impl Engine {
         (seg.pieces, canvases)
     }
 
+    /// The frame read as a text console (see [`crate::console`]), or `None` if it is not one or console reading
+    /// is off. The automation engine's reads do this first on their own.
+    pub fn read_console(&mut self, frame: &Frame<'_>) -> Option<ConsoleText> {
+        if !self.opts.console {
+            return None;
+        }
+        self.console.read(frame)
+    }
+
+    /// A console read as words, with the stats of a read that called no Tesseract.
+    fn try_console(&mut self, frame: &Frame<'_>, start: Instant) -> Option<ScreenText> {
+        let text = self.read_console(frame)?.screen_text(frame.width(), frame.height());
+        let total = start.elapsed();
+        self.stats =
+            ReadStats { pieces: text.lines.len(), prepare: total, total, console: true, ..ReadStats::default() };
+        Some(text)
+    }
+
     fn read_inner(
         &mut self,
         frame: &Frame<'_>,
         damaged: Option<(&ScreenText, &[Rect])>,
     ) -> Result<ScreenText, OcrError> {
         let start = Instant::now();
+        if let Some(read) = self.try_console(frame, start) {
+            return Ok(read);
+        }
         self.generation += 1;
         let mut stats = ReadStats::default();
         let bounds = Rect::new(0, 0, frame.width(), frame.height());
@@ -379,7 +417,8 @@ impl Engine {
                     reread_parts.push(to_frame(&part, &band));
                 }
                 let rect = to_frame(&part, &band);
-                let key = crop_key(frame, &rect);
+                // The same pixels are prepared differently inside an entry field (the caret is dropped there).
+                let key = crop_key(frame, &rect) ^ u64::from(seg.in_field(&part));
                 if self.take_cached(key, &rect, &mut words) {
                     stats.cached += 1;
                     continue;

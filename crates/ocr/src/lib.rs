@@ -15,8 +15,12 @@
 //!   OCR slips (spacing ignored, a misread letter in a long phrase), top-to-bottom order, click points, and the
 //!   closest candidates for a failure report. `vmkit screen find` and the automation engine share it, so the
 //!   command shows exactly what a script would match.
+//! - [`console`] reads text consoles (VGA text mode, the Linux framebuffer console, BIOS and boot-loader screens)
+//!   exactly, by matching each character cell against the glyphs of the fonts installed on the machine; the
+//!   engine uses it instead of Tesseract whenever a frame is such a console.
 //! - [`omp`] keeps Debian's OpenMP build of Tesseract from running 6× slower on small machines.
 
+pub mod console;
 pub mod engine;
 mod error;
 mod frame;

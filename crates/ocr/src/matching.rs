@@ -18,6 +18,12 @@
 //!      characters ("Create @ Computer Account" for "Create a Computer Account"); at most one per line. Short
 //!      phrases never match approximately: "Sign Up" is not "Sign In".
 //!
+//!   5. **lookalike**, only where the caller allows it ([`MatchOptions::lookalikes`]; scripts say
+//!      `lookalikes: true`): the spaceless comparison once characters OCR confuses are folded together on both
+//!      sides (see [`fold_lookalike`]: `-`/`:`/`~`, `7`/`?`, `l`/`1`/`|`/`i`/`!`, `0`/`o`, …), for typed text in
+//!      entry fields such as `name-word7` read as `name:word?`; phrases of at least [`SPACELESS_MIN_CHARS`]
+//!      characters besides spaces. Never tried unless asked for, and a match says it came from this tier.
+//!
 //!   So `Agree` finds the button "I Agree" and not "I Disagree" when both are on the screen, and a misread
 //!   letter never shadows a correct reading elsewhere.
 //! - **Regular expressions** ([`Pattern::parse`] reads `/.../` case-insensitively) are matched against each line's
@@ -125,6 +131,8 @@ pub struct MatchOptions {
     pub region: Option<Rect>,
     /// Only words read with at least this confidence (0–100).
     pub min_confidence: Option<f32>,
+    /// Try the lookalike tier after the others (off by default: it must be asked for).
+    pub lookalikes: bool,
 }
 
 /// How a match was found.
@@ -139,12 +147,29 @@ pub enum MatchKind {
     Spaceless,
     /// The words differ from the phrase by a misread character or so.
     Near,
+    /// The phrase occurs in the words once characters OCR confuses are folded together (allowed per step).
+    Lookalike,
     /// A regular expression matched.
     Regex,
 }
 
+impl MatchKind {
+    /// The tier's name, as `vmkit screen find` and the automation engine's log and JSON show it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Substring => "substring",
+            MatchKind::Spaceless => "spaceless",
+            MatchKind::Near => "near",
+            MatchKind::Lookalike => "lookalike",
+            MatchKind::Regex => "regex",
+        }
+    }
+}
+
 /// The tiers of phrase matching, in the order they are tried.
-const TIERS: [MatchKind; 4] = [MatchKind::Exact, MatchKind::Substring, MatchKind::Spaceless, MatchKind::Near];
+const TIERS: [MatchKind; 5] =
+    [MatchKind::Exact, MatchKind::Substring, MatchKind::Spaceless, MatchKind::Near, MatchKind::Lookalike];
 
 /// The spaceless tier applies only to phrases with at least this many characters besides whitespace: shorter ones
 /// would turn up inside unrelated words.
@@ -197,6 +222,7 @@ fn find_in_tier(screen: &ScreenText, pattern: &Pattern, opts: &MatchOptions, tie
         (Pattern::Regex(_), _) => Vec::new(),
         (Pattern::Phrase(p), MatchKind::Spaceless) => find_spaceless(screen, p, opts),
         (Pattern::Phrase(p), MatchKind::Near) => find_near(screen, p, opts),
+        (Pattern::Phrase(p), MatchKind::Lookalike) => find_lookalike(screen, p, opts),
         (Pattern::Phrase(p), tier) => find_phrase(screen, p, opts, tier),
     }
 }
@@ -289,6 +315,8 @@ enum Join {
     SpacedLower,
     /// Lowercased, with all whitespace removed (words run together).
     TightLower,
+    /// Like `TightLower`, with lookalike characters folded ([`fold_lookalike`]).
+    TightFolded,
 }
 
 /// A run's text, and for each word the byte range it occupies in that text.
@@ -296,7 +324,7 @@ fn run_text(screen: &ScreenText, run: &[usize], join: Join) -> (String, Vec<(usi
     let mut text = String::new();
     let mut spans = Vec::with_capacity(run.len());
     for &i in run {
-        if join != Join::TightLower && !text.is_empty() {
+        if matches!(join, Join::Spaced | Join::SpacedLower) && !text.is_empty() {
             text.push(' ');
         }
         let start = text.len();
@@ -305,6 +333,7 @@ fn run_text(screen: &ScreenText, run: &[usize], join: Join) -> (String, Vec<(usi
             Join::Spaced => text.push_str(w),
             Join::SpacedLower => text.push_str(&w.to_lowercase()),
             Join::TightLower => text.extend(w.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase)),
+            Join::TightFolded => text.extend(w.chars().filter(|c| !c.is_whitespace()).map(fold_lookalike)),
         }
         spans.push((start, text.len()));
     }
@@ -385,6 +414,41 @@ fn find_spaceless(screen: &ScreenText, phrase: &str, opts: &MatchOptions) -> Vec
         return Vec::new();
     }
     find_occurrences(screen, &needle, opts, Join::TightLower, MatchKind::Spaceless)
+}
+
+/// Characters OCR confuses in typed text, folded onto one of each group (after lowercasing): dashes and colons
+/// and tildes (`-`, `:`, `~`, `–`, `—`, `−`, `_`), `7` and `?`, the vertical strokes (`l`, `1`, `|`, `i`, `!`, `I`),
+/// `0` and `o`, `5` and `s`, `2` and `z`, `8` and `b`, `9` and `g`, opening and closing brackets of any kind,
+/// `,` and `.`, and the quotes.
+pub fn fold_lookalike(c: char) -> char {
+    match c {
+        '-' | ':' | '~' | '–' | '—' | '−' | '‐' | '_' => '-',
+        '7' | '?' => '7',
+        'l' | 'L' | '1' | '|' | 'i' | 'I' | '!' | '¦' => 'l',
+        '0' | 'o' | 'O' => 'o',
+        '5' | 's' | 'S' => 's',
+        '2' | 'z' | 'Z' => 'z',
+        '8' | 'b' | 'B' => 'b',
+        '9' | 'g' | 'G' => 'g',
+        '(' | '[' | '{' => '(',
+        ')' | ']' | '}' => ')',
+        ',' | '.' => '.',
+        '\'' | '`' | '‘' | '’' | '´' => '\'',
+        '"' | '“' | '”' => '"',
+        c => c.to_lowercase().next().unwrap_or(c),
+    }
+}
+
+/// The fifth tier (only when allowed): the phrase inside a run once whitespace is removed and lookalikes folded.
+fn find_lookalike(screen: &ScreenText, phrase: &str, opts: &MatchOptions) -> Vec<Match> {
+    if !opts.lookalikes {
+        return Vec::new();
+    }
+    let needle: String = phrase.chars().filter(|c| !c.is_whitespace()).map(fold_lookalike).collect();
+    if needle.chars().count() < SPACELESS_MIN_CHARS {
+        return Vec::new();
+    }
+    find_occurrences(screen, &needle, opts, Join::TightFolded, MatchKind::Lookalike)
 }
 
 /// The fourth tier: per line, the window of words closest to a long phrase, if within the edit budget.
@@ -732,6 +796,32 @@ mod tests {
         let kinds = [MatchKind::Exact, MatchKind::Substring, MatchKind::Spaceless, MatchKind::Near, MatchKind::Regex];
         let json: Vec<String> = kinds.iter().map(|k| serde_json::to_string(k).unwrap()).collect();
         assert_eq!(json, ["\"exact\"", "\"substring\"", "\"spaceless\"", "\"near\"", "\"regex\""]);
+    }
+
+    #[test]
+    fn lookalikes_match_only_when_allowed() {
+        // A host name typed into an entry field, read with its hyphen and trailing digit misread.
+        let s = screen(&[("Host", 10, 10), ("name:", 60, 10), ("name:word?", 200, 10)]);
+        let p = Pattern::phrase("name-word7");
+        assert!(find(&s, &p, &MatchOptions::default()).is_empty(), "never silently");
+        let allowed = MatchOptions { lookalikes: true, ..MatchOptions::default() };
+        let m = find(&s, &p, &allowed);
+        assert_eq!((texts(&m), m[0].kind), (vec!["name:word?"], MatchKind::Lookalike));
+        // The field's frame and caret read as brackets and bars around it: still inside.
+        let s = screen(&[("{name:word?|", 200, 10)]);
+        assert_eq!(find(&s, &p, &allowed)[0].kind, MatchKind::Lookalike);
+        // Vertical strokes and zeros: "l0g1n" for "login"; but a different letter is not a lookalike.
+        let s = screen(&[("|0g1n", 10, 10)]);
+        assert_eq!(texts(&find(&s, &Pattern::phrase("login"), &allowed)), ["|0g1n"]);
+        assert!(find(&s, &Pattern::phrase("logon"), &allowed).is_empty());
+        // An earlier tier wins: the exact reading elsewhere on the screen.
+        let s = screen(&[("name:word?", 10, 10), ("name-word7", 10, 100)]);
+        let m = find(&s, &p, &allowed);
+        assert_eq!((texts(&m), m[0].kind), (vec!["name-word7"], MatchKind::Exact));
+        // Short phrases never match this way.
+        let s = screen(&[("l?", 10, 10)]);
+        assert!(find(&s, &Pattern::phrase("17"), &allowed).is_empty());
+        assert_eq!(serde_json::to_string(&MatchKind::Lookalike).unwrap(), "\"lookalike\"");
     }
 
     #[test]

@@ -9,12 +9,19 @@
 //!    are not active, whatever their colour.
 //! 2. **No frames.** Long straight runs of active pixels (window borders, the edges of a selection bar, table
 //!    rules, underlines) are cleared, so they do not glue a whole window into one piece.
+//!    **Fields.** An entry field's frame is a box whose top and bottom are long lines but whose sides are
+//!    shorter than a frame line (a field is 25–40 pixels tall): a vertical run whose ends both touch a frame line
+//!    is a side of a box and is cleared too, with the rounded corners around its ends, so the field's frame does
+//!    not read as `{` or `|` around the typed text. The inside of such a box is a *field interior*.
 //! 3. **Pieces.** Active pixels are smeared horizontally across gaps narrower than a word space and grouped into
 //!    8-connected components: roughly one per text line (or per isolated word). Their boxes are the *crops*.
 //! 4. **Per-crop normalisation.** Each crop gets its own background (the most common luminance on its rim) and
 //!    is mapped to *distance from that background*, stretched to full contrast: dark ink on white, whether the
 //!    original was black on white, white on blue, or grey on black. Rows that are almost entirely a different
 //!    uniform colour (the edge of a selection bar cutting through the crop) are treated as background.
+//!    In a piece inside a field interior, a text caret — one stroke at most 2 pixels wide, standing alone, and
+//!    clearly taller than every other glyph (it spans the whole line, ascender to descender) — is painted over,
+//!    so the typed text reads without a trailing `|`.
 //! 5. **Upscale.** Small text is enlarged 2× (3× for tiny) with bilinear interpolation and padded with white.
 //!
 //! Every crop depends only on its own pixels, which is what lets [`crate::engine`] cache results per crop: a crop
@@ -38,11 +45,13 @@ pub struct SegParams {
     pub min_height: u32,
     /// Pieces narrower than this are noise (the sides of buttons and bars).
     pub min_width: u32,
+    /// Clear the sides of boxes (entry fields) and the caret inside them (see the module docs).
+    pub fields: bool,
 }
 
 impl Default for SegParams {
     fn default() -> Self {
-        Self { edge_threshold: 40, max_hrun: 48, max_vrun: 40, hgap: 12, min_height: 6, min_width: 4 }
+        Self { edge_threshold: 40, max_hrun: 48, max_vrun: 40, hgap: 12, min_height: 6, min_width: 4, fields: true }
     }
 }
 
@@ -67,6 +76,8 @@ pub(crate) struct Segmentation {
     /// The edge mask: [`TEXT`], [`LINE`] or 0, `w * h`.
     pub mask: Vec<u8>,
     pub w: usize,
+    /// Interiors of boxes found by their cleared sides (entry fields).
+    pub fields: Vec<Rect>,
 }
 
 impl Segmentation {
@@ -75,6 +86,11 @@ impl Segmentation {
         let x = x as usize;
         (y0 as usize..y1 as usize).any(|y| self.mask.get(y * self.w + x).is_some_and(|&m| m == TEXT))
     }
+
+    /// Whether `rect` lies inside a field interior.
+    pub(crate) fn in_field(&self, rect: &Rect) -> bool {
+        self.fields.iter().any(|f| f.contains_rect(rect))
+    }
 }
 
 /// Finds the pieces of `gray` that may hold text.
@@ -82,10 +98,115 @@ pub(crate) fn segment(gray: &Gray, params: &SegParams) -> Segmentation {
     let (w, h) = (gray.w, gray.h);
     let mut mask = edge_mask(gray, params.edge_threshold);
     remove_long_runs(&mut mask, w, h, params.max_hrun as usize, params.max_vrun as usize);
+    let fields = if params.fields { clear_box_sides(&mut mask, w, h) } else { Vec::new() };
     let runs = smeared_runs(&mask, w, h, params.hgap as usize);
     let boxes = components(&runs);
     let pieces = filter_pieces(boxes, params);
-    Segmentation { pieces, mask, w }
+    Segmentation { pieces, mask, w, fields }
+}
+
+/// How far (pixels) the end of a box side may be from the frame line it meets: rounded corners.
+const CORNER: usize = 6;
+
+/// Clears vertical runs of [`TEXT`] whose both ends touch a [`LINE`] (the sides of boxes shorter than a frame
+/// line), and the corner pixels around their ends; returns the interiors of the boxes whose two sides were found.
+fn clear_box_sides(mask: &mut [u8], w: usize, h: usize) -> Vec<Rect> {
+    // A frame line that ends within CORNER of column `x` in rows `y0..y1` (a caret in the middle of a field also
+    // has frame lines above and below it, but they run on past it on both sides).
+    let line_ends_near = |mask: &[u8], x: usize, y0: usize, y1: usize| {
+        let (xa, xb) = (x.saturating_sub(CORNER), (x + CORNER + 1).min(w));
+        (y0..y1.min(h)).any(|y| {
+            let row = &mask[y * w..(y + 1) * w];
+            let left_open = xa < 3 || !row[xa - 3..xa].contains(&LINE);
+            let right_open = xb + 3 > w || !row[xb..xb + 3].contains(&LINE);
+            row[xa..xb].contains(&LINE) && (left_open || right_open)
+        })
+    };
+    // (x, top, bottom) of each side found.
+    let mut sides: Vec<(usize, usize, usize)> = Vec::new();
+    for x in 0..w {
+        let mut y = 0;
+        while y < h {
+            if mask[y * w + x] != TEXT {
+                y += 1;
+                continue;
+            }
+            let top = y;
+            while y < h && mask[y * w + x] == TEXT {
+                y += 1;
+            }
+            let bottom = y;
+            if bottom - top >= 12
+                && line_ends_near(mask, x, top.saturating_sub(CORNER), top)
+                && line_ends_near(mask, x, bottom, bottom + CORNER)
+            {
+                sides.push((x, top, bottom));
+            }
+        }
+    }
+    for &(x, top, bottom) in &sides {
+        // The side itself, and around its ends the rounded corners (text can sit right next to a side, so the
+        // columns beside it are left alone between the corners).
+        let (xa, xb) = (x.saturating_sub(2), (x + 3).min(w));
+        for y in top.saturating_sub(CORNER)..(bottom + CORNER).min(h) {
+            let cols = if (top..bottom).contains(&y) { x..x + 1 } else { xa..xb };
+            for m in &mut mask[y * w + cols.start..y * w + cols.end] {
+                if *m == TEXT {
+                    *m = LINE;
+                }
+            }
+        }
+    }
+    // A box: a left and a right side spanning about the same rows, with something between them.
+    let mut fields = Vec::new();
+    for (i, &(lx, lt, lb)) in sides.iter().enumerate() {
+        let right = sides[i + 1..]
+            .iter()
+            .filter(|&&(rx, rt, rb)| rx > lx + 2 * CORNER && rt.abs_diff(lt) <= 3 && rb.abs_diff(lb) <= 3)
+            .min_by_key(|&&(rx, _, _)| rx);
+        if let Some(&(rx, _, _)) = right {
+            let r = Rect::from_edges(lx as u32 + 2, lt as u32, rx as u32 - 1, lb as u32);
+            if !fields.iter().any(|f: &Rect| f.intersects(&r)) {
+                fields.push(r);
+            }
+        }
+    }
+    fields
+}
+
+/// Paints over a text caret in a normalised crop (dark on white): a stroke at most 2 pixels wide with blank
+/// columns on both sides whose ink is at least 1.12 times as tall as that of any other column.
+fn remove_caret(crop: &mut [u8], w: usize, h: usize) {
+    const INK: u8 = 128;
+    let extent: Vec<Option<(usize, usize)>> = (0..w)
+        .map(|x| {
+            let top = (0..h).find(|&y| crop[y * w + x] < INK)?;
+            let bottom = (0..h).rev().find(|&y| crop[y * w + x] < INK)?;
+            Some((top, bottom + 1))
+        })
+        .collect();
+    let height = |x: usize| extent[x].map_or(0, |(t, b)| b - t);
+    let mut x = 0;
+    while x < w {
+        if extent[x].is_none() {
+            x += 1;
+            continue;
+        }
+        let start = x;
+        while x < w && extent[x].is_some() {
+            x += 1;
+        }
+        if x - start > 2 || start == 0 && x == w {
+            continue;
+        }
+        let tall = (start..x).map(height).max().unwrap_or(0);
+        let others = (0..w).filter(|c| !(start..x).contains(c)).map(height).max().unwrap_or(0);
+        if others > 0 && tall * 100 >= others * 112 {
+            for c in start..x {
+                (0..h).for_each(|y| crop[y * w + c] = 255);
+            }
+        }
+    }
 }
 
 /// 1 where a pixel differs from its right or lower neighbour by at least `threshold`.
@@ -300,6 +421,9 @@ pub(crate) fn prepare(gray: &Gray, seg: &Segmentation, rect: Rect, scale: u32, p
         crop.extend_from_slice(&gray.px[y * gray.w + rect.x as usize..y * gray.w + rect.right() as usize]);
     }
     normalise(&mut crop, cw, ch);
+    if seg.in_field(&rect) {
+        remove_caret(&mut crop, cw, ch);
+    }
     for (row, y) in (rect.y as usize..rect.bottom() as usize).enumerate() {
         let m = &seg.mask[y * seg.w + rect.x as usize..y * seg.w + rect.right() as usize];
         for (v, &k) in crop[row * cw..(row + 1) * cw].iter_mut().zip(m) {
@@ -430,6 +554,32 @@ mod tests {
         assert_eq!(seg.pieces.len(), 2, "{:?}", seg.pieces);
         assert!(seg.pieces[0].contains_rect(&Rect::new(20, 10, 19, 8)), "{:?}", seg.pieces[0]);
         assert!(seg.pieces[1].y >= 29 && seg.pieces[1].x >= 118, "{:?}", seg.pieces[1]);
+    }
+
+    #[test]
+    fn an_entry_fields_frame_and_caret_are_dropped() {
+        // A 30-pixel-high field (frame lines top and bottom, short sides) holding two "letters" and a caret.
+        let g = gray_from(200, 50, |x, y| {
+            let frame =
+                (10..190).contains(&x) && (y == 10 || y == 40) || (x == 10 || x == 189) && (10..=40).contains(&y);
+            let letter = |x0: usize| (x0..x0 + 8).contains(&x) && (18..30).contains(&y) && (x - x0).is_multiple_of(3);
+            let caret = x == 46 && (15..36).contains(&y);
+            if frame || letter(18) || letter(30) || caret { 0 } else { 255 }
+        });
+        let seg = segment(&g, &SegParams::default());
+        assert_eq!(seg.fields.len(), 1, "{:?}", seg.fields);
+        assert!(seg.fields[0].contains_rect(&Rect::new(14, 14, 170, 24)), "{:?}", seg.fields);
+        assert_eq!(seg.pieces.len(), 1, "{:?}", seg.pieces);
+        let piece = seg.pieces[0];
+        assert!(piece.x >= 14 && piece.right() <= 50, "the sides are not part of the text: {piece:?}");
+        let p = prepare(&g, &seg, piece, 1, 0);
+        let col = |x: u32| (0..p.h).all(|y| p.px[(y * p.w + x - piece.x) as usize] == 255);
+        assert!(col(46), "the caret is painted over");
+        assert!(!col(18) && !col(30), "the letters stay");
+        // Without the field rules the sides stay text.
+        let seg = segment(&g, &SegParams { fields: false, ..SegParams::default() });
+        assert!(seg.fields.is_empty());
+        assert!(seg.pieces.iter().any(|p| p.x <= 10), "{:?}", seg.pieces);
     }
 
     #[test]

@@ -129,6 +129,11 @@ fn e2e_vga_console_text_reads() {
     assert_eq!((shot.width, shot.height), (720, 400), "a VGA text mode screen");
     let mut engine = Engine::new().expect("engine");
     let text = engine.read(&frame(&shot)).expect("read");
+    // Read as a console (glyph matching against the VGA BIOS font), not by Tesseract.
+    let stats = engine.last_stats();
+    assert!(stats.console && stats.tesseract_calls == 0, "{stats:?}\n{}", explain(&text));
+    let console = engine.read_console(&frame(&shot)).expect("a console");
+    assert_eq!((console.grid.cell_width, console.grid.cell_height, console.columns, console.rows), (9, 16, 80, 25));
     for phrase in ["Booting from Hard Disk...", "No bootable device.", "Booting from Floppy..."] {
         find_one(&text, phrase);
     }

@@ -20,5 +20,8 @@ fn e2e_demo_types_into_the_guest_and_reads_its_answer() {
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     // The guest's shell computed 42 and printed the kernel release: both came back through VNC and OCR.
     assert!(stdout.lines().any(|l| l.contains("demo: 42 from Linux")), "{stdout}");
+    // The console is read glyph by glyph: the typed command comes back exactly, `$((6*7))` and all.
+    assert!(stdout.lines().any(|l| l.ends_with("# echo vmkit demo: $((6*7)) from $(uname -sr)")), "{stdout}");
+    assert!(stderr.contains("reads back exactly"), "{stderr}");
     assert!(stderr.contains("booting it under"), "{stderr}");
 }

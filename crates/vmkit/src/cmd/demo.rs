@@ -2,8 +2,9 @@
 //!
 //! It builds a tiny guest from Debian packages (Debian's kernel and a busybox initramfs, cached after the first
 //! run), boots it under QEMU (KVM when the probe shows KVM works, TCG otherwise) with VNC on 127.0.0.1, types a
-//! command into the guest's VGA console over VNC, waits until OCR sees its answer, and prints the text it reads
-//! from the screen. Nothing is downloaded but the two Debian packages, through the host's apt.
+//! command into the guest's VGA console over VNC, waits until the screen shows its answer, and prints the text it
+//! reads from the screen. The console is read exactly, by matching glyphs cell by cell (see `ocr::console`), so
+//! the command line must come back character for character. Nothing is downloaded but the two Debian packages, through the host's apt.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -127,11 +128,18 @@ async fn drive(
 
     step("reading the screen until the answer appears");
     let answer = ocr::matching::Pattern::parse(ANSWER).context("the demo's answer pattern")?;
-    let text = super::screen::wait_for_text(&vnc, &answer, Duration::from_secs(30)).await?;
+    let text = super::screen::wait_for_text(&vnc, &answer, Duration::from_secs(30), &Default::default()).await?;
     outln!("{}", text.text());
     let seen = !ocr::matching::find(&text, &answer, &ocr::matching::MatchOptions::default()).is_empty();
     if !seen {
         eprintln!("vmkit demo: the guest's answer did not appear on the screen within 30 s");
+        return Ok(ExitCode::from(crate::exit::FAILED));
+    }
+    // The console is read by matching its glyphs, not by OCR: the typed command comes back character for character.
+    if text.lines.iter().any(|l| l.text.contains(COMMAND)) {
+        note("the typed command reads back exactly (the VGA console is read glyph by glyph)");
+    } else {
+        eprintln!("vmkit demo: the typed command `{COMMAND}` did not read back exactly");
         return Ok(ExitCode::from(crate::exit::FAILED));
     }
     if keep {

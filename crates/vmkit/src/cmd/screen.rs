@@ -12,6 +12,8 @@ use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use serde::Serialize;
 
+use ocr::matching::MatchOptions;
+
 use crate::exit::{self, BadInput};
 use crate::output::outln;
 
@@ -65,6 +67,10 @@ enum Command {
         /// Wait up to --timeout for the text to appear instead of reading the screen once.
         #[arg(long)]
         wait: bool,
+        /// Also try the lookalike tier (characters OCR confuses folded together: -/:/~, 7/?, l/1/|, ...), as a
+        /// script step with `lookalikes: true` does.
+        #[arg(long)]
+        lookalikes: bool,
     },
     /// Click text found on the screen, or a point.
     Click {
@@ -80,6 +86,9 @@ enum Command {
         /// Mouse button: left, middle or right.
         #[arg(long, default_value = "left", value_parser = parse_button)]
         button: rfb::Button,
+        /// Also try the lookalike tier, as a script step with `lookalikes: true` does.
+        #[arg(long)]
+        lookalikes: bool,
     },
     /// Type text (every character as a key press, Shift where needed).
     Type {
@@ -119,9 +128,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match args.command {
             Command::Capture { output } => capture(&vnc, &output),
             Command::Ocr { json } => ocr_screen(&vnc, json).await,
-            Command::Find { json, wait, .. } => {
+            Command::Find { json, wait, lookalikes, .. } => {
                 let pattern = pattern.context("pattern")?;
-                let found = find(&vnc, &pattern, if wait { timeout } else { Duration::ZERO }).await?;
+                let opts = MatchOptions { lookalikes, ..MatchOptions::default() };
+                let found = find(&vnc, &pattern, if wait { timeout } else { Duration::ZERO }, &opts).await?;
                 print_matches(&pattern, &found, json)?;
                 Ok(ExitCode::from(if found.is_empty() { exit::FAILED } else { exit::OK }))
             }
@@ -130,9 +140,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 vnc.click(x, y, button).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Click { index, button, .. } => {
+            Command::Click { index, button, lookalikes, .. } => {
                 let pattern = pattern.context("pattern")?;
-                click_text(&vnc, &pattern, index, button, timeout).await
+                let opts = MatchOptions { lookalikes, ..MatchOptions::default() };
+                click_text(&vnc, &pattern, index, button, timeout, &opts).await
             }
             Command::Type { text, key_delay_ms } => {
                 let opts = type_options(&vnc, key_delay_ms);
@@ -270,9 +281,10 @@ async fn find(
     vnc: &rfb::Client,
     pattern: &ocr::matching::Pattern,
     wait: Duration,
+    opts: &MatchOptions,
 ) -> anyhow::Result<Vec<ocr::matching::Match>> {
-    let text = wait_for_text(vnc, pattern, wait).await?;
-    Ok(ocr::matching::find(&text, pattern, &ocr::matching::MatchOptions::default()))
+    let text = wait_for_text(vnc, pattern, wait, opts).await?;
+    Ok(ocr::matching::find(&text, pattern, opts))
 }
 
 /// Reads the screen until `pattern` is on it or `wait` passes (zero: read once), and returns the last read.
@@ -281,12 +293,13 @@ pub async fn wait_for_text(
     vnc: &rfb::Client,
     pattern: &ocr::matching::Pattern,
     wait: Duration,
+    opts: &MatchOptions,
 ) -> anyhow::Result<ocr::ScreenText> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         vnc.take_damage();
         let text = read_screen(vnc.frame()).await?;
-        let found = !ocr::matching::find(&text, pattern, &ocr::matching::MatchOptions::default()).is_empty();
+        let found = !ocr::matching::find(&text, pattern, opts).is_empty();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if found || left.is_zero() {
             return Ok(text);
@@ -326,7 +339,7 @@ fn print_matches(pattern: &ocr::matching::Pattern, found: &[ocr::matching::Match
         for m in found {
             let b = m.bbox;
             outln!(
-                "{},{}\t{}x{}+{}+{}\t{:.0}%\t{}",
+                "{},{}\t{}x{}+{}+{}\t{:.0}%\t{}\t{}",
                 m.point.x,
                 m.point.y,
                 b.width,
@@ -334,6 +347,7 @@ fn print_matches(pattern: &ocr::matching::Pattern, found: &[ocr::matching::Match
                 b.x,
                 b.y,
                 m.confidence,
+                m.kind.name(),
                 m.text
             );
         }
@@ -347,8 +361,9 @@ async fn click_text(
     index: i64,
     button: rfb::Button,
     timeout: Duration,
+    opts: &MatchOptions,
 ) -> anyhow::Result<ExitCode> {
-    let found = find(vnc, pattern, timeout).await?;
+    let found = find(vnc, pattern, timeout, opts).await?;
     let Some(target) = ocr::matching::pick(&found, index) else {
         if found.is_empty() {
             eprintln!("vmkit: {:?} did not appear on the screen within {timeout:?}", pattern.describe());
