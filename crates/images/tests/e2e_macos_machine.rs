@@ -50,7 +50,7 @@ async fn e2e_macos_profile_starts_qemu_and_ovmf_runs() {
             "vendor=GenuineIntel".into(),
             "usb-tablet,bus=xhci.0".into(),
             "vmware-svga".into(),
-            "ich9-ahci".into(),
+            "ide-hd,bus=ide.2".into(),
             "virtio-net-pci".into(),
         ] {
             assert!(argv.contains(&needle), "{needle} missing from {argv}");

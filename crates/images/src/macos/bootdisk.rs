@@ -224,6 +224,8 @@ impl BootDisk {
             out.flush()?;
         }
         drop(root);
+        // Counting the free clusters records them in FAT32's FSInfo sector, which fsck.fat expects filled in.
+        fs.stats()?;
         fs.unmount()?;
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! set the version was compiled for (Ventura and later use AVX2 and stop at the Apple logo without it — the
 //! complaint peers hear most), USB keyboard and tablet on an xHCI controller (macOS has no PS/2 driver; the tablet
 //! gives absolute pointer positions for the automation), a `vmware-svga` display (macOS ships a driver for it),
-//! a virtio NIC (macOS has had `virtio-net` support since 11) and the disks on an AHCI controller: OpenCore's
+//! a virtio NIC (macOS has had `virtio-net` support since 11) and the disks on q35's AHCI controller: OpenCore's
 //! disk first, then the installer, then the system disk. UEFI comes from OVMF.
 //!
 //! [`preflight`] says before a multi-gigabyte download whether this host can run that: KVM that really runs
@@ -119,7 +119,6 @@ impl MacMachine {
         cmd.vga = Some(Vga::None);
         cmd.devices.push(Device::new("vmware-svga"));
         cmd.display = Some(Display::None);
-        cmd.devices.push(Device::new("ich9-ahci").prop("id", "sata"));
         let mut disks: Vec<(&str, PathBuf, ImageFormat, bool)> =
             vec![("opencore", self.opencore.clone(), ImageFormat::Raw, false)];
         if let Some(installer) = &self.installer {
@@ -127,9 +126,11 @@ impl MacMachine {
         }
         disks.push(("system", self.system.clone(), ImageFormat::Qcow2, false));
         for (port, (id, file, format, readonly)) in disks.into_iter().enumerate() {
-            let device = Device::new("ide-hd").prop("bus", format!("sata.{port}")).prop("bootindex", port.to_string());
+            // q35's own ICH9 AHCI controller, whose ports are the buses `ide.0` … `ide.5`.
+            let device = Device::new("ide-hd").prop("bus", format!("ide.{port}")).prop("bootindex", port.to_string());
             let mut drive = Drive::with_device(id, file, format, device);
-            drive.readonly = readonly;
+            // ide-hd cannot be read-only; the installer's writes go to a throwaway overlay instead.
+            drive.snapshot = readonly;
             cmd.drives.push(drive);
         }
         let mut net = UserNet::virtio("net0", vec![HostForward::tcp(self.ssh_port, 22)]);
