@@ -8,6 +8,10 @@
 //! - `partial/<hex>.lock` — held (advisory lock) while a process downloads `<hex>`, so two builds that need the same
 //!   file do not write the same partial file; the second waits and then finds the file cached.
 //!
+//! - `refs/<kind>/<hex>` — a small text file naming the digest of a cached file that `<hex>` leads to (for a
+//!   macOS recovery image: the digest of the chunklist that verified it), so a file whose own digest nobody could
+//!   know in advance is still found again without downloading it.
+//!
 //! The root is, in order: an explicit path from the caller (a `--cache-dir` flag), `$VMKIT_CACHE_DIR`, or the
 //! XDG cache directory (`$XDG_CACHE_HOME/vmkit`, usually `~/.cache/vmkit`).
 
@@ -77,6 +81,43 @@ impl Cache {
         self.partial_path(digest).is_file()
     }
 
+    /// Puts bytes that are already verified into the cache (atomically) and returns the cached file.
+    pub fn insert_bytes(&self, data: &[u8]) -> Result<crate::Fetched, FetchError> {
+        let sha256 = Sha256::of_bytes(data);
+        let path = self.blob_path(&sha256);
+        if !path.is_file() {
+            self.ensure_dirs()?;
+            let tmp = self.root.join("partial").join(format!("{}.insert", sha256.to_hex()));
+            write_atomically(&tmp, &path, data, 0o444)?;
+        }
+        Ok(crate::Fetched { path, sha256, from_cache: false, size: data.len() as u64 })
+    }
+
+    /// Records that `key` leads to the cached file `target` (see the module doc).
+    pub fn write_ref(&self, kind: &str, key: &Sha256, target: &Sha256) -> Result<(), FetchError> {
+        let dir = self.root.join("refs").join(kind);
+        std::fs::create_dir_all(&dir).map_err(|source| FetchError::Io { op: "creating", path: dir.clone(), source })?;
+        let path = dir.join(key.to_hex());
+        let tmp = dir.join(format!("{}.tmp", key.to_hex()));
+        write_atomically(&tmp, &path, format!("{}\n", target.to_hex()).as_bytes(), 0o644)
+    }
+
+    /// The cached file `key` leads to, if the reference and the file are both there.
+    pub fn resolve_ref(&self, kind: &str, key: &Sha256) -> Result<Option<crate::Fetched>, FetchError> {
+        let path = self.root.join("refs").join(kind).join(key.to_hex());
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(FetchError::Io { op: "reading", path, source }),
+        };
+        let Ok(target) = text.trim().parse::<Sha256>() else { return Ok(None) };
+        let Some(blob) = self.lookup(&target) else { return Ok(None) };
+        let size = std::fs::metadata(&blob)
+            .map_err(|source| FetchError::Io { op: "inspecting", path: blob.clone(), source })?
+            .len();
+        Ok(Some(crate::Fetched { path: blob, sha256: target, from_cache: true, size }))
+    }
+
     pub(crate) fn partial_path(&self, digest: &Sha256) -> PathBuf {
         self.root.join("partial").join(format!("{}.part", digest.to_hex()))
     }
@@ -93,6 +134,18 @@ impl Cache {
         }
         Ok(())
     }
+}
+
+/// Writes `data` to `tmp`, syncs it, sets `mode` and renames it to `to`.
+fn write_atomically(tmp: &Path, to: &Path, data: &[u8], mode: u32) -> Result<(), FetchError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let io = |op, path: &Path, source| FetchError::Io { op, path: path.to_owned(), source };
+    let mut file = std::fs::File::create(tmp).map_err(|e| io("creating", tmp, e))?;
+    file.write_all(data).and_then(|()| file.sync_all()).map_err(|e| io("writing", tmp, e))?;
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("setting permissions of", tmp, e))?;
+    std::fs::rename(tmp, to).map_err(|e| io("renaming into", to, e))
 }
 
 #[cfg(test)]

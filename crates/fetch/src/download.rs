@@ -15,6 +15,7 @@ use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256 as Hasher};
 use tokio::io::AsyncWriteExt;
 
+use crate::chunklist::{ChunkCheck, Chunklist};
 use crate::progress::Reporter;
 use crate::{Cache, FetchError, ProgressMode, Sha256, Source};
 
@@ -57,6 +58,33 @@ struct Partial {
     hasher: Hasher,
     /// Some of the bytes came from an earlier transfer (this run's or an interrupted run's).
     resumed: bool,
+    /// For a chunklist download: the bytes checked chunk by chunk as they are written.
+    check: Option<ChunkCheck>,
+    /// The fresh checker a reset starts over with.
+    check_start: Option<ChunkCheck>,
+}
+
+/// What a download must turn out to be.
+#[derive(Clone, Copy)]
+enum Expect<'a> {
+    /// Exactly these bytes: the whole file's SHA-256.
+    Sha256(&'a Sha256),
+    /// The image a verified chunklist describes: every chunk's SHA-256, in order, covering it exactly.
+    Chunks(&'a Chunklist),
+}
+
+/// One file to transfer.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    url: &'a Url,
+    name: &'a str,
+    /// A `Cookie` header value the server requires (Apple's asset tokens). Never logged.
+    cookie: Option<&'a str>,
+    /// A `User-Agent` the server expects instead of vmkit's.
+    user_agent: Option<&'a str>,
+    expect: Expect<'a>,
+    /// Names the partial and lock files: the digest of the file, or of the chunklist that describes it.
+    key: &'a Sha256,
 }
 
 impl Fetcher {
@@ -124,17 +152,53 @@ impl Fetcher {
         if let Some(found) = self.cached(source)? {
             return Ok(found);
         }
-        let mut reporter = Reporter::new(self.progress, source.name());
-        let mut partial = Partial::open(self.cache.partial_path(source.sha256())).await?;
-        let result = if source.url().scheme() == "file" {
-            self.copy_local(source, &mut partial, &mut reporter).await
+        let job = Job {
+            url: source.url(),
+            name: source.name(),
+            cookie: None,
+            user_agent: None,
+            expect: Expect::Sha256(source.sha256()),
+            key: source.sha256(),
+        };
+        self.transfer(job).await
+    }
+
+    /// Downloads the image a chunklist describes into the cache, checking every chunk as it arrives; the file is
+    /// cached under its own SHA-256 only when every chunk verified and the image ended exactly at the last one.
+    /// `list` must already have been verified ([`Chunklist::verify`]); `list_digest` (the chunklist file's
+    /// SHA-256) names the partial file, so an interrupted download resumes even from a new URL or token.
+    /// `cookie` is sent as the `Cookie` header (never logged), `user_agent` replaces vmkit's.
+    pub async fn fetch_chunked(
+        &self,
+        url: &Url,
+        name: &str,
+        cookie: Option<&str>,
+        user_agent: Option<&str>,
+        list: &Chunklist,
+        list_digest: &Sha256,
+    ) -> Result<Fetched, FetchError> {
+        self.cache.ensure_dirs()?;
+        let _lock = self.lock_key(list_digest, name).await?;
+        let job = Job { url, name, cookie, user_agent, expect: Expect::Chunks(list), key: list_digest };
+        self.transfer(job).await
+    }
+
+    async fn transfer(&self, job: Job<'_>) -> Result<Fetched, FetchError> {
+        let mut reporter = Reporter::new(self.progress, job.name);
+        let list = match job.expect {
+            Expect::Chunks(list) => Some(list),
+            Expect::Sha256(_) => None,
+        };
+        let mut partial = Partial::open(self.cache.partial_path(job.key), list).await?;
+        let result = if job.url.scheme() == "file" {
+            self.copy_local(job, &mut partial, &mut reporter).await
         } else {
-            self.download(source, &mut partial, &mut reporter).await
+            self.download(job, &mut partial, &mut reporter).await
         };
         match result {
             Ok(()) => {
                 reporter.done();
-                self.commit(source, partial).await
+                self.commit(partial).await
             }
             Err(err) => {
                 reporter.abandon();
@@ -153,7 +217,12 @@ impl Fetcher {
     }
 
     async fn lock(&self, source: &Source) -> Result<std::fs::File, FetchError> {
-        let path = self.cache.lock_path(source.sha256());
+        self.lock_key(source.sha256(), source.name()).await
+    }
+
+    /// Holds the advisory lock that keeps two processes from writing the same partial file.
+    pub(crate) async fn lock_key(&self, key: &Sha256, name: &str) -> Result<std::fs::File, FetchError> {
+        let path = self.cache.lock_path(key);
         let io = |source| FetchError::Io { op: "locking", path: path.clone(), source };
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
         let started = std::time::Instant::now();
@@ -164,14 +233,14 @@ impl Fetcher {
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if started.elapsed() >= self.lock_timeout {
                         return Err(FetchError::LockTimeout {
-                            name: source.name().to_owned(),
+                            name: name.to_owned(),
                             lock: path.clone(),
                             waited: started.elapsed(),
                         });
                     }
                     if !told {
                         // Through the progress display: nothing is printed with `ProgressMode::Off`.
-                        Reporter::new(self.progress, source.name()).note(&format!(
+                        Reporter::new(self.progress, name).note(&format!(
                             "another process is downloading it; waiting up to {} min",
                             self.lock_timeout.as_secs().div_ceil(60)
                         ));
@@ -184,20 +253,19 @@ impl Fetcher {
         }
     }
 
-    async fn download(
-        &self,
-        source: &Source,
-        partial: &mut Partial,
-        reporter: &mut Reporter,
-    ) -> Result<(), FetchError> {
+    async fn download(&self, job: Job<'_>, partial: &mut Partial, reporter: &mut Reporter) -> Result<(), FetchError> {
         let mut fresh_retry_left = true;
         let mut attempt = 1u32;
         let mut delay = self.retry_delay;
         loop {
-            match self.attempt(source, partial, reporter).await? {
+            match self.attempt(job, partial, reporter).await? {
                 Attempt::Complete => {
+                    let expected = match job.expect {
+                        Expect::Chunks(_) => return partial.finish_chunks(job.url).await,
+                        Expect::Sha256(expected) => expected,
+                    };
                     let actual = partial.digest();
-                    if actual == *source.sha256() {
+                    if actual == *expected {
                         return Ok(());
                     }
                     let was_resumed = partial.resumed;
@@ -209,8 +277,8 @@ impl Fetcher {
                         continue;
                     }
                     return Err(FetchError::HashMismatch {
-                        url: shown_url(source.url().as_str()),
-                        expected: *source.sha256(),
+                        url: shown_url(job.url.as_str()),
+                        expected: *expected,
                         actual,
                     });
                 }
@@ -227,18 +295,27 @@ impl Fetcher {
 
     async fn attempt(
         &self,
-        source: &Source,
+        job: Job<'_>,
         partial: &mut Partial,
         reporter: &mut Reporter,
     ) -> Result<Attempt, FetchError> {
-        let url = source.url();
+        let url = job.url;
         let mut request = self.client.get(url.clone());
         if partial.len > 0 {
             request = request.header(RANGE, format!("bytes={}-", partial.len));
         }
-        let transient = |e: reqwest::Error| {
-            Attempt::Transient(FetchError::Http { url: shown_url(url.as_str()), source: e.without_url() })
-        };
+        if let Some(cookie) = job.cookie {
+            let mut value = reqwest::header::HeaderValue::from_str(cookie).map_err(|_| FetchError::BadUrl {
+                url: shown_url(url.as_str()),
+                reason: "a cookie that is not a valid header value".into(),
+            })?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::COOKIE, value);
+        }
+        if let Some(agent) = job.user_agent {
+            request = request.header(reqwest::header::USER_AGENT, agent);
+        }
+        let transient = |e: reqwest::Error| Attempt::Transient(FetchError::Http { url: shown_url(url.as_str()), source: e.without_url() });
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => return Ok(transient(e)),
@@ -280,6 +357,11 @@ impl Fetcher {
             }
             s => return Err(FetchError::Status { url: shown_url(url.as_str()), status: s.as_u16() }),
         };
+        if let (Expect::Chunks(list), Some(total)) = (job.expect, total)
+            && total != list.image_len()
+        {
+            return Err(FetchError::WrongLength { url: shown_url(url.as_str()), announced: total, expected: list.image_len() });
+        }
         reporter.begin(total, partial.len);
         let mut file = partial.append().await?;
         loop {
@@ -291,7 +373,10 @@ impl Fetcher {
                     return Ok(transient(e));
                 }
             };
-            partial.write(&mut file, &chunk).await?;
+            if let Err(err) = partial.write(&mut file, &chunk).await {
+                partial.reset().await?;
+                return Err(err.with_url(url));
+            }
             reporter.advance(chunk.len() as u64);
         }
         partial.flush(&mut file).await?;
@@ -307,16 +392,11 @@ impl Fetcher {
         Ok(Attempt::Complete)
     }
 
-    async fn copy_local(
-        &self,
-        source: &Source,
-        partial: &mut Partial,
-        reporter: &mut Reporter,
-    ) -> Result<(), FetchError> {
-        let from = source.url().to_file_path().map_err(|()| FetchError::BadUrl {
-            url: shown_url(source.url().as_str()),
-            reason: "not a local path".into(),
-        })?;
+    async fn copy_local(&self, job: Job<'_>, partial: &mut Partial, reporter: &mut Reporter) -> Result<(), FetchError> {
+        let from = job
+            .url
+            .to_file_path()
+            .map_err(|()| FetchError::BadUrl { url: shown_url(job.url.as_str()), reason: "not a local path".into() })?;
         let io = |op, source| FetchError::Io { op, path: from.clone(), source };
         let mut input = tokio::fs::File::open(&from).await.map_err(|e| io("opening", e))?;
         let total = input.metadata().await.map_err(|e| io("inspecting", e))?.len();
@@ -329,25 +409,33 @@ impl Fetcher {
             if n == 0 {
                 break;
             }
-            partial.write(&mut file, buf.get(..n).unwrap_or_default()).await?;
+            if let Err(err) = partial.write(&mut file, buf.get(..n).unwrap_or_default()).await {
+                partial.reset().await?;
+                return Err(err.with_url(job.url));
+            }
             reporter.advance(n as u64);
         }
         partial.flush(&mut file).await?;
+        let expected = match job.expect {
+            Expect::Chunks(_) => return partial.finish_chunks(job.url).await,
+            Expect::Sha256(expected) => expected,
+        };
         let actual = partial.digest();
-        if actual != *source.sha256() {
+        if actual != *expected {
             partial.reset().await?;
             return Err(FetchError::HashMismatch {
-                url: shown_url(source.url().as_str()),
-                expected: *source.sha256(),
+                url: shown_url(job.url.as_str()),
+                expected: *expected,
                 actual,
             });
         }
         Ok(())
     }
 
-    /// Moves a verified partial file into place: fsync, read-only, rename, fsync the directory.
-    async fn commit(&self, source: &Source, partial: Partial) -> Result<Fetched, FetchError> {
-        let to = self.cache.blob_path(source.sha256());
+    /// Moves a verified partial file into place under its digest: fsync, read-only, rename, fsync the directory.
+    async fn commit(&self, partial: Partial) -> Result<Fetched, FetchError> {
+        let sha256 = partial.digest();
+        let to = self.cache.blob_path(&sha256);
         let from = partial.path;
         let size = partial.len;
         tokio::task::spawn_blocking(move || -> Result<PathBuf, FetchError> {
@@ -365,40 +453,65 @@ impl Fetcher {
         })
         .await
         .map_err(|e| FetchError::Io { op: "committing", path: self.cache.root().to_owned(), source: e.into() })?
-        .map(|path| Fetched { path, sha256: *source.sha256(), from_cache: false, size })
+        .map(|path| Fetched { path, sha256, from_cache: false, size })
     }
 }
 
 impl Partial {
-    /// Opens (without creating) the partial file and hashes what it holds.
-    async fn open(path: PathBuf) -> Result<Self, FetchError> {
+    /// Opens (without creating) the partial file and hashes what it holds; for a chunklist download, its bytes
+    /// are checked chunk by chunk too, and a partial file that fails the check is thrown away.
+    async fn open(path: PathBuf, list: Option<&Chunklist>) -> Result<Self, FetchError> {
         let hashing = path.clone();
-        let (len, hasher) = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Hasher)> {
+        let check_start = list.map(Chunklist::checker);
+        let check = check_start.clone();
+        type Read = (u64, Hasher, Option<ChunkCheck>, bool);
+        let (len, hasher, check, bad) = tokio::task::spawn_blocking(move || -> std::io::Result<Read> {
             use std::io::Read;
             let mut hasher = Hasher::new();
+            let mut check = check;
             let mut len = 0u64;
             let mut file = match std::fs::File::open(&hashing) {
                 Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, hasher)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, hasher, check, false)),
                 Err(e) => return Err(e),
             };
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = file.read(&mut buf)?;
                 if n == 0 {
-                    return Ok((len, hasher));
+                    return Ok((len, hasher, check, false));
                 }
-                hasher.update(buf.get(..n).unwrap_or_default());
+                let data = buf.get(..n).unwrap_or_default();
+                if let Some(check) = check.as_mut()
+                    && check.update(data).is_err()
+                {
+                    return Ok((0, Hasher::new(), None, true));
+                }
+                hasher.update(data);
                 len += n as u64;
             }
         })
         .await
         .map_err(|e| FetchError::Io { op: "reading", path: path.clone(), source: e.into() })?
         .map_err(|source| FetchError::Io { op: "reading", path: path.clone(), source })?;
-        if len > 0 {
-            tracing::info!(path = %path.display(), len, "resuming a partial download");
+        let mut partial = Self { path, len, hasher, resumed: len > 0, check, check_start };
+        if bad {
+            tracing::warn!(path = %partial.path.display(), "partial download fails its chunklist; starting over");
+            partial.reset().await?;
+        } else if len > 0 {
+            tracing::info!(path = %partial.path.display(), len, "resuming a partial download");
         }
-        Ok(Self { path, len, hasher, resumed: len > 0 })
+        Ok(partial)
+    }
+
+    /// A chunklist download's end: every chunk arrived, and nothing more. Otherwise the bytes are thrown away.
+    async fn finish_chunks(&mut self, url: &Url) -> Result<(), FetchError> {
+        let Some(check) = &self.check else { return Ok(()) };
+        if let Err(source) = check.finish() {
+            self.reset().await?;
+            return Err(FetchError::Chunklist { url: shown_url(url.as_str()), source });
+        }
+        Ok(())
     }
 
     fn digest(&self) -> Sha256 {
@@ -415,6 +528,7 @@ impl Partial {
         self.len = 0;
         self.hasher = Hasher::new();
         self.resumed = false;
+        self.check = self.check_start.clone();
         Ok(())
     }
 
@@ -427,7 +541,12 @@ impl Partial {
             .map_err(|source| FetchError::Io { op: "opening", path: self.path.clone(), source })
     }
 
+    /// Appends bytes. For a chunklist download they are checked first: bytes that make a chunk fail are never
+    /// written (the caller then resets the file).
     async fn write(&mut self, file: &mut tokio::fs::File, data: &[u8]) -> Result<(), FetchError> {
+        if let Some(check) = self.check.as_mut() {
+            check.update(data).map_err(|source| FetchError::Chunklist { url: String::new(), source })?;
+        }
         file.write_all(data).await.map_err(|source| FetchError::Io {
             op: "writing",
             path: self.path.clone(),

@@ -19,8 +19,10 @@
 //! ```
 
 mod cache;
+pub mod chunklist;
 mod digest;
 mod download;
+pub mod macos;
 mod progress;
 mod source;
 
@@ -127,6 +129,33 @@ pub enum FetchError {
         /// How long this process waited.
         waited: std::time::Duration,
     },
+    /// A chunklist, or an image checked against one, failed verification. Nothing was cached.
+    #[error("{url}: {source}; nothing was cached")]
+    Chunklist {
+        /// The URL of the chunklist or image.
+        url: String,
+        /// What failed.
+        #[source]
+        source: chunklist::ChunklistError,
+    },
+    /// The server announced a size other than the one the chunklist covers.
+    #[error("downloading {url}: the server announced {announced} bytes, the chunklist covers {expected}")]
+    WrongLength {
+        /// The URL.
+        url: String,
+        /// The size in Content-Length / Content-Range.
+        announced: u64,
+        /// The size the chunklist covers.
+        expected: u64,
+    },
+    /// Apple's recovery server answered something the protocol does not allow.
+    #[error("macOS recovery server {url}: {reason}")]
+    Recovery {
+        /// The URL asked.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// No cache directory could be determined (no home directory and no override).
     #[error("no cache directory: set ${CACHE_DIR_ENV} or pass a cache directory")]
     NoCacheDir,
@@ -143,6 +172,14 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// Names the URL in an error raised where it was not known.
+    pub(crate) fn with_url(self, url: &reqwest::Url) -> Self {
+        match self {
+            Self::Chunklist { url: u, source } if u.is_empty() => Self::Chunklist { url: url.to_string(), source },
+            other => other,
+        }
+    }
+
     /// True when the error is the caller's input (bad digest, URL or source field), not a failed download.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, Self::BadDigest { .. } | Self::BadUrl { .. } | Self::BadSourceField { .. })

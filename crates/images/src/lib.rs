@@ -15,6 +15,7 @@ pub mod guest;
 pub mod initramfs;
 pub mod kmod;
 pub mod machine;
+pub mod macos;
 pub mod manifest;
 pub mod recipe;
 pub mod tools;

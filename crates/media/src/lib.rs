@@ -12,6 +12,8 @@
 //! - [`windows`]: the install image on a Windows ISO ([`windows::inspect_path`]).
 //! - [`virtio`]: the VirtIO driver ISO check ([`virtio::check_path`]).
 //! - [`sniff`]: what a file that is not an ISO is instead (an HTML page, an archive, …).
+//! - [`dmg`]: Apple UDIF disk images (a macOS recovery image) turned into raw disks. (Apple's chunklists, which
+//!   verify a download before it enters the cache, live in `fetch::chunklist`.)
 //!
 //! Formats get one module each (a DMG or chunklist reader belongs beside [`wim`]).
 //!
@@ -31,6 +33,7 @@
 //! # Ok::<(), media::Error>(())
 //! ```
 
+pub mod dmg;
 pub mod edition;
 mod error;
 pub mod iso;

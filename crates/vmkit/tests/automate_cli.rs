@@ -43,14 +43,17 @@ fn check_lists_every_problem_of_every_file_and_exits_2() {
 
 #[test]
 fn check_accepts_the_examples() {
-    let examples = root().join("examples/automate");
-    let files: Vec<PathBuf> = std::fs::read_dir(&examples)
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    assert!(!files.is_empty());
-    vmkit().arg("automate").arg("check").args(&files).assert().success();
+    // The macOS install scripts too: one per supported version.
+    for (dir, count) in [("examples/automate", 1), ("examples/macos", 4)] {
+        let examples = root().join(dir);
+        let files: Vec<PathBuf> = std::fs::read_dir(&examples)
+            .expect("examples")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        assert!(files.len() >= count, "{dir}: {files:?}");
+        vmkit().arg("automate").arg("check").args(&files).assert().success();
+    }
 }
 
 #[test]

@@ -109,3 +109,49 @@ fn progress_off_prints_nothing_on_stderr() {
             .stderr("");
     }
 }
+
+/// `vmkit fetch macos` against a stand-in of Apple's recovery server: an unsigned chunklist is refused (exit 1,
+/// nothing cached) unless `--allow-unsigned`, which says so loudly; `--json` reports what was fetched.
+#[test]
+fn fetch_macos_refuses_unsigned_chunklists_unless_allowed() {
+    use fetch::macos::MacosVersion;
+    let cache = tempfile::tempdir().unwrap();
+    let server = testbed::RecoveryServer::start().unwrap();
+    let image: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let list = fetch::chunklist::build::unsigned(&image, 65_536);
+    server.publish(MacosVersion::Sequoia.release().board_id, "093-12345", image.clone(), list);
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::cargo_bin("vmkit").unwrap();
+        cmd.args(["fetch", "macos", "--version", "sequoia", "--progress", "off", "--recovery-server", &server.url()])
+            .args(extra)
+            .arg("--cache-dir")
+            .arg(cache.path());
+        cmd.assert()
+    };
+    run(&[]).code(1).stderr(predicate::str::contains("unsigned"));
+    assert!(
+        !cache.path().join("sha256").exists() || std::fs::read_dir(cache.path().join("sha256")).unwrap().count() == 0
+    );
+
+    let out = run(&["--allow-unsigned", "--json"])
+        .success()
+        .stderr(predicate::str::contains("WARNING").and(predicate::str::contains("UNSIGNED")))
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["version"], "sequoia");
+    assert_eq!(report["board_id"], "Mac-937A206F2EE63C01");
+    assert_eq!(report["product"], "093-12345");
+    assert_eq!(report["signed"], false);
+    assert_eq!(report["image"]["sha256"], sha256_hex(&image));
+    let path = report["image"]["path"].as_str().unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), image);
+
+    Command::cargo_bin("vmkit")
+        .unwrap()
+        .args(["fetch", "macos", "--version", "monterey"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sonoma"));
+}
