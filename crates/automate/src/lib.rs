@@ -34,5 +34,5 @@ pub mod time;
 pub mod yaml;
 
 pub use load::{Diagnostic, ScriptError, load_file, load_str};
-pub use runner::{RunOptions, run};
+pub use runner::{ClickPolicy, RunOptions, run};
 pub use script::{Action, Script, Step};
