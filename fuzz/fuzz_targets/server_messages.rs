@@ -14,7 +14,7 @@ use rfb::decode::{Decoder, Event, Limits};
 use rfb::framebuffer::Framebuffer;
 use rfb::{Encoding, ProtocolError};
 
-const ALL: [Encoding; 10] = Encoding::ALL;
+const ALL: [Encoding; 11] = Encoding::ALL;
 
 /// Small limits keep each run fast; the checks are the same at any size.
 const LIMITS: Limits = Limits {

@@ -151,7 +151,8 @@ pub fn file_stem(step: &Step, redactor: &Redactor) -> String {
     let text = match &step.action {
         Action::Wait(w) => w.target.patterns.first().map(|p| p.describe()),
         Action::Click(c) => c.target.patterns.first().map(|p| p.describe()),
-        Action::ClickAt(p) | Action::MoveMouse(p) => Some(format!("{}x{}", p.x, p.y)),
+        Action::ClickAt(c) => Some(format!("{}x{}", c.point.x, c.point.y)),
+        Action::MoveMouse(p) => Some(format!("{}x{}", p.x, p.y)),
         Action::Key(k) | Action::Hotkey(k) => Some(k.spec.clone()),
         Action::Type(_) | Action::Delay(_) => None,
     };

@@ -44,5 +44,5 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
 }
 
 pub use load::{Diagnostic, ScriptError, load_file, load_str};
-pub use runner::{RunOptions, run};
+pub use runner::{ClickPolicy, RunOptions, run};
 pub use script::{Action, Script, Step};

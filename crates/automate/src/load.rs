@@ -12,9 +12,9 @@ use ocr::matching::PatternError;
 
 use crate::keys::{self, KeyPress};
 use crate::script::{
-    Action, Click, DEFAULT_BOOT_WAIT, DEFAULT_SSH_COMMAND, DEFAULT_SSH_RETRIES, DEFAULT_SSH_RETRY_DELAY,
-    DEFAULT_SSH_TIMEOUT, DEFAULT_WAIT_TIMEOUT, HealthCheck, Offset, Pattern, Point, Region, Script, Secret, Step,
-    Target, TypeText, Wait,
+    Action, Click, ClickAt, ClickCheck, DEFAULT_BOOT_WAIT, DEFAULT_SSH_COMMAND, DEFAULT_SSH_RETRIES,
+    DEFAULT_SSH_RETRY_DELAY, DEFAULT_SSH_TIMEOUT, DEFAULT_WAIT_TIMEOUT, HealthCheck, Offset, Pattern, Point, Region,
+    Script, Secret, Step, Target, TypeText, Wait,
 };
 use crate::yaml::{Kind, Node, Pos, quote};
 
@@ -117,10 +117,27 @@ pub fn load_str(text: &str, path: &Path) -> Result<Script, ScriptError> {
 
 const TOP_KEYS: &[&str] = &["boot_wait", "boot_commands", "health_check", "max_install_time", "lookalikes"];
 const STEP_KEYS: &[&str] = &["wait", "click", "click_at", "move_mouse", "type", "key", "hotkey", "delay"];
-const WAIT_KEYS: &[&str] = &["text", "timeout", "region", "min_confidence", "lookalikes"];
-const CLICK_KEYS: &[&str] =
-    &["text", "index", "offset", "xoffset", "yoffset", "region", "min_confidence", "timeout", "lookalikes"];
+const WAIT_KEYS: &[&str] = &["text", "timeout", "region", "min_confidence", "lookalikes", "still"];
+const CLICK_KEYS: &[&str] = &[
+    "text",
+    "index",
+    "offset",
+    "xoffset",
+    "yoffset",
+    "region",
+    "min_confidence",
+    "timeout",
+    "lookalikes",
+    "expect_change",
+    "retries",
+    "still",
+];
 const POINT_KEYS: &[&str] = &["x", "y"];
+const CLICK_AT_KEYS: &[&str] = &["x", "y", "expect_change", "retries", "still"];
+/// Most retries a click may ask for.
+const MAX_CLICK_RETRIES: i128 = 10;
+/// Longest `still` a step may ask for.
+const MAX_STILL: Duration = Duration::from_secs(60);
 const REGION_KEYS: &[&str] = &["x", "y", "width", "height"];
 const TYPE_KEYS: &[&str] = &["text", "secret", "char_delay"];
 const HOTKEY_KEYS: &[&str] = &["modifiers", "key"];
@@ -404,7 +421,7 @@ impl Checker {
         let action = match keyword {
             "wait" => self.wait(value, &ctx).map(Action::Wait),
             "click" => self.click(value, &ctx).map(Action::Click),
-            "click_at" => self.point(value, &ctx).map(Action::ClickAt),
+            "click_at" => self.click_at(value, &ctx).map(Action::ClickAt),
             "move_mouse" => self.point(value, &ctx).map(Action::MoveMouse),
             "type" => self.type_text(value, &ctx).map(Action::Type),
             "key" => self.key(value, &ctx).map(Action::Key),
@@ -505,12 +522,18 @@ impl Checker {
             return Some(Wait {
                 target: Target { patterns, region: None, min_confidence: None, lookalikes: None },
                 timeout: DEFAULT_WAIT_TIMEOUT,
+                still: None,
             });
         }
         let f = self.fields(node, ctx, WAIT_KEYS, "a mapping")?;
         let target = self.target(&f, ctx);
         let timeout = f.get("timeout").map(|n| self.seconds(n, &format!("{ctx}.timeout"), false));
-        Some(Wait { target: target?, timeout: timeout.unwrap_or(Some(DEFAULT_WAIT_TIMEOUT))? })
+        let still = f.get("still").map(|n| self.still(n, &format!("{ctx}.still")));
+        Some(Wait {
+            target: target?,
+            timeout: timeout.unwrap_or(Some(DEFAULT_WAIT_TIMEOUT))?,
+            still: still.map_or(Some(None), |s| s.map(Some))?,
+        })
     }
 
     fn click(&mut self, node: &Node, ctx: &str) -> Option<Click> {
@@ -521,6 +544,7 @@ impl Checker {
                 index: 0,
                 offset: Offset::default(),
                 timeout: None,
+                check: ClickCheck::default(),
             });
         }
         let f = self.fields(node, ctx, CLICK_KEYS, "a mapping")?;
@@ -563,12 +587,52 @@ impl Checker {
                 x.zip(y).map(|(x, y)| Offset { x, y })
             }
         };
+        let check = self.click_check(&f, ctx);
         Some(Click {
             target: target?,
             index: index.unwrap_or(Some(0))?,
             offset: offset?,
             timeout: timeout.map_or(Some(None), |t| t.map(Some))?,
+            check: check?,
         })
+    }
+
+    fn click_at(&mut self, node: &Node, ctx: &str) -> Option<ClickAt> {
+        let f = self.fields(node, ctx, CLICK_AT_KEYS, "a mapping {x, y} of framebuffer pixels")?;
+        let x = self.required(&f, "x", ctx, "pixels from the left").map(|n| self.coord(n, &format!("{ctx}.x")));
+        let y = self.required(&f, "y", ctx, "pixels from the top").map(|n| self.coord(n, &format!("{ctx}.y")));
+        let check = self.click_check(&f, ctx);
+        Some(ClickAt { point: Point { x: x??, y: y?? }, check: check? })
+    }
+
+    /// The keys that say how a click is checked: `expect_change`, `retries`, `still`.
+    fn click_check(&mut self, f: &Fields<'_>, ctx: &str) -> Option<ClickCheck> {
+        let expect_change = f.get("expect_change").map(|n| self.boolean(n, &format!("{ctx}.expect_change")));
+        let retries = f.get("retries").map(|n| {
+            self.int(
+                n,
+                &format!("{ctx}.retries"),
+                &format!("a whole number of clicks made again, 0 to {MAX_CLICK_RETRIES}"),
+                0..=MAX_CLICK_RETRIES,
+            )
+            .and_then(|v| u32::try_from(v).ok())
+        });
+        let still = f.get("still").map(|n| self.still(n, &format!("{ctx}.still")));
+        Some(ClickCheck {
+            expect_change: expect_change.map_or(Some(None), |v| v.map(Some))?,
+            retries: retries.map_or(Some(None), |v| v.map(Some))?,
+            still: still.map_or(Some(None), |v| v.map(Some))?,
+        })
+    }
+
+    /// `still`: seconds, at most [`MAX_STILL`].
+    fn still(&mut self, node: &Node, ctx: &str) -> Option<Duration> {
+        let d = self.seconds(node, ctx, false)?;
+        if d > MAX_STILL {
+            self.error(node.pos, format!("{ctx}: at most {} seconds", MAX_STILL.as_secs()));
+            return None;
+        }
+        Some(d)
     }
 
     fn point(&mut self, node: &Node, ctx: &str) -> Option<Point> {
@@ -795,6 +859,34 @@ mod tests {
             Ok(_) => panic!("expected errors for:\n{text}"),
             Err(e) => e.diagnostics(),
         }
+    }
+
+    #[test]
+    fn click_checks_and_still_screens() {
+        let s = load(
+            "boot_commands:\n  - click: {text: Next, expect_change: false, still: 0.5}\n  - click_at: {x: 1, y: 2, retries: 4}\n  - wait: {text: Done, still: 1}\n  - click: Next\n",
+        )
+        .expect("loads");
+        let Action::Click(c) = &s.steps[0].action else { panic!("click") };
+        assert_eq!(
+            c.check,
+            ClickCheck { expect_change: Some(false), retries: None, still: Some(Duration::from_millis(500)) }
+        );
+        let Action::ClickAt(c) = &s.steps[1].action else { panic!("click_at") };
+        assert_eq!((c.point, c.check.retries, c.check.expect_change), (Point { x: 1, y: 2 }, Some(4), None));
+        let Action::Wait(w) = &s.steps[2].action else { panic!("wait") };
+        assert_eq!(w.still, Some(Duration::from_secs(1)));
+        let Action::Click(c) = &s.steps[3].action else { panic!("click") };
+        assert_eq!(c.check, ClickCheck::default());
+
+        let errs = errors(
+            "boot_commands:\n  - click: {text: A, retries: 11}\n  - click_at: {x: 1, y: 2, expect_change: maybe}\n  - wait: {text: B, still: 61}\n  - click: {text: C, retires: 1}\n",
+        );
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(errs[0].contains("2:") && errs[0].contains("retries"), "{}", errs[0]);
+        assert!(errs[1].contains("3:") && errs[1].contains("expect_change"), "{}", errs[1]);
+        assert!(errs[2].contains("4:") && errs[2].contains("still"), "{}", errs[2]);
+        assert!(errs[3].contains("did you mean `retries`"), "{}", errs[3]);
     }
 
     const SPEC_EXAMPLE: &str = r#"

@@ -7,7 +7,7 @@
 //! [`crate::html`] tree; images are referenced by their file names next to the page.
 
 use crate::html::{Element, document};
-use crate::result::{BBox, Failure, HealthResult, Outcome, RunResult, StepResult};
+use crate::result::{BBox, ClickResult, Failure, HealthResult, Outcome, RunResult, StepResult};
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
@@ -23,6 +23,7 @@ td.num,td.dur{white-space:nowrap;font-variant-numeric:tabular-nums}
 tr.step-failed{background:#fff3f3}
 .desc{color:#666;font-style:italic}
 .detail{color:#555;font-size:.9em}
+.click{font-size:.9em}.click-none{color:#b00020;font-weight:bold}
 img.thumb{width:220px;border:1px solid #ccc;cursor:zoom-in}
 .failure{margin-top:.4em;padding:.5em;border-left:4px solid #c62828;background:#fff}
 .failure ul{margin:.2em 0 0 1.2em;padding:0}
@@ -116,6 +117,9 @@ fn step_row(s: &StepResult) -> Element {
     if let Some(d) = &s.detail {
         what = what.child(Element::new("div").attr("class", "detail").text(d.clone()));
     }
+    if let Some(c) = &s.click {
+        what = what.child(click(c));
+    }
     if let Some(f) = &s.failure {
         what = what.child(failure(f));
     }
@@ -150,6 +154,22 @@ fn step_row(s: &StepResult) -> Element {
         }))
         .child(Element::new("td").child(badge(s.outcome)))
         .child(screen)
+}
+
+/// One line on how a click went: attempts, whether the screen reacted, the guest's pointer.
+fn click(c: &ClickResult) -> Element {
+    let (class, verdict) = match c.took_effect {
+        Some(true) => {
+            ("click click-ok", format!("took effect ({:.0} ms after the release)", c.reaction_ms.unwrap_or(0.0)))
+        }
+        Some(false) => ("click click-none", "no visible effect".to_owned()),
+        None => ("click", "effect not checked".to_owned()),
+    };
+    let attempts = if c.attempts == 1 { "1 click".to_owned() } else { format!("{} clicks", c.attempts) };
+    Element::new("div")
+        .attr("class", class)
+        .attr("data-attempts", c.attempts.to_string())
+        .text(format!("{attempts}, {verdict}; pointer: {}", c.pointer))
 }
 
 fn bbox(b: &BBox) -> String {
@@ -244,6 +264,7 @@ mod tests {
                     matched: None,
                     tier: None,
                     point: None,
+                    click: None,
                     ocr_passes: 1,
                     tesseract_calls: 1,
                     reconnects: 0,
@@ -267,6 +288,7 @@ mod tests {
                     matched: None,
                     tier: None,
                     point: None,
+                    click: None,
                     ocr_passes: 3,
                     tesseract_calls: 2,
                     reconnects: 0,

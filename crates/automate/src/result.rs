@@ -90,6 +90,8 @@ pub struct StepResult {
     pub tier: Option<ocr::matching::MatchKind>,
     /// Where the pointer clicked or moved, in framebuffer pixels.
     pub point: Option<PointXY>,
+    /// For `click` and `click_at`: how the click went (attempts, whether the screen reacted).
+    pub click: Option<ClickResult>,
     /// OCR passes during this step (0 while the screen does not change).
     pub ocr_passes: u64,
     /// Tesseract calls during this step.
@@ -100,6 +102,21 @@ pub struct StepResult {
     pub failure: Option<Failure>,
     /// Debug files of the screen the step acted on (names relative to the debug directory).
     pub screen: Option<ScreenFiles>,
+}
+
+/// How a click went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClickResult {
+    /// Clicks made (1 when the first took effect; more when earlier ones had no visible effect).
+    pub attempts: u32,
+    /// Whether the screen was watched for the click's effect (false with `expect_change: false`).
+    pub checked: bool,
+    /// Whether the screen changed after the last click; `None` when not checked.
+    pub took_effect: Option<bool>,
+    /// How long after the (last) release the screen changed.
+    pub reaction_ms: Option<f64>,
+    /// The guest's pointer as the server said: `absolute`, `relative` or `unknown` (treated as absolute).
+    pub pointer: &'static str,
 }
 
 /// A point.

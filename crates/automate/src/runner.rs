@@ -4,7 +4,11 @@
 //! - `wait` and `click` sleep until the screen changes (RFB damage) and re-read only what changed; an unchanged
 //!   screen costs no OCR at all (see [`crate::screen`]);
 //! - `click` first waits (briefly, configurable) for its text to appear and for the matched area to stop
-//!   changing, so it neither fails on a screen that is still drawing nor clicks a button mid-animation;
+//!   changing (a still screen, [`ClickPolicy::still`]), so it neither fails on a screen that is still drawing
+//!   nor clicks a button mid-animation or before an emulated installer accepts input;
+//! - a click rests on its target, holds the button, and checks that the screen reacted; a click with no visible
+//!   effect is made again a bounded number of times, and the pointer is moved away only once the guest has had
+//!   time to see the release (see [`ClickPolicy`] and [`rfb::ClickTiming`] for why);
 //! - a dropped VNC connection is re-established with bounded backoff and the interrupted step is run again
 //!   (a `wait` keeps its original deadline); nothing is skipped;
 //! - every outcome is recorded in one [`RunResult`], from which `--json`, `automation.log` and `report.html`
@@ -22,10 +26,13 @@ use crate::debug::DebugRecorder;
 use crate::find;
 use crate::redact::Redactor;
 use crate::result::{
-    AttemptResult, BBox, Failure, HealthResult, OcrText, Outcome, PointXY, RunResult, ScreenFiles, StepResult, ms,
+    AttemptResult, BBox, ClickResult, Failure, HealthResult, OcrText, Outcome, PointXY, RunResult, ScreenFiles,
+    StepResult, ms,
 };
 use crate::screen::{ReconnectPolicy, Screen, ScreenError};
-use crate::script::{Action, Click, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, Point, Script, Secret, Step, Target};
+use crate::script::{
+    Action, Click, ClickCheck, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, Point, Script, Secret, Step, Target,
+};
 use crate::ssh::{SshTarget, run_health_check};
 
 /// Exit code: everything passed.
@@ -35,8 +42,11 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad input (script, arguments, credentials).
 pub const EXIT_BAD_INPUT: u8 = 2;
 
-/// How long the matched area of a click must stay unchanged before the click.
-const SETTLE: Duration = Duration::from_millis(150);
+/// Longest wait for hover effects to finish after the pointer reaches a click's target.
+const HOVER_MAX: Duration = Duration::from_secs(1);
+/// Half the side of the box around a click point left out of the reaction check when the server paints the
+/// pointer into the screen image (the pointer itself may be redrawn there).
+const POINTER_BOX: u32 = 20;
 /// How long a screen must stay unchanged, with the searched text missing, before it is read once in full.
 const QUIET: Duration = Duration::from_millis(500);
 /// How alike a text on a quiet screen must be to a missed target to get a second look (`Screen::second_look`).
@@ -75,6 +85,48 @@ pub struct RunOptions {
     /// send the pointer's shape separately (the RFB Cursor pseudo-encodings: Xvnc, x11vnc, QEMU with a guest's
     /// hardware cursor) keep it out of the screen image, and the pointer is left where it clicked.
     pub park_pointer: bool,
+    /// How clicks are made and checked.
+    pub clicks: ClickPolicy,
+}
+
+/// How clicks are made and checked (the steps' `expect_change`, `retries` and `still` keys override).
+///
+/// A click that reports "passed" must have taken effect: the runner watches the screen after each click and,
+/// when nothing changed within [`ClickPolicy::confirm`], clicks again, at most [`ClickPolicy::retries`] times,
+/// then fails the step. Any change of the screen's pixels counts (a page change, a button's pressed look, a
+/// focus ring, a caret that starts blinking), except where the pointer itself may be drawn; so on a screen
+/// that animates by itself a click that did nothing goes unnoticed, and a click meant to change nothing
+/// (`expect_change: false`) is neither watched nor repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClickPolicy {
+    /// Press and hold timing.
+    pub timing: rfb::ClickTiming,
+    /// How long the target's area must have been unchanged before a `click` (default 300 ms): installers
+    /// under emulation draw a page before they accept input.
+    pub still: Duration,
+    /// After moving onto the target, wait until the screen has been quiet this long (at most a second), so
+    /// hover effects are not taken for the click's effect (default 100 ms).
+    pub hover: Duration,
+    /// How long to watch for a visible effect after the release (default 2 s; zero: do not watch).
+    pub confirm: Duration,
+    /// Clicks made again when one has no visible effect (default 2).
+    pub retries: u32,
+    /// Least time between a release and parking the pointer (default 300 ms): a slowly polled USB tablet would
+    /// otherwise report the release where the pointer was parked.
+    pub park_delay: Duration,
+}
+
+impl Default for ClickPolicy {
+    fn default() -> Self {
+        Self {
+            timing: rfb::ClickTiming::default(),
+            still: Duration::from_millis(300),
+            hover: Duration::from_millis(100),
+            confirm: Duration::from_secs(2),
+            retries: 2,
+            park_delay: Duration::from_millis(300),
+        }
+    }
 }
 
 impl RunOptions {
@@ -92,6 +144,7 @@ impl RunOptions {
             typing: rfb::TypeOptions::default(),
             boot_wait: None,
             park_pointer: true,
+            clicks: ClickPolicy::default(),
         }
     }
 
@@ -163,6 +216,8 @@ pub async fn run(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&
         start,
         deadline: script.max_install_time.map(|t| start + t),
         pointer_placed: !opts.park_pointer,
+        relative_said: false,
+        last_click: None,
     };
     let mut result = RunResult {
         script: script.path.clone(),
@@ -225,6 +280,7 @@ fn not_run(step: &Step) -> StepResult {
         matched: None,
         tier: None,
         point: None,
+        click: None,
         ocr_passes: 0,
         tesseract_calls: 0,
         reconnects: 0,
@@ -247,6 +303,10 @@ struct Runner<'a> {
     deadline: Option<Instant>,
     /// Whether the runner has put the pointer somewhere yet (see [`wait_for`]).
     pointer_placed: bool,
+    /// Whether the log has said that the guest's pointer is relative.
+    relative_said: bool,
+    /// What the current step's click did (also when the step failed).
+    last_click: Option<ClickResult>,
 }
 
 impl Runner<'_> {
@@ -390,6 +450,7 @@ impl Runner<'_> {
             Some(d) => self.say(&format!("[{}/{total}] {summary} — {d}", step.number)),
             None => self.say(&format!("[{}/{total}] {summary}", step.number)),
         }
+        self.last_click = None;
         let outcome = loop {
             if let Err(e) = screen.check() {
                 if !matches!(e, ScreenError::Lost(_)) {
@@ -420,6 +481,7 @@ impl Runner<'_> {
         r.tesseract_calls = after.tesseract_calls - before.tesseract_calls;
         r.reconnects = after.reconnects - before.reconnects;
         r.duration_ms = ms(started.elapsed());
+        r.click = self.last_click.take();
         let took = started.elapsed().as_secs_f64();
         match outcome {
             Ok(passed) => {
@@ -525,7 +587,12 @@ impl Runner<'_> {
         match &step.action {
             Action::Wait(w) => {
                 let deadline = self.deadline(started, w.timeout);
-                let (found, shot) = wait_for(screen, &w.target, 0, deadline, debug, &mut self.pointer_placed).await?;
+                let (found, shot) = match w.still {
+                    Some(still) if !still.is_zero() => {
+                        wait_still(screen, &w.target, 0, still, deadline, debug, &mut self.pointer_placed).await?
+                    }
+                    _ => wait_for(screen, &w.target, 0, deadline, debug, &mut self.pointer_placed).await?,
+                };
                 Ok(Passed {
                     detail: Some(format!(
                         "found {:?} at ({}, {}), {} match",
@@ -541,11 +608,16 @@ impl Runner<'_> {
                 })
             }
             Action::Click(c) => self.click(screen, c, started, debug).await,
-            Action::ClickAt(p) => {
+            Action::ClickAt(c) => {
+                let p = &c.point;
                 let shot = if debug { Some(shot_now(screen, p)?) } else { None };
-                screen.client().click(p.x, p.y, rfb::Button::Left).await.map_err(lost_or_failed)?;
-                self.pointer_placed = true;
-                Ok(Passed { point: Some(point(p)), shot, ..Passed::default() })
+                let still = c.check.still.unwrap_or(self.opts.clicks.still);
+                if !still.is_zero() {
+                    let area = grow(&ocr::Rect::new(p.x, p.y, 1, 1), POINTER_BOX);
+                    let _ = settle(screen, &area, still, self.deadline(started, self.opts.click_timeout)).await?;
+                }
+                let click = self.click_checked(screen, p.x, p.y, &c.check).await;
+                self.finish_click(screen, p.x, p.y, None, click?, shot).await
             }
             Action::MoveMouse(p) => {
                 let shot = if debug { Some(shot_now(screen, p)?) } else { None };
@@ -585,26 +657,9 @@ impl Runner<'_> {
         debug: bool,
     ) -> Result<Passed, StepError> {
         let deadline = self.deadline(started, c.timeout.unwrap_or(self.opts.click_timeout));
-        let (found, shot) = loop {
-            let (found, shot) = wait_for(screen, &c.target, c.index, deadline, debug, &mut self.pointer_placed).await?;
-            // Let the matched area settle: no change inside it for SETTLE (bounded by the deadline).
-            let area = grow(&found.bbox, 8);
-            let settle_until = Instant::now() + SETTLE;
-            let mut moved = false;
-            while Instant::now() < settle_until && Instant::now() < deadline {
-                match screen.wait_change(settle_until - Instant::now()).await? {
-                    None => break,
-                    Some(rects) if rects.iter().any(|r| intersects(r, &area)) => {
-                        moved = true;
-                        break;
-                    }
-                    Some(_) => {}
-                }
-            }
-            if !moved || Instant::now() >= deadline {
-                break (found, shot);
-            }
-        };
+        let still = c.check.still.unwrap_or(self.opts.clicks.still);
+        let (found, shot) =
+            wait_still(screen, &c.target, c.index, still, deadline, debug, &mut self.pointer_placed).await?;
         let (fw, fh) = screen.client().size();
         let cx = i64::from(found.bbox.x) + i64::from(found.bbox.width) / 2 + i64::from(c.offset.x);
         let cy = i64::from(found.bbox.y) + i64::from(found.bbox.height) / 2 + i64::from(c.offset.y);
@@ -614,27 +669,258 @@ impl Runner<'_> {
         if x >= fw || y >= fh {
             return Err(off_screen(cx, cy, fw, fh, shot));
         }
-        screen.client().click(x, y, rfb::Button::Left).await.map_err(lost_or_failed)?;
-        self.pointer_placed = true;
+        let click = self.click_checked(screen, x, y, &c.check).await;
+        let click = match click {
+            Err(StepError::Failed(boxed)) => {
+                let (failure, own) = *boxed;
+                let shot = own.or(shot.map(|s| Shot { point: Some(PointXY { x: cx, y: cy }), ..s }));
+                return Err(StepError::Failed(Box::new((failure, shot))));
+            }
+            other => other?,
+        };
+        let mut passed = self.finish_click(screen, x, y, Some(found.bbox.height), click, shot).await?;
+        passed.detail = Some(format!(
+            "clicked {:?} at ({x}, {y}), {} match; {}",
+            found.text,
+            found.kind.name(),
+            passed.detail.unwrap_or_default()
+        ));
+        passed.matched = Some(ocr_text(&found));
+        passed.tier = Some(found.kind);
+        Ok(passed)
+    }
+
+    /// Clicks at (x, y) and checks that the screen reacts, clicking again (bounded) when it does not. The
+    /// pointer stays on the target; [`Runner::finish_click`] parks it.
+    async fn click_checked(
+        &mut self,
+        screen: &mut Screen,
+        x: u32,
+        y: u32,
+        check: &ClickCheck,
+    ) -> Result<(ClickResult, Instant), StepError> {
+        let policy = self.opts.clicks;
+        let mode = screen.client().pointer_mode();
+        if mode == rfb::PointerMode::Relative && !self.relative_said {
+            self.relative_said = true;
+            self.say(
+                "  note: the guest's pointer is relative (QEMU's PS/2 mouse): vmkit moves it to the top-left corner \
+                 and then in small steps, which lands exactly unless the guest accelerates pointer motion \
+                 (desktops with libinput do); for exact clicks give the VM an absolute pointer: \
+                 `-device usb-tablet` (libvirt: <input type='tablet' bus='usb'/>)",
+            );
+        }
+        let watch = check.expect_change.unwrap_or(true) && !policy.confirm.is_zero();
+        let retries = if watch { check.retries.unwrap_or(policy.retries) } else { 0 };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            screen.client().move_to(x, y).await.map_err(lost_or_failed)?;
+            self.pointer_placed = true;
+            tokio::time::sleep(policy.timing.before_press).await;
+            // Hover effects (a highlighted button) are not the click's effect: let them finish first.
+            if watch && !policy.hover.is_zero() {
+                let until = Instant::now() + HOVER_MAX;
+                while Instant::now() < until
+                    && screen.wait_change(policy.hover.min(until - Instant::now())).await?.is_some()
+                {}
+            }
+            let before = screen.frame();
+            let client = screen.client();
+            client.button(rfb::Button::Left, true).await.map_err(lost_or_failed)?;
+            tokio::time::sleep(policy.timing.hold).await;
+            client.button(rfb::Button::Left, false).await.map_err(lost_or_failed)?;
+            let released = Instant::now();
+            if !watch {
+                let result = ClickResult {
+                    attempts,
+                    checked: false,
+                    took_effect: None,
+                    reaction_ms: None,
+                    pointer: mode.as_str(),
+                };
+                return Ok((result, released));
+            }
+            let ignore = (!screen.client().pointer_out_of_framebuffer()).then(|| pointer_box(x, y));
+            let reacted = watch_reaction(screen, &before, ignore, released + policy.confirm).await?;
+            if let Some(after) = reacted {
+                if attempts > 1 {
+                    self.say(&format!("  click {attempts} at ({x}, {y}) took effect"));
+                }
+                let result = ClickResult {
+                    attempts,
+                    checked: true,
+                    took_effect: Some(true),
+                    reaction_ms: Some(ms(after)),
+                    pointer: mode.as_str(),
+                };
+                return Ok((result, released));
+            }
+            let within = crate::script::secs(policy.confirm);
+            if attempts > retries {
+                let result = ClickResult {
+                    attempts,
+                    checked: true,
+                    took_effect: Some(false),
+                    reaction_ms: None,
+                    pointer: mode.as_str(),
+                };
+                self.last_click = Some(result);
+                let message = format!(
+                    "the click at ({x}, {y}) had no visible effect within {within}, {attempts} time(s) (if the \
+                     click is meant to change nothing, add `expect_change: false` to the step)"
+                );
+                let shot = Shot {
+                    frame: screen.frame(),
+                    words: Vec::new(),
+                    matched: Vec::new(),
+                    region: None,
+                    point: Some(PointXY { x: x.into(), y: y.into() }),
+                };
+                return Err(StepError::Failed(Box::new((plain_failure(message), Some(shot)))));
+            }
+            self.say(&format!("  click {attempts} at ({x}, {y}): no visible change within {within}; clicking again"));
+        }
+    }
+
+    /// After a click: parks the pointer where the server paints it (once the guest has had time to see the
+    /// release) and reports the click.
+    async fn finish_click(
+        &mut self,
+        screen: &mut Screen,
+        x: u32,
+        y: u32,
+        text_height: Option<u32>,
+        (click, released): (ClickResult, Instant),
+        shot: Option<Shot>,
+    ) -> Result<Passed, StepError> {
+        let (_, fh) = screen.client().size();
         if self.opts.park_pointer && !screen.client().pointer_out_of_framebuffer() {
             // Servers that paint the pointer into the screen image (those without the Cursor pseudo-encoding,
             // QEMU with a guest that draws its own pointer) would hide the next screen's text at this very
             // spot — installers put "Continue" in the same place on every page. Move it a pointer's size below
             // the clicked text (pointer shapes reach up to ~16 px around their hot spot), near the same control
             // and in the same window. A server that sends the pointer's shape separately needs none of this,
-            // and a pointer left alone sets off no hover effects.
-            let park_y = (y + found.bbox.height / 2 + PARK_BELOW).min(fh.saturating_sub(1));
+            // and a pointer left alone sets off no hover effects. Not before the guest has seen the release: a
+            // USB tablet polled late would merge this motion into it.
+            tokio::time::sleep_until((released + self.opts.clicks.park_delay).into()).await;
+            let park_y = (y + text_height.unwrap_or(0) / 2 + PARK_BELOW).min(fh.saturating_sub(1));
             screen.client().move_to(x, park_y).await.map_err(lost_or_failed)?;
             self.say(&format!("  pointer parked at ({x}, {park_y}): the server paints it into the screen"));
         }
-        let p = PointXY { x: cx, y: cy };
+        let detail = match (click.took_effect, click.attempts) {
+            (Some(true), 1) => format!("the screen reacted after {:.0} ms", click.reaction_ms.unwrap_or(0.0)),
+            (Some(true), n) => format!(
+                "the screen reacted after {:.0} ms to click {n} (the earlier clicks had no visible effect)",
+                click.reaction_ms.unwrap_or(0.0)
+            ),
+            _ => "effect not checked (expect_change: false)".to_owned(),
+        };
+        self.last_click = Some(click);
+        let p = PointXY { x: x.into(), y: y.into() };
         Ok(Passed {
-            detail: Some(format!("clicked {:?} at ({x}, {y}), {} match", found.text, found.kind.name())),
-            matched: Some(ocr_text(&found)),
-            tier: Some(found.kind),
+            detail: Some(detail),
+            matched: None,
+            tier: None,
             point: Some(p),
             shot: shot.map(|s| Shot { point: Some(p), ..s }),
         })
+    }
+}
+
+/// The box around a click point where a pointer painted into the screen image may be redrawn.
+fn pointer_box(x: u32, y: u32) -> ocr::Rect {
+    grow(&ocr::Rect::new(x, y, 1, 1), POINTER_BOX)
+}
+
+/// Watches the screen until its pixels differ from `before` (outside `ignore`) or `until`; returns how long
+/// after the call the difference showed.
+async fn watch_reaction(
+    screen: &mut Screen,
+    before: &rfb::Frame,
+    ignore: Option<ocr::Rect>,
+    until: Instant,
+) -> Result<Option<Duration>, StepError> {
+    let start = Instant::now();
+    loop {
+        let now = Instant::now();
+        // Damage that arrived during the press and the hold is checked at once.
+        let Some(rects) = screen.wait_change(until.saturating_duration_since(now)).await? else {
+            return Ok(None);
+        };
+        if differs(before, &screen.frame(), &rects, ignore) {
+            return Ok(Some(start.elapsed()));
+        }
+        if Instant::now() >= until {
+            return Ok(None);
+        }
+    }
+}
+
+/// True if any pixel inside `rects` (outside `ignore`) differs between the two frames, or their sizes do.
+fn differs(a: &rfb::Frame, b: &rfb::Frame, rects: &[ocr::Rect], ignore: Option<ocr::Rect>) -> bool {
+    if (a.width(), a.height()) != (b.width(), b.height()) {
+        return true;
+    }
+    let w = a.width() as usize;
+    let (pa, pb) = (a.rgba(), b.rgba());
+    let skip = |x: u32, y: u32| ignore.is_some_and(|r| x >= r.x && y >= r.y && x - r.x < r.width && y - r.y < r.height);
+    for r in rects {
+        let x_end = (r.x + r.width).min(a.width());
+        let y_end = (r.y + r.height).min(a.height());
+        for y in r.y..y_end {
+            let row = y as usize * w;
+            if ignore.is_none() {
+                let (s, e) = ((row + r.x as usize) * 4, (row + x_end as usize) * 4);
+                if pa.get(s..e) != pb.get(s..e) {
+                    return true;
+                }
+                continue;
+            }
+            for x in r.x..x_end {
+                let i = (row + x as usize) * 4;
+                if !skip(x, y) && pa.get(i..i + 3) != pb.get(i..i + 3) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Waits until the matched area has been unchanged for `still` (re-finding the text when it moved), bounded by
+/// `deadline`.
+async fn wait_still(
+    screen: &mut Screen,
+    target: &Target,
+    index: i64,
+    still: Duration,
+    deadline: Instant,
+    debug: bool,
+    pointer_placed: &mut bool,
+) -> Result<(Match, Option<Shot>), StepError> {
+    loop {
+        let (found, shot) = wait_for(screen, target, index, deadline, debug, pointer_placed).await?;
+        if still.is_zero() || settle(screen, &grow(&found.bbox, 8), still, deadline).await? {
+            return Ok((found, shot));
+        }
+    }
+}
+
+/// Waits until `area` has not changed for `still` (true) or `deadline` passes (true as well: act on what is
+/// there); false when the area changed, so the caller looks again.
+async fn settle(screen: &mut Screen, area: &ocr::Rect, still: Duration, deadline: Instant) -> Result<bool, StepError> {
+    let until = Instant::now() + still;
+    loop {
+        let now = Instant::now();
+        if now >= until || now >= deadline {
+            return Ok(true);
+        }
+        match screen.wait_change(until.min(deadline) - now).await? {
+            None => return Ok(true),
+            Some(rects) if rects.iter().any(|r| intersects(r, area)) => return Ok(false),
+            Some(_) => {}
+        }
     }
 }
 

@@ -64,7 +64,7 @@ pub enum Action {
     /// Wait (briefly) for a text, then click it.
     Click(Click),
     /// Click at a framebuffer position.
-    ClickAt(Point),
+    ClickAt(ClickAt),
     /// Move the pointer without clicking.
     MoveMouse(Point),
     /// Type text.
@@ -117,7 +117,7 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
-            Action::ClickAt(p) => write!(f, "click_at ({}, {})", p.x, p.y),
+            Action::ClickAt(c) => write!(f, "click_at ({}, {})", c.point.x, c.point.y),
             Action::MoveMouse(p) => write!(f, "move_mouse ({}, {})", p.x, p.y),
             Action::Type(t) if t.secret => f.write_str("type <secret>"),
             Action::Type(t) => write!(f, "type {}", quote(&t.text)),
@@ -219,6 +219,30 @@ pub struct Wait {
     pub target: Target,
     /// Give up after this long.
     pub timeout: Duration,
+    /// `still`: return only once the matched area has not changed for this long; `None`: at once.
+    pub still: Option<Duration>,
+}
+
+/// How a click is checked: the optional keys `expect_change`, `retries` and `still` of `click` and `click_at`.
+/// `None` leaves a value to the runner's options (see [`crate::runner::ClickPolicy`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClickCheck {
+    /// `expect_change: false` for a click meant to change nothing on the screen: it is neither watched nor
+    /// retried.
+    pub expect_change: Option<bool>,
+    /// `retries`: how many times a click with no visible effect is made again.
+    pub retries: Option<u32>,
+    /// `still`: how long the target area must have been unchanged before the click.
+    pub still: Option<Duration>,
+}
+
+/// `click_at`.
+#[derive(Debug, Clone)]
+pub struct ClickAt {
+    /// Where, in framebuffer pixels.
+    pub point: Point,
+    /// How the click is checked.
+    pub check: ClickCheck,
 }
 
 /// `click`.
@@ -232,6 +256,8 @@ pub struct Click {
     pub offset: Offset,
     /// How long to wait for the text to appear; `None`: the runner's default.
     pub timeout: Option<Duration>,
+    /// How the click is checked.
+    pub check: ClickCheck,
 }
 
 /// `type`.

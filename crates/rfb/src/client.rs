@@ -13,6 +13,9 @@
 //! - **Failure.** The first error (lost connection, timeout, protocol violation) is stored and returned by every
 //!   later call; [`Error::is_connection_lost`] tells the caller that reconnecting may help.
 //! - **Typing.** Key events are paced by [`TypeOptions`]; see there for why the default suits QEMU.
+//! - **Pointer.** Clicks hold the button long enough for slowly polled devices ([`ClickTiming`]). QEMU says
+//!   whether the guest's pointer device is absolute or relative ([`PointerMode`]); on a relative one (the
+//!   default PS/2 mouse) positions are reached by motions, see [`RelativeMotion`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,6 +56,8 @@ pub struct ConnectOptions {
     /// Return from [`Client::connect`] only once the first complete frame has arrived (default), so that
     /// [`Client::frame`] is never a blank placeholder.
     pub wait_for_first_frame: bool,
+    /// How positions are reached when the server says the guest's pointer is relative.
+    pub relative: RelativeMotion,
 }
 
 impl Default for ConnectOptions {
@@ -64,6 +69,7 @@ impl Default for ConnectOptions {
             encodings: None,
             limits: Limits::default(),
             wait_for_first_frame: true,
+            relative: RelativeMotion::default(),
         }
     }
 }
@@ -77,6 +83,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("encodings", &self.encodings)
             .field("limits", &self.limits)
             .field("wait_for_first_frame", &self.wait_for_first_frame)
+            .field("relative", &self.relative)
             .finish()
     }
 }
@@ -163,9 +170,85 @@ impl Button {
     }
 }
 
-/// Pause between moving the pointer and pressing a button, and between press and release, in [`Client::click`]:
-/// guests that sample a USB tablet would otherwise see press and release in one report and miss the click.
-const CLICK_PAUSE: Duration = Duration::from_millis(30);
+/// How a click is timed ([`Client::click_with`]).
+///
+/// QEMU's USB HID devices (the tablet, the USB mouse) queue pointer events until the guest polls the device,
+/// and merge a motion into the queued event before it when the buttons did not change: a move sent after a
+/// release that the guest has not polled yet overwrites the release's position, so the guest sees the button
+/// go up somewhere else — and toolkits that act on release (GTK, Qt, Windows, macOS) do nothing. A guest
+/// polls every few milliseconds when it runs at full speed, but under emulation (TCG) or on a loaded host it
+/// may not poll for a hundred milliseconds or more. So the pointer rests on the target before the press, the
+/// button is held, and whoever moves the pointer after a click must first give the guest time to see the
+/// release (the runner waits until the screen reacts, or a pause, before it parks the pointer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClickTiming {
+    /// Pause between moving the pointer onto the target and pressing the button.
+    pub before_press: Duration,
+    /// How long the button is held down.
+    pub hold: Duration,
+}
+
+impl Default for ClickTiming {
+    /// 50 ms on the target, then the button held 100 ms (openQA holds 150 ms; 100 ms is a quick human click).
+    fn default() -> Self {
+        Self { before_press: Duration::from_millis(50), hold: Duration::from_millis(100) }
+    }
+}
+
+/// Whether the guest's pointer device is absolute or relative, as the server says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointerMode {
+    /// The server said so (QEMU with a USB tablet) or cannot say: every server but QEMU is absolute (X servers,
+    /// hypervisors' tablets), and so is a QEMU too old for the QEMU Pointer Motion Change pseudo-encoding.
+    Absolute,
+    /// QEMU said the guest's pointer is relative (its default PS/2 mouse, a USB mouse): positions are reached
+    /// by motions, see [`RelativeMotion`].
+    Relative,
+    /// The server has not said (yet): treated as absolute.
+    Unknown,
+}
+
+impl PointerMode {
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointerMode::Absolute => "absolute",
+            PointerMode::Relative => "relative",
+            PointerMode::Unknown => "unknown",
+        }
+    }
+}
+
+/// How the pointer is moved when the guest's device is relative ([`PointerMode::Relative`]).
+///
+/// Where a relative pointer is, only the guest knows, and a guest may accelerate motions (X's default doubles
+/// every part of a motion beyond 4 units per event; libinput scales by speed). So each move first moves the
+/// pointer a screen and a quarter up and to the left (in motions of up to 127 units, what one PS/2 or HID
+/// report carries) — whatever the guest's acceleration, the pointer ends in the top-left corner — waits
+/// `home_pause`, then walks to the target in motions of at most `step` units per axis,
+/// `pause` apart: slow and small enough that classic threshold acceleration does not apply. A guest whose
+/// acceleration scales even such motions (libinput's adaptive profile) still misses by a few pixels; the
+/// exact fix is an absolute device (`-device usb-tablet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelativeMotion {
+    /// Largest motion per event on each axis, in pixels (at least 1).
+    pub step: u32,
+    /// Pause between motion events.
+    pub pause: Duration,
+    /// How long after the motions to the corner the walk starts: QEMU passes motions on to the guest as fast as
+    /// the device's queue empties and adds new motions to what is still pending, so the walk's first steps
+    /// would be lost at the edge if they came too soon.
+    pub home_pause: Duration,
+}
+
+impl Default for RelativeMotion {
+    fn default() -> Self {
+        Self { step: 4, pause: Duration::from_millis(4), home_pause: Duration::from_millis(100) }
+    }
+}
+
+/// Largest motion per event while homing a relative pointer: what one PS/2 or HID report carries.
+const HOME_CHUNK: u32 = 127;
 
 /// Damage rectangles kept before they are merged into their bounding box.
 const MAX_DAMAGE_RECTS: usize = 64;
@@ -185,6 +268,8 @@ struct State {
     /// The decoder's framebuffer size (ahead of `frame` while an update that resized it is being decoded).
     fb_size: (u32, u32),
     extended_keys: bool,
+    /// What the server said about the guest's pointer device (QEMU Pointer Motion Change): absolute or not.
+    pointer_absolute: Option<bool>,
     /// The pointer's shape, once the server has sent one.
     cursor: Option<Arc<Cursor>>,
     /// Where the pointer is: where this client last put it, or where the server last reported it.
@@ -286,6 +371,8 @@ struct PointerState {
     x: u16,
     y: u16,
     mask: u8,
+    /// In relative mode: the pointer was walked to (x, y) from a corner, so (x, y) is where the guest has it.
+    homed: bool,
 }
 
 /// A connection to a VNC server. Methods take `&self`; share it between tasks with an `Arc`. Dropping it closes
@@ -299,7 +386,8 @@ pub struct Client {
     version: Version,
     encodings: Vec<Encoding>,
     timeout: Duration,
-    pointer: Mutex<PointerState>,
+    relative: RelativeMotion,
+    pointer: tokio::sync::Mutex<PointerState>,
 }
 
 impl std::fmt::Debug for Client {
@@ -354,6 +442,7 @@ impl Client {
                 fb_size: (init.width, init.height),
                 tracker: None,
                 extended_keys: false,
+                pointer_absolute: None,
                 cursor: None,
                 pointer_pos: (0, 0),
                 bells: 0,
@@ -391,7 +480,8 @@ impl Client {
             version: init.version,
             encodings,
             timeout,
-            pointer: Mutex::new(PointerState { x: 0, y: 0, mask: 0 }),
+            relative: opts.relative,
+            pointer: tokio::sync::Mutex::new(PointerState { x: 0, y: 0, mask: 0, homed: false }),
         };
         if opts.wait_for_first_frame {
             client.wait_until(timeout, |st| (st.done_ticket >= first).then_some(())).await?.ok_or_else(|| {
@@ -425,6 +515,15 @@ impl Client {
     /// True once the server has acknowledged QEMU Extended Key Events: keys then go out with scancodes.
     pub fn supports_extended_keys(&self) -> bool {
         self.shared.lock().extended_keys
+    }
+
+    /// Whether the guest's pointer is absolute or relative, as the server said (QEMU Pointer Motion Change).
+    pub fn pointer_mode(&self) -> PointerMode {
+        match self.shared.lock().pointer_absolute {
+            Some(true) => PointerMode::Absolute,
+            Some(false) => PointerMode::Relative,
+            None => PointerMode::Unknown,
+        }
     }
 
     /// The pointer's shape as the server last sent it (Cursor or XCursor pseudo-encoding), or `None` if it has
@@ -561,41 +660,100 @@ impl Client {
     }
 
     /// Moves the pointer to (x, y) with the buttons in `buttons` (a mask of [`Button::mask`] bits) held.
+    ///
+    /// When the server says the guest's pointer is relative, the position is reached by motions (see
+    /// [`RelativeMotion`]): from a corner when no button is held and the pointer moves, else from where this
+    /// client last put it.
     pub async fn pointer(&self, x: u32, y: u32, buttons: u8) -> Result<(), Error> {
         let (w, h) = self.size();
         if x >= w || y >= h {
             return Err(Error::InvalidInput(format!("pointer position ({x},{y}) is outside the {w}x{h} screen")));
         }
-        self.shared.lock().pointer_pos = (x, y);
         let (x, y) = (x as u16, y as u16);
-        *self.pointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = PointerState { x, y, mask: buttons };
-        self.send(proto::pointer_event(buttons, x, y).to_vec(), "sending a pointer event").await
+        let mut p = self.pointer.lock().await;
+        if self.pointer_mode() == PointerMode::Relative {
+            self.walk(&mut p, x, y, buttons, (w, h)).await?;
+        } else {
+            *p = PointerState { x, y, mask: buttons, homed: false };
+            self.send(proto::pointer_event(buttons, x, y).to_vec(), "sending a pointer event").await?;
+        }
+        self.shared.lock().pointer_pos = (x.into(), y.into());
+        Ok(())
+    }
+
+    /// Reaches (x, y) on a relative pointer: home to the top-left corner if needed, then walk in small steps.
+    async fn walk(&self, p: &mut PointerState, x: u16, y: u16, buttons: u8, (w, h): (u32, u32)) -> Result<(), Error> {
+        let rel = self.relative;
+        let moves = (p.x, p.y) != (x, y) || !p.homed;
+        if moves && buttons == 0 {
+            // Beyond the screen, up and to the left: the guest clamps the pointer at the corner. In motions
+            // no larger than one PS/2 or HID report carries (127): QEMU keeps what does not fit into its
+            // device's queue and adds the next motions to it, so a motion of the walk sent while part of a
+            // large one is still pending would be swallowed at the edge. Then motions of zero for
+            // `home_pause`, each of which lets QEMU pass on more of what is pending.
+            let (mut left_x, mut left_y) = (w.saturating_add(w / 4), h.saturating_add(h / 4));
+            while left_x > 0 || left_y > 0 {
+                let (dx, dy) = (left_x.min(HOME_CHUNK), left_y.min(HOME_CHUNK));
+                (left_x, left_y) = (left_x - dx, left_y - dy);
+                let (rx, ry) = proto::relative_position(-(dx as i32), -(dy as i32));
+                self.send(proto::pointer_event(p.mask, rx, ry).to_vec(), "sending a pointer motion").await?;
+                tokio::time::sleep(rel.pause).await;
+            }
+            let flush_until = Instant::now() + rel.home_pause;
+            while Instant::now() < flush_until {
+                let (rx, ry) = proto::relative_position(0, 0);
+                self.send(proto::pointer_event(p.mask, rx, ry).to_vec(), "sending a pointer motion").await?;
+                tokio::time::sleep(rel.pause.max(Duration::from_millis(1))).await;
+            }
+            *p = PointerState { x: 0, y: 0, mask: p.mask, homed: true };
+        }
+        let step = i32::try_from(rel.step.max(1)).unwrap_or(1);
+        let (mut cx, mut cy) = (i32::from(p.x), i32::from(p.y));
+        let (tx, ty) = (i32::from(x), i32::from(y));
+        loop {
+            let dx = (tx - cx).clamp(-step, step);
+            let dy = (ty - cy).clamp(-step, step);
+            let last = cx + dx == tx && cy + dy == ty;
+            // The buttons change only with the last event (a press or release where the pointer arrives).
+            let mask = if last { buttons } else { p.mask };
+            let (rx, ry) = proto::relative_position(dx, dy);
+            self.send(proto::pointer_event(mask, rx, ry).to_vec(), "sending a pointer motion").await?;
+            (cx, cy) = (cx + dx, cy + dy);
+            *p = PointerState { x: cx as u16, y: cy as u16, mask, homed: p.homed };
+            if last {
+                return Ok(());
+            }
+            tokio::time::sleep(rel.pause).await;
+        }
     }
 
     /// Moves the pointer, keeping the buttons that are held.
     pub async fn move_to(&self, x: u32, y: u32) -> Result<(), Error> {
-        let mask = self.pointer_state().mask;
+        let mask = self.pointer.lock().await.mask;
         self.pointer(x, y, mask).await
     }
 
     /// Presses or releases `button` where the pointer is.
     pub async fn button(&self, button: Button, down: bool) -> Result<(), Error> {
-        let p = self.pointer_state();
+        let p = *self.pointer.lock().await;
         let mask = if down { p.mask | button.mask() } else { p.mask & !button.mask() };
         self.pointer(p.x.into(), p.y.into(), mask).await
     }
 
-    /// Moves to (x, y), presses and releases `button`, with short pauses so every guest sees the click.
+    /// Moves to (x, y), presses and releases `button`, timed by [`ClickTiming::default`] so every guest sees
+    /// the click. Whoever moves the pointer next should first let the guest see the release (see
+    /// [`ClickTiming`]).
     pub async fn click(&self, x: u32, y: u32, button: Button) -> Result<(), Error> {
-        self.move_to(x, y).await?;
-        tokio::time::sleep(CLICK_PAUSE).await;
-        self.button(button, true).await?;
-        tokio::time::sleep(CLICK_PAUSE).await;
-        self.button(button, false).await
+        self.click_with(x, y, button, &ClickTiming::default()).await
     }
 
-    fn pointer_state(&self) -> PointerState {
-        *self.pointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Moves to (x, y), waits, presses `button`, holds it and releases it, as `timing` says.
+    pub async fn click_with(&self, x: u32, y: u32, button: Button, timing: &ClickTiming) -> Result<(), Error> {
+        self.move_to(x, y).await?;
+        tokio::time::sleep(timing.before_press).await;
+        self.button(button, true).await?;
+        tokio::time::sleep(timing.hold).await;
+        self.button(button, false).await
     }
 
     fn key_message(&self, key: Key, down: bool) -> Vec<u8> {
@@ -781,6 +939,11 @@ async fn read_loop(
                 Event::CursorShape(cursor) => {
                     tracing::debug!(?cursor, "pointer shape");
                     shared.lock().cursor = Some(Arc::new(cursor));
+                    shared.notify();
+                }
+                Event::PointerMode { absolute } => {
+                    tracing::debug!(absolute, "pointer mode");
+                    shared.lock().pointer_absolute = Some(absolute);
                     shared.notify();
                 }
                 Event::PointerMoved { x, y } => {

@@ -95,6 +95,12 @@ pub enum Event {
         /// Pixels from the top.
         y: u32,
     },
+    /// The server says whether the guest's pointer device is absolute (QEMU Pointer Motion Change
+    /// pseudo-encoding): sent when the encodings are set and again whenever the guest's device changes.
+    PointerMode {
+        /// True for an absolute device (a USB tablet), false for a relative one (a PS/2 or USB mouse).
+        absolute: bool,
+    },
     /// The FramebufferUpdate message ended.
     UpdateFinished,
     /// The server rang the bell.
@@ -435,6 +441,11 @@ impl Decoder {
                     end
                 }
             }
+            Encoding::PointerTypeChange => {
+                // x is 1 for absolute, 0 for relative; width and height are the screen's (unused).
+                events.push(Event::PointerMode { absolute: rect.x != 0 });
+                12
+            }
             Encoding::PointerPos => {
                 let x = rect.x.min(fb.width().saturating_sub(1));
                 let y = rect.y.min(fb.height().saturating_sub(1));
@@ -484,7 +495,7 @@ fn message_name(kind: u8) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [Encoding; 10] = Encoding::ALL;
+    const ALL: [Encoding; 11] = Encoding::ALL;
 
     fn header(x: u16, y: u16, w: u16, h: u16, enc: i32) -> Vec<u8> {
         let mut v = Vec::new();
@@ -532,12 +543,15 @@ mod tests {
 
     #[test]
     fn raw_copyrect_and_pseudo_rects() {
-        let mut bytes = update(4);
+        let mut bytes = update(6);
         bytes.extend(header(0, 0, 2, 1, 0));
         bytes.extend_from_slice(&[1, 2, 3, 0, 4, 5, 6, 0]);
         bytes.extend(header(1, 1, 2, 1, 1));
         bytes.extend_from_slice(&[0, 0, 0, 0]);
         bytes.extend(header(0, 0, 0, 0, -258));
+        // QEMU Pointer Motion Change: x says absolute (1) or relative (0); width and height are the screen's.
+        bytes.extend(header(0, 0, 3, 2, -257));
+        bytes.extend(header(1, 0, 3, 2, -257));
         bytes.extend(header(0, 0, 0, 0, 0));
         bytes.push(2); // bell
         let (events, fb) = run(&bytes, (3, 2));
@@ -548,6 +562,8 @@ mod tests {
                 Event::Painted(Rect::new(0, 0, 2, 1)),
                 Event::Painted(Rect::new(1, 1, 2, 1)),
                 Event::ExtendedKeyEvents,
+                Event::PointerMode { absolute: false },
+                Event::PointerMode { absolute: true },
                 Event::UpdateFinished,
                 Event::Bell,
             ]

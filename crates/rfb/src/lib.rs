@@ -1,6 +1,7 @@
 //! An RFB (VNC) client written for vmkit: RFB 3.3/3.7/3.8, security None and VNC Authentication, Raw, CopyRect
 //! and ZRLE, server-side resizes (DesktopSize, ExtendedDesktopSize), LastRect, QEMU Extended Key Events so
-//! keys reach a QEMU guest as PC scancodes, and the pointer shape pseudo-encodings (Cursor, XCursor, PointerPos)
+//! keys reach a QEMU guest as PC scancodes, QEMU Pointer Motion Change (absolute or relative guest pointers, see
+//! [`PointerMode`]), and the pointer shape pseudo-encodings (Cursor, XCursor, PointerPos)
 //! so servers keep the pointer out of the framebuffer that vmkit reads text from ([`Client::cursor`] has it).
 //!
 //! [`Client`] keeps a framebuffer current in the background and tells its consumer what changed
@@ -38,7 +39,9 @@ pub mod keys;
 mod proto;
 mod zrle;
 
-pub use client::{Button, Client, ConnectOptions, TypeOptions, default_encodings};
+pub use client::{
+    Button, ClickTiming, Client, ConnectOptions, PointerMode, RelativeMotion, TypeOptions, default_encodings,
+};
 pub use cursor::Cursor;
 pub use decode::Limits;
 pub use error::{Error, ProtocolError};

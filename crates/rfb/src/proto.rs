@@ -121,6 +121,10 @@ pub enum Encoding {
     XCursor,
     /// Pseudo-encoding: the server reports pointer moves made by others (the guest, another client).
     PointerPos,
+    /// Pseudo-encoding: QEMU Pointer Motion Change — the server says whether the guest's pointer device is
+    /// absolute (a USB tablet) or relative (QEMU's default PS/2 mouse), and in relative mode takes each pointer
+    /// event's position as a motion relative to (0x7FFF, 0x7FFF).
+    PointerTypeChange,
 }
 
 impl Encoding {
@@ -137,6 +141,7 @@ impl Encoding {
             Encoding::Cursor => -239,
             Encoding::XCursor => -240,
             Encoding::PointerPos => -232,
+            Encoding::PointerTypeChange => -257,
         }
     }
 
@@ -153,6 +158,7 @@ impl Encoding {
             -239 => Encoding::Cursor,
             -240 => Encoding::XCursor,
             -232 => Encoding::PointerPos,
+            -257 => Encoding::PointerTypeChange,
             _ => return None,
         })
     }
@@ -170,6 +176,7 @@ impl Encoding {
             Encoding::Cursor => "Cursor",
             Encoding::XCursor => "XCursor",
             Encoding::PointerPos => "PointerPos",
+            Encoding::PointerTypeChange => "QEMU Pointer Motion Change",
         }
     }
 
@@ -180,7 +187,7 @@ impl Encoding {
 
     /// Every pseudo-encoding this client implements. The pointer shape encodings are among them, so servers
     /// leave the pointer out of the framebuffer, where it would hide text from OCR.
-    pub const PSEUDO: [Encoding; 7] = [
+    pub const PSEUDO: [Encoding; 8] = [
         Encoding::ExtendedDesktopSize,
         Encoding::DesktopSize,
         Encoding::LastRect,
@@ -188,11 +195,12 @@ impl Encoding {
         Encoding::Cursor,
         Encoding::XCursor,
         Encoding::PointerPos,
+        Encoding::PointerTypeChange,
     ];
 
     /// Every encoding this client implements: the pixel encodings, then the pseudo-encodings (in the order the
     /// fuzz target's encoding mask and its seeds number them).
-    pub const ALL: [Encoding; 10] = [
+    pub const ALL: [Encoding; 11] = [
         Encoding::Raw,
         Encoding::CopyRect,
         Encoding::Zrle,
@@ -203,6 +211,7 @@ impl Encoding {
         Encoding::Cursor,
         Encoding::XCursor,
         Encoding::PointerPos,
+        Encoding::PointerTypeChange,
     ];
 }
 
@@ -293,6 +302,13 @@ pub(crate) fn pointer_event(mask: u8, x: u16, y: u16) -> [u8; 6] {
     m
 }
 
+/// The position a pointer event carries for a motion of (dx, dy) in QEMU's relative mode (after the server
+/// announced it with [`Encoding::PointerTypeChange`]): QEMU subtracts 0x7FFF from each coordinate.
+pub(crate) fn relative_position(dx: i32, dy: i32) -> (u16, u16) {
+    let f = |d: i32| u16::try_from((d + 0x7FFF).clamp(0, 0xFFFF)).unwrap_or(0x7FFF);
+    (f(dx), f(dy))
+}
+
 fn clamp16(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
@@ -315,6 +331,9 @@ mod tests {
         assert_eq!(key_event(true, 0xff0d), [4, 1, 0, 0, 0, 0, 0xff, 0x0d]);
         assert_eq!(qemu_key_event(false, 0x41, 0x1e), [255, 0, 0, 0, 0, 0, 0, 0x41, 0, 0, 0, 0x1e]);
         assert_eq!(pointer_event(1, 0x102, 3), [5, 1, 1, 2, 0, 3]);
+        assert_eq!(relative_position(0, 0), (0x7FFF, 0x7FFF));
+        assert_eq!(relative_position(-5, 7), (0x7FFA, 0x8006));
+        assert_eq!(relative_position(-100_000, 100_000), (0, 0xFFFF));
         assert_eq!(update_request(true, 0, 0, 1920, 1080), [3, 1, 0, 0, 0, 0, 0x07, 0x80, 0x04, 0x38]);
         assert_eq!(
             set_encodings(&[Encoding::Raw, Encoding::DesktopSize]),

@@ -50,6 +50,9 @@ pub struct GuestOptions {
     pub vga: Option<Vga>,
     /// Files added to the initramfs for this boot (test programs), appended as a second archive.
     pub extra_files: Vec<GuestFile>,
+    /// Devices added to QEMU's command line (e.g. `qemu-xhci` and `usb-tablet`; add the guest's drivers to the
+    /// spec's modules).
+    pub devices: Vec<qemu::Device>,
 }
 
 /// A file put into the guest's initramfs by [`GuestOptions::extra_files`].
@@ -76,6 +79,7 @@ impl Default for GuestOptions {
             ready_timeout: Duration::from_secs(180),
             vga: None,
             extra_files: Vec::new(),
+            devices: Vec::new(),
         }
     }
 }
@@ -163,6 +167,7 @@ impl Guest {
         if let Some(vga) = opts.vga {
             cmd.vga = Some(vga);
         }
+        cmd.devices.extend(opts.devices.iter().cloned());
         if !opts.extra_files.is_empty()
             && let Some(boot) = cmd.direct_boot.as_mut()
         {

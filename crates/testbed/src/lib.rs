@@ -10,6 +10,7 @@
 pub mod browser;
 pub mod guest;
 pub mod http;
+pub mod input_log;
 pub mod installer;
 pub mod libvirt;
 pub mod net;

@@ -70,6 +70,21 @@ pub struct RunArgs {
     /// Replace the script's boot_wait (seconds).
     #[arg(long, value_name = "SECS")]
     boot_wait: Option<f64>,
+    /// Seconds a click's target must have been unchanged before the click (a step's `still` wins).
+    #[arg(long, value_name = "SECS", default_value_t = 0.3)]
+    still: f64,
+    /// Seconds to watch for a click's visible effect before clicking again (0: do not watch).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    click_confirm: f64,
+    /// How many times a click with no visible effect is made again (a step's `retries` wins).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    click_retries: u32,
+    /// Seconds the button is held down in a click.
+    #[arg(long, value_name = "SECS", default_value_t = 0.1)]
+    click_hold: f64,
+    /// Least seconds between a click's release and moving the pointer away (slowly polled USB tablets).
+    #[arg(long, value_name = "SECS", default_value_t = 0.3)]
+    park_delay: f64,
 }
 
 impl RunArgs {
@@ -102,6 +117,11 @@ impl RunArgs {
             opts.typing.key_delay = Duration::from_millis(ms);
         }
         opts.boot_wait = self.boot_wait.map(|s| seconds(s, "--boot-wait")).transpose()?;
+        opts.clicks.still = seconds(self.still, "--still")?;
+        opts.clicks.confirm = seconds(self.click_confirm, "--click-confirm")?;
+        opts.clicks.retries = self.click_retries;
+        opts.clicks.timing.hold = seconds(self.click_hold, "--click-hold")?;
+        opts.clicks.park_delay = seconds(self.park_delay, "--park-delay")?;
         Ok(opts)
     }
 }
