@@ -11,10 +11,12 @@ use std::path::Path;
 use crate::runner::{EXIT_BAD_INPUT, RunOptions};
 use crate::script::Secret;
 
-/// Reads a password file: its first line, without the line ending.
+/// Reads a password file: its first line, without the line ending. The one reader of `--password-file` for every
+/// command (`vmkit screen`, `vmkit automate run`, `yaml-automation-runner`); the read is bounded, so a wrong path
+/// such as `/dev/zero` fails at once.
 pub fn read_password_file(path: &Path) -> Result<Secret, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+    let text = userfile::read_to_string(path, userfile::Limit::Password)
+        .map_err(|e| format!("cannot read password file {}: {}", path.display(), e.into_io()))?;
     let first = text.lines().next().unwrap_or_default();
     if first.is_empty() {
         return Err(format!("password file {} is empty", path.display()));
@@ -72,7 +74,16 @@ pub fn run_command(config: &Path, opts: &RunOptions, json: bool) -> u8 {
     let result = runtime.block_on(crate::runner::run(&script, opts, &mut progress));
     if json {
         match serde_json::to_string_pretty(&result) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                // A reader that went away (`… --json | head`) is not worth a message; other failures are.
+                if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush())
+                    && e.kind() != std::io::ErrorKind::BrokenPipe
+                {
+                    eprintln!("vmkit: cannot write the result to stdout: {e}");
+                }
+            }
             Err(e) => eprintln!("vmkit: cannot encode the result as JSON: {e}"),
         }
     }

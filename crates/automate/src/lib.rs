@@ -33,6 +33,16 @@ pub mod ssh;
 pub mod time;
 pub mod yaml;
 
+/// Runs blocking work (OCR) from async code: through `block_in_place` on a multi-threaded runtime, so the
+/// runtime's other tasks move to another thread meanwhile; inline on a current-thread runtime, where
+/// `block_in_place` would panic and there is no other thread to move to.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 pub use load::{Diagnostic, ScriptError, load_file, load_str};
 pub use runner::{RunOptions, run};
 pub use script::{Action, Script, Step};

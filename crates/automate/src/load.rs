@@ -1,6 +1,6 @@
 //! Loading scripts: YAML text → checked [`Script`], or every problem with its line, column and what was expected.
 //!
-//! The walk is written by hand over [`crate::yaml::Node`] rather than derived, so that it can go on after the
+//! The walk is written by hand over `yaml::Node` (the YAML tree with positions) rather than derived, so that it can go on after the
 //! first mistake (a script author fixing a 200-step macOS script wants all typos at once), give each mistake
 //! a message in the script's own terms ("`wait.timeout`: expected a number of seconds"), suggest the key that
 //! was probably meant, and recognise the classic indentation slip where a step's options end up beside it.
@@ -64,27 +64,22 @@ impl ScriptError {
     }
 }
 
-/// Scripts larger than this are refused before parsing (real ones are a few kilobytes).
-pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Reads and checks a script file.
+/// Reads and checks a script file (read through [`userfile`]: an endless file such as `/dev/zero` is refused after
+/// [`userfile::Limit::Config`] bytes).
 pub fn load_file(path: &Path) -> Result<Script, ScriptError> {
-    let read_err = |source| ScriptError::Read { path: path.to_owned(), source };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.len() > MAX_SCRIPT_BYTES {
-        return Err(read_err(std::io::Error::other(format!(
-            "{} bytes is more than a script may have ({MAX_SCRIPT_BYTES})",
-            meta.len()
-        ))));
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    let text = String::from_utf8(bytes).map_err(|e| ScriptError::Invalid {
-        diagnostics: vec![Diagnostic {
-            path: path.to_owned(),
-            pos: utf8_error_pos(e.as_bytes(), e.utf8_error().valid_up_to()),
-            message: "the file is not valid UTF-8 text".to_owned(),
-        }],
-    })?;
+    let text = match userfile::read_to_string(path, userfile::Limit::Config) {
+        Ok(text) => text,
+        Err(userfile::ReadError::NotText { offset, bytes, .. }) => {
+            return Err(ScriptError::Invalid {
+                diagnostics: vec![Diagnostic {
+                    path: path.to_owned(),
+                    pos: utf8_error_pos(&bytes, offset),
+                    message: "the file is not valid UTF-8 text".to_owned(),
+                }],
+            });
+        }
+        Err(e) => return Err(ScriptError::Read { path: path.to_owned(), source: e.into_io() }),
+    };
     load_str(&text, path)
 }
 

@@ -259,7 +259,7 @@ impl Runner<'_> {
     }
 
     async fn run(&mut self, result: &mut RunResult) {
-        let engine = match tokio::task::block_in_place(ocr::Engine::new) {
+        let engine = match crate::blocking(ocr::Engine::new) {
             Ok(e) => e,
             Err(e) => {
                 result.error = Some(format!("loading the OCR engine: {e}"));

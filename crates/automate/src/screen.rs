@@ -207,7 +207,7 @@ impl Screen {
         let pixels = ocr::Frame::packed(frame.rgba(), frame.width(), frame.height(), ocr::PixelLayout::Rgbx)?;
         let previous = self.text.take().unwrap_or_else(|| ScreenText::empty(frame.width(), frame.height()));
         let engine = &mut self.engine;
-        let text = tokio::task::block_in_place(|| engine.second_look(&pixels, &previous, regions))?;
+        let text = crate::blocking(|| engine.second_look(&pixels, &previous, regions))?;
         self.stats.ocr_passes += 1;
         self.stats.tesseract_calls += self.engine.last_stats().tesseract_calls as u64;
         Ok(self.text.insert(text))
@@ -226,7 +226,7 @@ impl Screen {
             previous => {
                 let engine = &mut self.engine;
                 let damage = &self.pending;
-                let text = tokio::task::block_in_place(|| match &previous {
+                let text = crate::blocking(|| match &previous {
                     Some(prev) => engine.reread(&pixels, prev, damage),
                     None => engine.read(&pixels),
                 })?;

@@ -257,7 +257,10 @@ async fn keyboard_interactive(
 }
 
 fn load_key(path: &Path) -> Result<russh::keys::PrivateKey, SshError> {
-    russh::keys::load_secret_key(path, None).map_err(|source| SshError::KeyFile { path: path.to_owned(), source })
+    let err = |source| SshError::KeyFile { path: path.to_owned(), source };
+    let text =
+        userfile::read_to_string(path, userfile::Limit::Key).map_err(|e| err(russh::keys::Error::IO(e.into_io())))?;
+    russh::keys::decode_secret_key(&text, None).map_err(err)
 }
 
 fn methods(set: &russh::MethodSet) -> String {

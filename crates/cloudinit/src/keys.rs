@@ -18,6 +18,9 @@ use crate::CloudInitError;
 #[derive(Clone)]
 pub struct KeyPair {
     key: PrivateKey,
+    /// The `authorized_keys` line, made once when the pair is made or read, so that a key that cannot be encoded
+    /// is an error there instead of an empty line in user-data later.
+    public: String,
 }
 
 /// Where [`KeyPair::write`] put the two files.
@@ -42,26 +45,36 @@ impl KeyPair {
         let mut key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
             .map_err(|e| CloudInitError::Key { what: "generating an ed25519 key".into(), reason: e.to_string() })?;
         key.set_comment(comment);
-        Ok(Self { key })
+        Self::from_key(key, || "encoding the generated key".to_owned())
     }
 
     /// Reads an unencrypted OpenSSH private key file.
     pub fn load(path: &Path) -> Result<Self, CloudInitError> {
         let what = || format!("reading the private key {}", path.display());
-        let key = PrivateKey::read_openssh_file(path)
-            .map_err(|e| CloudInitError::Key { what: what(), reason: e.to_string() })?;
+        let text = userfile::read(path, userfile::Limit::Key)
+            .map_err(|e| CloudInitError::Key { what: what(), reason: e.into_io().to_string() })?;
+        let key =
+            PrivateKey::from_openssh(&text).map_err(|e| CloudInitError::Key { what: what(), reason: e.to_string() })?;
         if key.is_encrypted() {
             return Err(CloudInitError::Key {
                 what: what(),
                 reason: "it is passphrase-protected; an unattended build needs a key without one".into(),
             });
         }
-        Ok(Self { key })
+        Self::from_key(key, what)
+    }
+
+    fn from_key(key: PrivateKey, what: impl Fn() -> String) -> Result<Self, CloudInitError> {
+        let public = key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| CloudInitError::Key { what: what(), reason: format!("encoding the public key: {e}") })?;
+        Ok(Self { key, public })
     }
 
     /// The `authorized_keys` line: `ssh-ed25519 AAAA… comment`.
     pub fn public_openssh(&self) -> String {
-        self.key.public_key().to_openssh().unwrap_or_default()
+        self.public.clone()
     }
 
     /// The SHA-256 fingerprint as `ssh-keygen -l` shows it (`SHA256:…`).
@@ -74,17 +87,61 @@ impl KeyPair {
         &self.key
     }
 
-    /// Writes `<dir>/<name>` (private, 0600) and `<dir>/<name>.pub` (public, 0644), each atomically.
+    /// The two files [`KeyPair::write`] writes into `dir` for `name`.
+    pub fn files(dir: &Path, name: &str) -> KeyFiles {
+        KeyFiles { private: dir.join(name), public: dir.join(format!("{name}.pub")) }
+    }
+
+    /// [`CloudInitError::KeyExists`] if either file of `name` is already in `dir` (a check before other work;
+    /// [`KeyPair::write`] checks again as it writes).
+    pub fn check_free(dir: &Path, name: &str) -> Result<(), CloudInitError> {
+        let files = Self::files(dir, name);
+        for path in [files.private, files.public] {
+            if path.symlink_metadata().is_ok() {
+                return Err(CloudInitError::KeyExists { path });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `<dir>/<name>` (private, 0600) and `<dir>/<name>.pub` (public, 0644), each atomically and never over
+    /// an existing file: when either is there, nothing is written and the error is [`CloudInitError::KeyExists`].
     pub fn write(&self, dir: &Path, name: &str) -> Result<KeyFiles, CloudInitError> {
-        let private = dir.join(name);
-        let public = dir.join(format!("{name}.pub"));
+        Self::check_free(dir, name)?;
+        let files = Self::files(dir, name);
         let pem = self
             .key
             .to_openssh(LineEnding::LF)
             .map_err(|e| CloudInitError::Key { what: "encoding the private key".into(), reason: e.to_string() })?;
-        write_atomic(&private, pem.as_bytes(), 0o600)?;
-        write_atomic(&public, format!("{}\n", self.public_openssh()).as_bytes(), 0o644)?;
-        Ok(KeyFiles { private, public })
+        write_new(&files.private, pem.as_bytes(), 0o600)?;
+        if let Err(e) = write_new(&files.public, format!("{}\n", self.public_openssh()).as_bytes(), 0o644) {
+            let _ = std::fs::remove_file(&files.private);
+            return Err(e);
+        }
+        Ok(files)
+    }
+}
+
+/// Like [`write_atomic`], but fails with [`CloudInitError::KeyExists`] instead of replacing an existing `path`: the
+/// finished temporary file is hard-linked to `path`, which the kernel refuses atomically if `path` exists.
+fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), CloudInitError> {
+    let io = |source| CloudInitError::Io { path: path.to_owned(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(CloudInitError::KeyExists { path: path.to_owned() })
+        }
+        other => other.map_err(io),
     }
 }
 
@@ -111,6 +168,25 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Cl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = KeyPair::generate("first").unwrap();
+        let files = first.write(dir.path(), "id_ed25519").unwrap();
+        let before = std::fs::read(&files.private).unwrap();
+        let second = KeyPair::generate("second").unwrap();
+        let err = second.write(dir.path(), "id_ed25519").unwrap_err();
+        assert!(matches!(&err, CloudInitError::KeyExists { path } if *path == files.private), "{err}");
+        assert!(err.is_bad_input());
+        assert_eq!(std::fs::read(&files.private).unwrap(), before, "the first key is intact");
+        // Only the public half there: still nothing written.
+        std::fs::remove_file(&files.private).unwrap();
+        assert!(matches!(second.write(dir.path(), "id_ed25519"), Err(CloudInitError::KeyExists { .. })));
+        assert!(!files.private.exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["id_ed25519.pub"], "no temporary file left");
+    }
 
     #[test]
     fn generated_keys_are_written_with_safe_modes_and_reload() {

@@ -62,6 +62,12 @@ pub enum CloudInitError {
         /// The cause.
         reason: String,
     },
+    /// A key file is already there: vmkit never overwrites a key.
+    #[error("{} already exists; vmkit never overwrites a key (remove it or choose another directory)", path.display())]
+    KeyExists {
+        /// The file.
+        path: PathBuf,
+    },
     /// Writing a file failed.
     #[error("writing {}: {source}", path.display())]
     Io {
@@ -86,6 +92,6 @@ pub(crate) fn to_yaml<T: serde::Serialize>(what: &'static str, doc: &T) -> Resul
 impl CloudInitError {
     /// True when the error is about the caller's input rather than the machine.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Invalid { .. })
+        matches!(self, Self::Invalid { .. } | Self::KeyExists { .. })
     }
 }

@@ -5,7 +5,8 @@
 //! ([`model`]). [`domain`] turns each VM into a typed libvirt domain and its XML; [`host`] says what the host
 //! needs (kernel parameters, sysctl, mounts) and checks the running host; [`libvirt`] plans and applies the
 //! config against a libvirt daemon (define, redefine, undefine, volumes, autostart) and runs the `vm`
-//! operations; [`scripts`] writes the `vm-<name>` launchers.
+//! operations; [`scripts`] writes the `vm-<name>` launchers. [`options`] describes every option (type,
+//! default, documentation): the loader takes its keys from it, and the NixOS module is built from its JSON.
 //!
 //! Design: everything that can be decided without libvirt is pure (config → model → XML/plan), so it is
 //! snapshot-tested and fast; the libvirt layer only compares and executes.
@@ -19,6 +20,7 @@ pub mod json;
 pub mod libvirt;
 pub mod load;
 pub mod model;
+pub mod options;
 pub mod schema;
 pub mod scripts;
 pub mod values;

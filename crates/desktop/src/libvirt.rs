@@ -76,6 +76,41 @@ fn call<T>(op: &'static str, target: &str, r: Result<T, virt::error::Error>) -> 
     r.map_err(|e| LibvirtError::Call { op, target: target.to_owned(), message: e.message().to_owned() })
 }
 
+/// What a lookup was for: only libvirt's own "no such …" code for that kind of object means it is absent.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Domain,
+    Pool,
+    Volume,
+    Network,
+}
+
+/// `Ok(None)` when libvirt says the object does not exist; any other error (a dropped connection, a denied
+/// request) stays an error, so it is never planned as "define it" or reported as "no VM named X".
+fn found<T>(
+    op: &'static str,
+    target: &str,
+    kind: Kind,
+    r: Result<T, virt::error::Error>,
+) -> Result<Option<T>, LibvirtError> {
+    use virt::error::ErrorNumber as N;
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => {
+            let absent = e.code().is_known_and(|code| {
+                matches!(
+                    (kind, code),
+                    (Kind::Domain, N::NoDomain)
+                        | (Kind::Pool, N::NoStoragePool)
+                        | (Kind::Volume, N::NoStorageVolume)
+                        | (Kind::Network, N::NoNetwork)
+                )
+            });
+            if absent { Ok(None) } else { call(op, target, Err(e)) }
+        }
+    }
+}
+
 /// One change the plan makes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -278,18 +313,18 @@ impl Libvirt {
         let pools: BTreeSet<&str> =
             vms.iter().filter(|vm| vm.disk_size.is_some()).map(|vm| vm.storage_pool.as_str()).collect();
         for pool in pools {
-            match self.conn.lookup_storage_pool_by_name(pool) {
-                Ok(p) => {
+            match found("looking up storage pool", pool, Kind::Pool, self.conn.lookup_storage_pool_by_name(pool))? {
+                Some(p) => {
                     if call("checking storage pool", pool, p.is_active())? {
                         pools_ready.insert(pool.to_owned());
                     } else {
                         plan.actions.push(Action::StartPool { pool: pool.to_owned() });
                     }
                 }
-                Err(_) if pool == cfg.default_storage_pool => plan
+                None if pool == cfg.default_storage_pool => plan
                     .actions
                     .push(Action::CreatePool { pool: pool.to_owned(), path: cfg.default_storage_path.clone() }),
-                Err(_) => plan.conflicts.push(format!(
+                None => plan.conflicts.push(format!(
                     "storage pool \"{pool}\" does not exist (vmkit creates only defaultStoragePool \"{}\")",
                     cfg.default_storage_pool
                 )),
@@ -304,8 +339,8 @@ impl Libvirt {
                     &vm.storage_pool,
                     self.conn.lookup_storage_pool_by_name(&vm.storage_pool),
                 )?;
-                let _ = p.refresh(0);
-                p.lookup_storage_vol_by_name(&volume).ok()
+                call("refreshing storage pool", &vm.storage_pool, p.refresh(0))?;
+                found("looking up volume", &volume, Kind::Volume, p.lookup_storage_vol_by_name(&volume))?
             } else {
                 None
             };
@@ -317,9 +352,8 @@ impl Libvirt {
                     capacity: size,
                 }),
                 Some(v) => {
-                    if let Ok(info) = v.info()
-                        && info.capacity < size.0
-                    {
+                    let info = call("reading volume", &volume, v.info())?;
+                    if info.capacity < size.0 {
                         plan.notes.push(format!(
                             "{}/{volume} is {} but diskSize is {size}: vmkit never resizes disks (virsh vol-resize, \
                              then grow the file system in the guest)",
@@ -334,13 +368,13 @@ impl Libvirt {
         // Networks the VMs join.
         let networks: BTreeSet<&str> = vms.iter().filter_map(|vm| vm.network.as_deref()).collect();
         for net in networks {
-            match self.conn.lookup_network_by_name(net) {
-                Ok(n) if !n.is_active().unwrap_or(false) => plan.notes.push(format!(
+            match found("looking up network", net, Kind::Network, self.conn.lookup_network_by_name(net))? {
+                Some(n) if !call("checking network", net, n.is_active())? => plan.notes.push(format!(
                     "libvirt network \"{net}\" is not active: VMs on it cannot start (virsh net-start {net}; virsh \
                      net-autostart {net})"
                 )),
-                Ok(_) => {}
-                Err(_) => plan.conflicts.push(format!("libvirt network \"{net}\" does not exist")),
+                Some(_) => {}
+                None => plan.conflicts.push(format!("libvirt network \"{net}\" does not exist")),
             }
         }
 
@@ -350,10 +384,12 @@ impl Libvirt {
             let desired = Domain::from_config(cfg, vm).with_metadata();
             let desired_hash = desired.metadata.as_ref().map(|m| m.config_hash.clone()).unwrap_or_default();
             let xml = desired.to_xml();
-            match self.conn.lookup_domain_by_name(&vm.name) {
-                Err(_) => {
-                    if let Ok(other) = self.conn.lookup_domain_by_uuid_string(&vm.uuid.to_string()) {
-                        let other_name = other.name().unwrap_or_default();
+            match found("looking up domain", &vm.name, Kind::Domain, self.conn.lookup_domain_by_name(&vm.name))? {
+                None => {
+                    let uuid = vm.uuid.to_string();
+                    let by_uuid = self.conn.lookup_domain_by_uuid_string(&uuid);
+                    if let Some(other) = found("looking up the domain with UUID", &uuid, Kind::Domain, by_uuid)? {
+                        let other_name = call("reading the name of the domain with UUID", &uuid, other.name())?;
                         plan.conflicts
                             .push(format!("{}: UUID {} is already used by domain \"{other_name}\"", vm.name, vm.uuid));
                         continue;
@@ -363,7 +399,7 @@ impl Libvirt {
                         plan.actions.push(Action::Autostart { vm: vm.name.clone(), enable: true });
                     }
                 }
-                Ok(dom) => {
+                Some(dom) => {
                     let uuid = call("reading the UUID of", &vm.name, dom.uuid_string())?;
                     match self.existing(&dom, &vm.name)? {
                         Existing::Unmanaged => {
@@ -474,9 +510,9 @@ impl Libvirt {
             Action::CreateVolume { pool, volume, capacity, .. } => {
                 let p: StoragePool =
                     call("looking up storage pool", pool, self.conn.lookup_storage_pool_by_name(pool))?;
-                let _ = p.refresh(0);
+                call("refreshing storage pool", pool, p.refresh(0))?;
                 // A pool created over an existing directory may already hold the file: keep it.
-                if p.lookup_storage_vol_by_name(volume).is_err() {
+                if found("looking up volume", volume, Kind::Volume, p.lookup_storage_vol_by_name(volume))?.is_none() {
                     let target = format!("{pool}/{volume}");
                     call(
                         "creating volume",
@@ -539,7 +575,8 @@ impl Libvirt {
     }
 
     fn lookup(&self, name: &str) -> Result<VirtDomain, LibvirtError> {
-        self.conn.lookup_domain_by_name(name).map_err(|_| LibvirtError::NoSuchVm(name.to_owned()))
+        found("looking up domain", name, Kind::Domain, self.conn.lookup_domain_by_name(name))?
+            .ok_or_else(|| LibvirtError::NoSuchVm(name.to_owned()))
     }
 
     /// A handle on the domain called `name`.

@@ -18,6 +18,7 @@ use crate::model::{
     FirmwarePaths, GpuPassthrough, Hugepages, LookingGlass, Memballoon, OsType, PageSize, Profile, SshSettings,
     VideoModel, VmConfig,
 };
+use crate::options;
 use crate::values::{self, ByteSize, CpuSet, MacAddr, PciAddress, PciId, Uuid};
 
 /// Defaults that depend on the host, and whether host paths named in the config must exist.
@@ -70,7 +71,8 @@ pub enum LoadError {
 
 /// Loads a config file; `.json` files are read as JSON, others as TOML.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+    let text = userfile::read_to_string(path, userfile::Limit::Config)
+        .map_err(|e| LoadError::Read { path: path.to_owned(), source: e.into_io() })?;
     Ok(load_str(&path.display().to_string(), &text, Format::from_path(path), opts)?)
 }
 
@@ -87,51 +89,6 @@ pub fn load_str(name: &str, text: &str, format: Format, opts: &LoadOptions) -> R
     }
     Ok(Loaded { config, warnings: diags })
 }
-
-const GLOBAL_KEYS: &[&str] = &[
-    "enable",
-    "profile",
-    "hugepages",
-    "firewallPorts",
-    "defaultStoragePool",
-    "defaultStoragePath",
-    "gpuPassthrough",
-    "lookingGlass",
-    "vms",
-    // vmkit extensions
-    "ovmf",
-    "domainType",
-    "virtiofsd",
-    "defaultNetwork",
-];
-
-const VM_KEYS: &[&str] = &[
-    "enable",
-    "uuid",
-    "macAddress",
-    "memory",
-    "vcpus",
-    "diskSize",
-    "storagePool",
-    "cpuPinning",
-    "display",
-    "videoModel",
-    "sharedFolders",
-    "osType",
-    "tpm",
-    "secureBoot",
-    "autoStart",
-    "memballoon",
-    "pciDevices",
-    "extraDevices",
-    // vmkit extensions
-    "emulatorPinning",
-    "installMedia",
-    "firmware",
-    "directBoot",
-    "network",
-    "ssh",
-];
 
 /// The smallest memory a VM may have: below this no OS boots, and it is almost certainly a unit mistake.
 const MIN_MEMORY: ByteSize = ByteSize::mib(32);
@@ -322,7 +279,7 @@ impl<'a> Reader<'a> {
     }
 
     fn config(&mut self, root: &Node) -> DesktopConfig {
-        let top = self.fields(root, "", GLOBAL_KEYS);
+        let top = self.fields(root, "", &options::keys(&[]));
         let enable = self.bool(&top, "enable").unwrap_or(false);
         if !enable && let Some(e) = top.get("vms") {
             self.warn(&e.key_span, "`enable` is false (the default): plan and apply will not define any VM");
@@ -334,7 +291,7 @@ impl<'a> Reader<'a> {
 
         let (hp_enable, hp_size, hp_count) = match top.get("hugepages") {
             Some(e) => {
-                let f = self.fields(&e.node, "hugepages", &["enable", "size", "count"]);
+                let f = self.fields(&e.node, "hugepages", &options::keys(&["hugepages"]));
                 let enable = self.bool(&f, "enable");
                 let size = self.choice(&f, "size", &[("2M", PageSize::M2), ("1G", PageSize::G1)]);
                 let count =
@@ -348,7 +305,7 @@ impl<'a> Reader<'a> {
 
         let firewall_ports = match top.get("firewallPorts") {
             Some(e) => {
-                let f = self.fields(&e.node, "firewallPorts", &["spice", "vnc"]);
+                let f = self.fields(&e.node, "firewallPorts", &options::keys(&["firewallPorts"]));
                 FirewallPorts {
                     spice: self.bool(&f, "spice").unwrap_or(true),
                     vnc: self.bool(&f, "vnc").unwrap_or(false),
@@ -366,7 +323,7 @@ impl<'a> Reader<'a> {
 
         let gpu_passthrough = match top.get("gpuPassthrough") {
             Some(e) => {
-                let f = self.fields(&e.node, "gpuPassthrough", &["enable", "pciIDs", "cpuVendor"]);
+                let f = self.fields(&e.node, "gpuPassthrough", &options::keys(&["gpuPassthrough"]));
                 let enable = self.bool(&f, "enable").unwrap_or(false);
                 let ids = self.list(&f, "pciIDs");
                 let path = f.path("pciIDs");
@@ -380,7 +337,7 @@ impl<'a> Reader<'a> {
 
         let (looking_glass, lg_span) = match top.get("lookingGlass") {
             Some(e) => {
-                let f = self.fields(&e.node, "lookingGlass", &["enable", "user", "sharedMemoryMB"]);
+                let f = self.fields(&e.node, "lookingGlass", &options::keys(&["lookingGlass"]));
                 let enable = self.bool(&f, "enable").unwrap_or(false);
                 let user = self.string(&f, "user");
                 let mut shared_memory_mb = 128;
@@ -404,7 +361,7 @@ impl<'a> Reader<'a> {
 
         let firmware = match top.get("ovmf") {
             Some(e) => {
-                let f = self.fields(&e.node, "ovmf", &["secureCode", "secureVars", "code", "vars"]);
+                let f = self.fields(&e.node, "ovmf", &options::keys(&["ovmf"]));
                 let d = &self.opts.firmware;
                 let mut fw = d.clone();
                 for (key, slot) in [
@@ -581,7 +538,7 @@ impl<'a> Reader<'a> {
             }
         };
         let path = format!("vms.{name}");
-        let f = self.fields(&entry.node, &path, VM_KEYS);
+        let f = self.fields(&entry.node, &path, &options::keys(&["vms", "*"]));
         let defaults = cfg.profile.defaults();
 
         let enable = self.bool(&f, "enable").unwrap_or(true);
@@ -703,11 +660,7 @@ impl<'a> Reader<'a> {
 
         let memballoon = match f.get("memballoon") {
             Some(e) => {
-                let mf = self.fields(
-                    &e.node,
-                    &f.path("memballoon"),
-                    &["enable", "autodeflate", "freePageReporting", "statsInterval"],
-                );
+                let mf = self.fields(&e.node, &f.path("memballoon"), &options::keys(&["vms", "*", "memballoon"]));
                 Memballoon {
                     enable: self.bool(&mf, "enable").unwrap_or(true),
                     autodeflate: self.bool(&mf, "autodeflate").unwrap_or(defaults.autodeflate),
@@ -742,7 +695,7 @@ impl<'a> Reader<'a> {
             .collect();
 
         let direct_boot = f.get("directBoot").and_then(|e| {
-            let df = self.fields(&e.node, &f.path("directBoot"), &["kernel", "initrd", "cmdline"]);
+            let df = self.fields(&e.node, &f.path("directBoot"), &options::keys(&["vms", "*", "directBoot"]));
             let initrd =
                 df.get("initrd").and_then(|i| self.path_value(&df.path("initrd"), &i.node, "initrd", true, false));
             let cmdline = self.string(&df, "cmdline");
@@ -762,7 +715,7 @@ impl<'a> Reader<'a> {
 
         let ssh = match f.get("ssh") {
             Some(e) => {
-                let sf = self.fields(&e.node, &f.path("ssh"), &["user", "host", "port", "identityFile"]);
+                let sf = self.fields(&e.node, &f.path("ssh"), &options::keys(&["vms", "*", "ssh"]));
                 SshSettings {
                     user: self.string(&sf, "user"),
                     host: self.string(&sf, "host"),

@@ -81,7 +81,9 @@ impl Cache {
         self.root.join("partial").join(format!("{}.part", digest.to_hex()))
     }
 
-    pub(crate) fn lock_path(&self, digest: &Sha256) -> PathBuf {
+    /// The lock file a download of `digest` holds while it runs (another process downloading the same file waits
+    /// on it).
+    pub fn lock_path(&self, digest: &Sha256) -> PathBuf {
         self.root.join("partial").join(format!("{}.lock", digest.to_hex()))
     }
 

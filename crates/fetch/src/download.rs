@@ -39,6 +39,7 @@ pub struct Fetcher {
     attempts: u32,
     retry_delay: Duration,
     progress: ProgressMode,
+    lock_timeout: Duration,
 }
 
 /// The result of one HTTP transfer attempt.
@@ -67,7 +68,22 @@ impl Fetcher {
             .read_timeout(Duration::from_secs(60))
             .build()
             .map_err(|source| FetchError::Client { source })?;
-        Ok(Self { cache, client, attempts: 5, retry_delay: Duration::from_secs(2), progress: ProgressMode::Auto })
+        Ok(Self {
+            cache,
+            client,
+            attempts: 5,
+            retry_delay: Duration::from_secs(2),
+            progress: ProgressMode::Auto,
+            lock_timeout: Duration::from_secs(60 * 60),
+        })
+    }
+
+    /// How long to wait for another process downloading the same file (default one hour) before
+    /// [`FetchError::LockTimeout`].
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// How many transfer attempts per file before giving up (at least 1).
@@ -140,13 +156,25 @@ impl Fetcher {
         let path = self.cache.lock_path(source.sha256());
         let io = |source| FetchError::Io { op: "locking", path: path.clone(), source };
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        let started = std::time::Instant::now();
         let mut told = false;
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(file),
                 Err(std::fs::TryLockError::WouldBlock) => {
+                    if started.elapsed() >= self.lock_timeout {
+                        return Err(FetchError::LockTimeout {
+                            name: source.name().to_owned(),
+                            lock: path.clone(),
+                            waited: started.elapsed(),
+                        });
+                    }
                     if !told {
-                        eprintln!("fetch: {}: another process is downloading it; waiting", source.name());
+                        // Through the progress display: nothing is printed with `ProgressMode::Off`.
+                        Reporter::new(self.progress, source.name()).note(&format!(
+                            "another process is downloading it; waiting up to {} min",
+                            self.lock_timeout.as_secs().div_ceil(60)
+                        ));
                         told = true;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -114,6 +114,19 @@ pub enum FetchError {
         /// Bytes announced.
         total: u64,
     },
+    /// Another process held the download's lock for longer than the fetcher waits.
+    #[error(
+        "{name}: another process has been downloading it for {} s (it holds {}); giving up — try again when it is done",
+        waited.as_secs(), lock.display()
+    )]
+    LockTimeout {
+        /// The source's name.
+        name: String,
+        /// The lock file.
+        lock: PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
     /// No cache directory could be determined (no home directory and no override).
     #[error("no cache directory: set ${CACHE_DIR_ENV} or pass a cache directory")]
     NoCacheDir,

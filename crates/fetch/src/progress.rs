@@ -108,6 +108,16 @@ impl Reporter {
         }
     }
 
+    /// A line about the transfer (`fetch: LABEL: MSG`), shown as the mode shows lines; nothing when off.
+    pub(crate) fn note(&mut self, msg: &str) {
+        let msg = format!("fetch: {}: {msg}", self.label);
+        match (&self.mode, &self.bar) {
+            (ProgressMode::Bar, Some(bar)) => bar.println(msg),
+            (ProgressMode::Lines | ProgressMode::Bar, _) => eprintln!("{msg}"),
+            _ => {}
+        }
+    }
+
     /// A transfer attempt failed and will be retried.
     pub(crate) fn retrying(&mut self, why: &str, delay: Duration) {
         let msg = format!("fetch: {}: {why}; retrying in {}", self.label, HumanDuration(delay));

@@ -169,6 +169,9 @@ pub enum BuildError {
     /// The QEMU model did not render.
     #[error(transparent)]
     Model(#[from] qemu::ModelError),
+    /// A Windows recipe reached the Linux pipeline.
+    #[error("a Windows recipe is built by the Windows pipeline, not the Linux one")]
+    NotLinux,
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -453,6 +456,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
         ],
         cd_to_script_dir: true,
         pass_args: true,
+        before: vec![],
     }
     .render(&relative.interactive())?;
     write_mode(&w.join(files::RUN), script.as_bytes(), 0o755)?;
@@ -538,6 +542,7 @@ async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<B
                 },
             })
         }
+        Source::Windows(_) => Err(BuildError::NotLinux),
         Source::CloudImage { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let source = fetch::Source::new(url, digest)?;

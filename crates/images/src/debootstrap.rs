@@ -188,7 +188,7 @@ pub async fn ensure_base(
     if let Some(base) = load(&dir)? {
         return Ok(base);
     }
-    let _lock = lock(root.join(format!("{}-{key}.lock", source.suite))).await?;
+    let _lock = lock(root.join(format!("{}-{key}.lock", source.suite)), say).await?;
     if let Some(base) = load(&dir)? {
         return Ok(base);
     }
@@ -201,7 +201,7 @@ pub async fn ensure_base(
     let debs = root.join("debs");
     std::fs::create_dir_all(&debs).map_err(|source| FsError { op: "creating", path: debs.clone(), source })?;
     // One debootstrap at a time writes into the shared package cache.
-    let debs_lock = lock(root.join("debs.lock")).await?;
+    let debs_lock = lock(root.join("debs.lock"), say).await?;
     say(&format!("debootstrap {} from {mirror} ({} packages asked for; about 2 minutes)", source.suite, include.len()));
     let log = work.path().join("debootstrap.log");
     run_logged(
@@ -261,13 +261,24 @@ pub async fn ensure_base(
         .ok_or(DebootstrapError::Missing { what: "base.json", dir })
 }
 
-/// Waits for an advisory lock without blocking the async runtime (so Ctrl-C is still seen while waiting).
-async fn lock(path: PathBuf) -> Result<LockFile, DebootstrapError> {
-    let shown = path.clone();
-    tokio::task::spawn_blocking(move || LockFile::acquire(&path))
-        .await
-        .map_err(|e| FsError { op: "waiting for the lock", path: shown, source: std::io::Error::other(e) })?
-        .map_err(Into::into)
+/// Waits for an advisory lock without blocking the async runtime (so Ctrl-C is still seen while waiting), up to
+/// [`crate::cache::LOCK_WAIT`]; `say` is told once when there is a wait.
+async fn lock(path: PathBuf, say: &(dyn Fn(&str) + Sync)) -> Result<LockFile, DebootstrapError> {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        if let Some(lock) = LockFile::try_acquire(&path)? {
+            return Ok(lock);
+        }
+        if started.elapsed() >= crate::cache::LOCK_WAIT {
+            return Err(crate::cache::CacheError::LockTimeout { path, waited: started.elapsed() }.into());
+        }
+        if !told {
+            say(&LockFile::waiting_message(&path, crate::cache::LOCK_WAIT));
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 fn load(dir: &Path) -> Result<Option<DebianBase>, DebootstrapError> {

@@ -9,6 +9,7 @@ pub mod build;
 pub mod cache;
 pub mod debian;
 pub mod debootstrap;
+pub mod fat;
 pub mod fsutil;
 pub mod guest;
 pub mod initramfs;
@@ -17,6 +18,7 @@ pub mod machine;
 pub mod manifest;
 pub mod recipe;
 pub mod tools;
+pub mod windows;
 
 pub use cache::{CacheError, cache_root};
 pub use debian::{Apt, DebArchive, DebPackage, DebianError};

@@ -156,7 +156,8 @@ impl Manifest {
     /// Reads `DIR/manifest.json`.
     pub fn load(dir: &Path) -> Result<Self, ManifestError> {
         let path = dir.join(MANIFEST);
-        let bytes = std::fs::read(&path).map_err(|source| ManifestError::Read { path: path.clone(), source })?;
+        let bytes = userfile::read(&path, userfile::Limit::Config)
+            .map_err(|e| ManifestError::Read { path: path.clone(), source: e.into_io() })?;
         let manifest: Self = serde_json::from_slice(&bytes)
             .map_err(|e| ManifestError::Invalid { path: path.clone(), reason: e.to_string() })?;
         if manifest.format != MANIFEST_FORMAT {

@@ -10,6 +10,7 @@
 //! source = { debian = { suite = "bookworm", packages = ["htop"] } }
 //! # or: source = { cloudImage = { url = "https://…/ubuntu-24.04-server-cloudimg-amd64.img", sha256 = "…" } }
 //! # or: source = { ubuntu = { version = "24.04", codename = "noble", build = "20260615", sha256 = "…" } }
+//! # or: [source.windows] … — an unattended Windows 10/11 install, see [`crate::windows::source`]
 //!
 //! [provision]
 //! packages = ["curl"]                       # installed by cloud-init on first boot
@@ -25,6 +26,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+use crate::windows::source::RawWindows;
+pub use crate::windows::{EditionChoice, MediaSource, WindowsSource, WindowsVersion};
 
 /// A recipe problem, located in its file.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +88,8 @@ pub enum Source {
         /// Its SHA-256.
         sha256: String,
     },
+    /// Windows installed unattended from Microsoft's install ISO (see [`WindowsSource`]).
+    Windows(Box<WindowsSource>),
 }
 
 /// A Debian system built from the archive.
@@ -104,7 +110,8 @@ pub struct Provision {
     pub packages: Vec<String>,
     /// Files cloud-init writes on first boot.
     pub files: Vec<ProvisionFile>,
-    /// Shell commands run as root over SSH once cloud-init is done, in order; the first failure fails the build.
+    /// Commands run over SSH once the guest is up, in order; the first failure fails the build. Linux: shell lines
+    /// run as root after cloud-init. Windows: PowerShell lines run as the administrator.
     pub commands: Vec<String>,
 }
 
@@ -156,6 +163,8 @@ enum RawSource {
     },
     #[serde(rename = "cloudImage")]
     CloudImage { url: Spanned<String>, sha256: Spanned<String> },
+    #[serde(rename = "windows")]
+    Windows(Box<RawWindows>),
     #[serde(rename = "ubuntu")]
     Ubuntu {
         version: Spanned<String>,
@@ -198,11 +207,11 @@ pub const DEFAULT_DISK_SIZE: &str = "20G";
 impl Recipe {
     /// Reads and validates a recipe file.
     pub fn load(path: &Path) -> Result<Self, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipeError {
+        let text = userfile::read_to_string(path, userfile::Limit::Config).map_err(|e| RecipeError {
             file: path.to_owned(),
             line: 1,
             column: 1,
-            message: format!("cannot read the recipe: {e}"),
+            message: format!("cannot read the recipe: {}", e.into_io()),
         })?;
         Self::parse(&text, path)
     }
@@ -237,12 +246,19 @@ impl Recipe {
                 derived
             }
         };
+        let windows = matches!(raw.source.get_ref(), RawSource::Windows(_));
         let username = raw.username.get_ref().clone();
-        cloudinit::validate_username(&username).map_err(|e| at(raw.username.span(), e.to_string()))?;
+        if windows {
+            crate::windows::validate_windows_user(&username).map_err(|m| at(raw.username.span(), m))?;
+        } else {
+            cloudinit::validate_username(&username).map_err(|e| at(raw.username.span(), e.to_string()))?;
+        }
         let ssh_port = int_in(&raw.ssh_port, 1, 65535, "sshPort", &at)?.map_or(DEFAULT_SSH_PORT, |v| v as u16);
-        let memory = int_in(&raw.memory, 128, 4 << 20, "memory (MB)", &at)?.map_or(DEFAULT_MEMORY, |v| v as u32);
+        let default_memory = if windows { crate::windows::DEFAULT_WINDOWS_MEMORY } else { DEFAULT_MEMORY };
+        let memory = int_in(&raw.memory, 128, 4 << 20, "memory (MB)", &at)?.map_or(default_memory, |v| v as u32);
         let cpus = int_in(&raw.cpus, 1, 255, "cpus", &at)?.map_or(DEFAULT_CPUS, |v| v as u32);
-        let disk_size = raw.disk_size.as_ref().map_or(DEFAULT_DISK_SIZE.to_owned(), |d| d.get_ref().clone());
+        let default_disk = if windows { crate::windows::DEFAULT_WINDOWS_DISK } else { DEFAULT_DISK_SIZE };
+        let disk_size = raw.disk_size.as_ref().map_or(default_disk.to_owned(), |d| d.get_ref().clone());
         let disk_bytes = parse_size(&disk_size).ok_or_else(|| {
             at(
                 raw.disk_size.as_ref().map_or(0..0, Spanned::span),
@@ -257,7 +273,14 @@ impl Recipe {
         }
 
         let source_span = raw.source.span();
+        let hostname_span = raw.hostname.as_ref().map_or_else(|| raw.name.span(), Spanned::span);
         let source = match raw.source.into_inner() {
+            RawSource::Windows(w) => {
+                if raw.install_nix == Some(true) {
+                    return Err(at(source_span, "installNix: not available for a Windows source".to_owned()));
+                }
+                Source::Windows(Box::new(w.validate(&hostname, hostname_span, dir, &at)?))
+            }
             RawSource::Debian { suite, packages, mirror } => {
                 let s = suite.get_ref();
                 if s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
@@ -301,10 +324,24 @@ impl Recipe {
 
         let mut provision = Provision::default();
         if let Some(p) = raw.provision {
+            if windows {
+                // The guest has no cloud-init: only commands (PowerShell over SSH) apply.
+                let stray = p
+                    .packages
+                    .first()
+                    .map(|v| (v.span(), "packages"))
+                    .or_else(|| p.files.first().map(|f| (f.span(), "files")));
+                if let Some((span, key)) = stray {
+                    return Err(at(
+                        span,
+                        format!("provision {key}: not available for a Windows source (use PowerShell `commands`)"),
+                    ));
+                }
+            }
             provision.packages = packages_of(&p.packages, &at)?;
             for cmd in &p.commands {
                 if cmd.get_ref().trim().is_empty() || cmd.get_ref().contains('\0') {
-                    return Err(at(cmd.span(), "provision command: must be a non-empty shell line".to_owned()));
+                    return Err(at(cmd.span(), "provision command: must be a non-empty command line".to_owned()));
                 }
                 provision.commands.push(cmd.get_ref().clone());
             }
@@ -319,8 +356,8 @@ impl Recipe {
                     (Some(c), None) => c,
                     (None, Some(src)) => {
                         let host = dir.join(src.get_ref());
-                        std::fs::read_to_string(&host)
-                            .map_err(|e| at(src.span(), format!("file source {}: {e}", host.display())))?
+                        userfile::read_to_string(&host, userfile::Limit::Content)
+                            .map_err(|e| at(src.span(), format!("file source {}: {}", host.display(), e.into_io())))?
                     }
                     _ => return Err(at(span, "a file needs exactly one of `content` or `source`".to_owned())),
                 };

@@ -8,6 +8,7 @@
 //! * [`qmp`] — an async QMP client with typed errors and an event stream.
 //! * [`serial`] — wait for text in a serial log (failing at once if QEMU dies), type into a serial console.
 //! * [`ports`] — free loopback ports and VNC displays, with a restart when QEMU loses a port race.
+//! * [`swtpm`] — the TPM 2.0 emulator: its argv and a supervised process.
 //! * [`accel`] — KVM or TCG, decided by a probe that boots a payload and times it, cached per host.
 //!
 //! This crate is a leaf: it knows nothing of images, VNC clients or scripts.
@@ -20,6 +21,7 @@ pub mod process;
 pub mod qmp;
 pub mod script;
 pub mod serial;
+pub mod swtpm;
 
 pub use accel::{AccelChoice, KvmProbe, ProbeReport, choose_accel};
 pub use model::{
@@ -32,3 +34,4 @@ pub use process::{Exit, Qemu, QemuError, StartOptions, StopPlan, StopStep, Stopp
 pub use qmp::{Event, Greeting, Qmp, QmpError, QmpOptions, RunState, ScreendumpFormat, Secret, Status, TpmInfo};
 pub use script::RunScript;
 pub use serial::{Match, Pattern, SerialConsole, SerialError, SerialLog};
+pub use swtpm::{Swtpm, SwtpmCommand, SwtpmError};

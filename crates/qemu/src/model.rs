@@ -2,7 +2,7 @@
 //!
 //! Every caller of QEMU in vmkit (the test guests, image builds, Windows and macOS installs, the KVM probe)
 //! describes the machine with these types and lets [`QemuCommand::argv`] render it. Rendering is the only place
-//! that knows QEMU's syntax: option lists are escaped by [`crate::opts`], ids and property names are checked, and
+//! that knows QEMU's syntax: option lists are escaped by the `opts` module, ids and property names are checked, and
 //! the same rendering feeds the run script ([`crate::script`]), so what a build ran and what its `run` script runs
 //! cannot drift apart.
 //!

@@ -9,6 +9,12 @@
 //! QEMU only serves QMP from its main loop, after it has created every backend and bound VNC, so a finished
 //! handshake means "QEMU is up"; a bind failure shows as an exit with QEMU's message instead.
 //!
+//! Dying with its parent: QEMU is started through util-linux's `setpriv --pdeathsig KILL`, which sets
+//! `PR_SET_PDEATHSIG` and then executes QEMU in the same process, so the kernel kills QEMU when vmkit dies — even
+//! by SIGKILL, when no destructor runs. (The signal follows the *thread* that started QEMU: start it from a thread
+//! that lives as long as the VM should, e.g. the runtime's, not a short-lived blocking-pool thread.) Without
+//! `setpriv` on the PATH QEMU starts directly and a warning is logged.
+//!
 //! Stopping: dropping a [`Qemu`] kills the process (SIGKILL via tokio's `kill_on_drop` and the supervisor), so
 //! a failing test never leaks a VM. [`Qemu::stop`] walks the polite ladder: a caller-provided guest power-off,
 //! then ACPI power-down over QMP, then QMP `quit`, then SIGKILL — each step with its own timeout, skipping ahead
@@ -157,6 +163,8 @@ pub struct StartOptions {
     pub qmp: QmpOptions,
     /// Environment variables to set for QEMU.
     pub env: Vec<(OsString, OsString)>,
+    /// Have the kernel kill QEMU when the starting thread dies (see the module documentation).
+    pub die_with_parent: bool,
 }
 
 impl Default for StartOptions {
@@ -166,8 +174,18 @@ impl Default for StartOptions {
             start_timeout: Duration::from_secs(30),
             qmp: QmpOptions::default(),
             env: Vec::new(),
+            die_with_parent: true,
         }
     }
+}
+
+/// `program` found the way `execvp` would (a path with a slash as it is, else the first match on `PATH`).
+fn find_program(program: &std::ffi::OsStr) -> Option<PathBuf> {
+    let path = std::path::Path::new(program);
+    if program.as_encoded_bytes().contains(&b'/') {
+        return path.is_file().then(|| path.to_owned());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
 #[derive(Default)]
@@ -251,7 +269,24 @@ impl Qemu {
         let Some((program, args)) = argv.split_first() else {
             return Err(QemuError::Model(ModelError::Inconsistent("empty argv".to_owned())));
         };
-        let mut command = tokio::process::Command::new(program);
+        let mut command = match (options.die_with_parent, find_program("setpriv".as_ref())) {
+            (true, Some(setpriv)) => {
+                // setpriv's own failure to run QEMU would be an early exit; keep "not installed" a spawn error.
+                let found = find_program(program).ok_or_else(|| QemuError::Spawn {
+                    program: program.to_string_lossy().into_owned(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                })?;
+                let mut c = tokio::process::Command::new(setpriv);
+                c.args(["--pdeathsig", "KILL", "--"]).arg(found);
+                c
+            }
+            (die_with_parent, _) => {
+                if die_with_parent {
+                    tracing::warn!("setpriv (util-linux) not found: QEMU will outlive vmkit if vmkit is killed");
+                }
+                tokio::process::Command::new(program)
+            }
+        };
         command.args(args).stdin(Stdio::null()).stderr(Stdio::piped()).stdout(Stdio::piped()).kill_on_drop(true);
         for (k, v) in &options.env {
             command.env(k, v);

@@ -5,7 +5,7 @@
 //! safe words stay bare for readability, anything else goes in single quotes (a quote inside becomes `'\''`), so
 //! spaces, quotes, `$`, backticks and commas in paths and values reach QEMU unchanged.
 //!
-//! Options: the script may `cd` to its own directory first (so an output directory that uses relative paths
+//! Options: the script may run helper programs first (swtpm for a TPM), may `cd` to its own directory first (so an output directory that uses relative paths
 //! works wherever it is moved) and may pass its own arguments on to QEMU (`"$@"`).
 
 use std::ffi::OsStr;
@@ -21,6 +21,9 @@ pub struct RunScript {
     pub cd_to_script_dir: bool,
     /// Append the script's own arguments (`"$@"`) to QEMU's.
     pub pass_args: bool,
+    /// Programs run (to completion) before QEMU, each a whole argv quoted word by word: e.g. swtpm with
+    /// `--daemon`, which returns once it listens.
+    pub before: Vec<Vec<std::ffi::OsString>>,
 }
 
 impl RunScript {
@@ -42,6 +45,15 @@ impl RunScript {
         s.push_str("set -eu\n");
         if self.cd_to_script_dir {
             s.push_str("cd \"$(dirname \"$0\")\"\n");
+        }
+        for argv in &self.before {
+            let Some((program, args)) = argv.split_first() else { continue };
+            s.push_str(&quote_program(program)?);
+            for arg in args {
+                s.push(' ');
+                s.push_str(&quote(arg)?);
+            }
+            s.push('\n');
         }
         s.push_str("exec ");
         s.push_str(&quote_program(cmd.program.as_os_str())?);

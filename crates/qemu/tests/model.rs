@@ -124,6 +124,7 @@ fn run_script_snapshot() {
         comments: vec!["vmkit image: debian-12\nlog in: ssh -p 2222 debian@127.0.0.1".to_owned()],
         cd_to_script_dir: true,
         pass_args: true,
+        before: vec![],
     };
     insta::assert_snapshot!(script.render(&guest_like()).unwrap());
 }
@@ -177,6 +178,7 @@ fn run_script_passes_every_argument_unchanged_through_sh() {
         comments: vec!["a comment\n\nwith an empty line".to_owned()],
         cd_to_script_dir: true,
         pass_args: true,
+        before: vec![],
     }
     .render(&cmd)
     .unwrap();

@@ -2,7 +2,8 @@
 //!
 //! Commands return `anyhow::Result<ExitCode>`: `Ok` carries 0 or 1 for outcomes that are not errors (e.g. `find`
 //! with no match). An error is printed with its whole context chain and exits 1, unless somewhere in the chain
-//! it is a [`BadInput`], which exits 2.
+//! it is a [`BadInput`], which exits 2. A closed stdout ([`crate::output::StdoutClosed`]) ends the command quietly
+//! with 0.
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ pub struct BadInput(pub String);
 pub fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
+        // The reader of stdout went away (`vmkit … | head`): end quietly, as ripgrep does.
+        Err(err) if err.chain().any(|e| e.is::<crate::output::StdoutClosed>()) => ExitCode::from(OK),
         Err(err) => {
             eprintln!("vmkit: error: {err:#}");
             let bad_input = err.chain().any(|e| e.is::<BadInput>());

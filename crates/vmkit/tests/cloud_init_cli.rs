@@ -106,3 +106,35 @@ fn bad_input_exits_2_and_writes_nothing() {
         .code(2);
     assert!(!seed.exists() && !keys.exists());
 }
+
+#[test]
+fn key_dir_never_overwrites_a_key_and_a_failed_seed_writes_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.iso");
+    let keys = dir.path().join("keys");
+    let seed_cmd = |extra: &[&str]| {
+        let mut cmd = Command::cargo_bin("vmkit").unwrap();
+        cmd.args(["cloud-init", "seed", "--hostname", "ok", "--user", "agent", "--key-dir"])
+            .arg(&keys)
+            .arg("--out")
+            .arg(&seed)
+            .args(extra);
+        cmd
+    };
+    // A command that fails after the key was (formerly) generated leaves no key behind.
+    seed_cmd(&["--write-file", "/etc/x=/nonexistent/file"]).assert().code(2);
+    assert!(!keys.join("id_ed25519").exists() && !keys.join("id_ed25519.pub").exists(), "a failed seed wrote a key");
+    assert!(!seed.exists());
+
+    // An existing key is never replaced, and nothing else is written either.
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("id_ed25519"), "precious\n").unwrap();
+    seed_cmd(&[]).assert().code(2).stderr(predicate::str::contains("never overwrites a key"));
+    assert_eq!(std::fs::read_to_string(keys.join("id_ed25519")).unwrap(), "precious\n");
+    assert!(!keys.join("id_ed25519.pub").exists() && !seed.exists());
+
+    // A free directory gets its pair.
+    std::fs::remove_file(keys.join("id_ed25519")).unwrap();
+    seed_cmd(&[]).assert().success();
+    assert!(keys.join("id_ed25519").is_file() && keys.join("id_ed25519.pub").is_file() && seed.is_file());
+}

@@ -88,3 +88,24 @@ fn bad_input_exits_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn progress_off_prints_nothing_on_stderr() {
+    let cache = tempfile::tempdir().unwrap();
+    let file = cache.path().join("input.img");
+    let body = b"vmkit fetch --progress off".repeat(1000);
+    std::fs::write(&file, &body).unwrap();
+    let hex = sha256_hex(&body);
+    let url = format!("file://{}", file.display());
+    // The download, then the cache hit: both silent on stderr, the path on stdout.
+    for _ in 0..2 {
+        Command::cargo_bin("vmkit")
+            .unwrap()
+            .args(["fetch", &url, "--sha256", &hex, "--progress", "off", "--cache-dir"])
+            .arg(cache.path().join("cache"))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(&hex))
+            .stderr("");
+    }
+}

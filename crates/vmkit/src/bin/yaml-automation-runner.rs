@@ -4,7 +4,7 @@
 //! Flags and defaults are the original's — `--config F`, `--vnc-host` (default 127.0.0.1), `--vnc-port`
 //! (default 5900), `--vm-ip` (SSH host, default the VNC host), `--debug` (a flag; a directory may follow) —
 //! plus vmkit's additions: `--password-file`, `--ssh-port`, `--json`. It is a separate binary rather than an
-//! argv[0] switch so that `cargo install` and packagers get it without creating a symlink; it maps its flags
+//! `argv[0]` switch so that `cargo install` and packagers get it without creating a symlink; it maps its flags
 //! onto the same options and calls the same code as the vmkit command, so both behave identically.
 //! Exit codes: 0 success, 1 a step or the health check failed, 2 bad input.
 
@@ -31,8 +31,8 @@ struct Args {
     vm_ip: Option<String>,
     /// Save screenshots, OCR JSON, automation.log and report.html (into DIR, or a fresh directory under the
     /// temp dir).
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    debug: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    debug: Option<Option<PathBuf>>,
     /// A file whose first line is the VNC password.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
@@ -63,6 +63,24 @@ fn main() -> ExitCode {
     }
     opts.ssh_host = args.vm_ip.clone();
     opts.ssh_port = args.ssh_port;
-    opts.debug = args.debug.as_ref().map(|d| (!d.as_os_str().is_empty()).then(|| d.clone()));
+    opts.debug = args.debug.clone();
     ExitCode::from(automate::cli::run_command(&args.config, &opts, args.json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_a_flag_and_may_take_a_directory() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["yaml-automation-runner", "--config", "s.yaml"];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv).map(|a| a.debug).map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(&[]), Ok(None));
+        assert_eq!(parse(&["--debug"]), Ok(Some(None)), "the original runner's bare flag");
+        assert_eq!(parse(&["--debug", "--json"]), Ok(Some(None)));
+        assert_eq!(parse(&["--debug", "out"]), Ok(Some(Some(PathBuf::from("out")))));
+    }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::exit;
+use crate::output::outln;
 
 /// Drive a VM's screen from YAML scripts: wait for text, click, type, press keys, verify over SSH.
 #[derive(Debug, clap::Args)]
@@ -51,8 +52,8 @@ pub struct RunArgs {
     ssh_port: Option<u16>,
     /// Write screenshots, OCR JSON, automation.log and report.html; into DIR, or a fresh
     /// unattended-YYYYMMDD-HHMMSS directory under the temp dir.
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    debug: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    debug: Option<Option<PathBuf>>,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -93,7 +94,7 @@ impl RunArgs {
         if self.ssh_port.is_some() {
             opts.ssh_port = self.ssh_port;
         }
-        opts.debug = self.debug.as_ref().map(|d| (!d.as_os_str().is_empty()).then(|| d.clone()));
+        opts.debug = self.debug.clone();
         opts.click_timeout = seconds(self.click_timeout, "--click-timeout")?;
         opts.reconnect.budget = seconds(self.reconnect_timeout, "--reconnect-timeout")?;
         if let Some(ms) = self.key_delay_ms {
@@ -124,7 +125,7 @@ struct CheckArgs {
 /// Runs `vmkit automate …`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        Sub::Check(check) => Ok(run_check(&check)),
+        Sub::Check(check) => run_check(&check),
         Sub::Run(run) => {
             let opts = run.options().context("bad arguments")?;
             Ok(run_script(&run.config, &opts, run.json))
@@ -132,11 +133,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_check(args: &CheckArgs) -> ExitCode {
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut bad = 0usize;
     for file in &args.files {
         match automate::load_file(file) {
-            Ok(script) => println!("{}: ok ({} steps)", file.display(), script.steps.len()),
+            Ok(script) => outln!("{}: ok ({} steps)", file.display(), script.steps.len()),
             Err(err) => {
                 bad += 1;
                 for line in err.diagnostics() {
@@ -146,9 +147,9 @@ fn run_check(args: &CheckArgs) -> ExitCode {
         }
     }
     if bad == 0 {
-        ExitCode::from(exit::OK)
+        Ok(ExitCode::from(exit::OK))
     } else {
         eprintln!("vmkit: {bad} of {} scripts have errors", args.files.len());
-        ExitCode::from(exit::BAD_INPUT)
+        Ok(ExitCode::from(exit::BAD_INPUT))
     }
 }

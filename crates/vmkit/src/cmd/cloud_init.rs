@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::exit;
+use crate::output::outln;
 
 /// Make cloud-init NoCloud seeds.
 #[derive(Debug, clap::Args)]
@@ -91,21 +92,24 @@ fn run_seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
     cloudinit::validate_username(&args.user).map_err(input_or_failure)?;
     let mut keys = Vec::new();
     for file in &args.ssh_keys {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading {}", file.display()))
-            .map_err(|e| exit::BadInput(format!("{e:#}")))?;
+        let text = userfile::read_to_string(file, userfile::Limit::Key)
+            .map_err(|e| exit::BadInput(format!("--ssh-key: {e}")))?;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             cloudinit::validate_authorized_key(line).map_err(|e| exit::BadInput(format!("{}: {e}", file.display())))?;
             keys.push(line.to_owned());
         }
     }
-    let mut generated = None;
-    if let Some(dir) = &args.key_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let pair = cloudinit::KeyPair::generate(&format!("vmkit@{}", args.hostname))?;
-        keys.push(pair.public_openssh());
-        generated = Some(pair.write(dir, "id_ed25519")?);
-    }
+    // A generated pair stays in memory until everything else is written: a failed command leaves no key behind,
+    // and an existing key is never replaced (checked now, and again as the files are created).
+    let generated = match &args.key_dir {
+        Some(dir) => {
+            cloudinit::KeyPair::check_free(dir, KEY_NAME).map_err(input_or_failure)?;
+            let pair = cloudinit::KeyPair::generate(&format!("vmkit@{}", args.hostname))?;
+            keys.push(pair.public_openssh());
+            Some((dir, pair))
+        }
+        None => None,
+    };
 
     let mut config = cloudinit::CloudConfig::new(&args.hostname);
     config.users.push(cloudinit::User::admin(&args.user, keys));
@@ -114,8 +118,8 @@ fn run_seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         let (guest, host) = spec
             .split_once('=')
             .ok_or_else(|| exit::BadInput(format!("--write-file `{spec}`: expected GUEST_PATH=HOST_FILE")))?;
-        let content = std::fs::read_to_string(host)
-            .map_err(|e| exit::BadInput(format!("--write-file `{spec}`: reading {host}: {e}")))?;
+        let content = userfile::read_to_string(std::path::Path::new(host), userfile::Limit::Content)
+            .map_err(|e| exit::BadInput(format!("--write-file `{spec}`: {e}")))?;
         config.write_files.push(cloudinit::WriteFile {
             path: guest.to_owned(),
             content,
@@ -136,13 +140,32 @@ fn run_seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         seed.write_files(dir)?;
     }
-    println!("seed: {}", args.out.display());
-    if let Some(files) = generated {
-        println!("private key: {}", files.private.display());
-        println!("public key: {}", files.public.display());
+    let key_files = match generated {
+        Some((dir, pair)) => {
+            let written = std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating {}", dir.display()))
+                .and_then(|()| pair.write(dir, KEY_NAME).map_err(input_or_failure));
+            match written {
+                Ok(files) => Some(files),
+                Err(e) => {
+                    // The seed authorizes a key that was not saved: it is of no use.
+                    let _ = std::fs::remove_file(&args.out);
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
+    outln!("seed: {}", args.out.display());
+    if let Some(files) = key_files {
+        outln!("private key: {}", files.private.display());
+        outln!("public key: {}", files.public.display());
     }
     Ok(ExitCode::from(exit::OK))
 }
+
+/// The generated key's file name in `--key-dir`.
+const KEY_NAME: &str = "id_ed25519";
 
 fn input_or_failure(err: cloudinit::CloudInitError) -> anyhow::Error {
     if err.is_bad_input() { exit::BadInput(err.to_string()).into() } else { err.into() }

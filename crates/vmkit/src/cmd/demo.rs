@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::output::outln;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use images::initramfs::{BusyboxGuest, GuestSpec, Launch, busybox};
@@ -127,7 +128,7 @@ async fn drive(
     step("reading the screen until the answer appears");
     let answer = ocr::matching::Pattern::parse(ANSWER).context("the demo's answer pattern")?;
     let text = super::screen::wait_for_text(&vnc, &answer, Duration::from_secs(30)).await?;
-    println!("{}", text.text());
+    outln!("{}", text.text());
     let seen = !ocr::matching::find(&text, &answer, &ocr::matching::MatchOptions::default()).is_empty();
     if !seen {
         eprintln!("vmkit demo: the guest's answer did not appear on the screen within 30 s");

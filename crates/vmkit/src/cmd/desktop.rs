@@ -15,6 +15,7 @@ use desktop::libvirt::{Action, Libvirt, LibvirtError, Plan};
 use desktop::{LoadError, LoadOptions, Loaded};
 
 use crate::exit;
+use crate::output::{out, outln};
 
 /// The libvirt URI used when `--connect` is not given.
 pub const DEFAULT_URI: &str = "qemu:///system";
@@ -39,8 +40,18 @@ enum Sub {
     /// Kernel parameters, sysctl, mounts and files the host needs, and checks of the running host (free huge
     /// pages, IOMMU groups, KVM, OVMF, swtpm, virtiofsd). Exit 1 when a check fails.
     HostPlan(HostPlanArgs),
-    /// Write the vm-<name> launcher scripts into DIR (they call `vmkit vm NAME ...`).
+    /// Write the vm-NAME launcher scripts into DIR (they call `vmkit vm NAME ...`).
     Scripts(ScriptsArgs),
+    /// Every config option with its type, default and description; --json prints the schema the NixOS module
+    /// is built from.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SchemaArgs {
+    /// Print the schema as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Sub::Xml(a) => xml(&a),
         Sub::HostPlan(a) => host_plan(&a),
         Sub::Scripts(a) => scripts(&a),
+        Sub::Schema(a) => schema(&a),
     }
 }
 
@@ -182,9 +194,9 @@ fn plan(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
         if args.json {
             let out =
                 serde_json::json!({ "uri": args.connect, "plan": plan, "host": host, "warnings": loaded.warnings });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         } else {
-            print!("{}", render_plan(&args.connect, &plan, &host));
+            out!("{}", render_plan(&args.connect, &plan, &host));
         }
         return Ok(ExitCode::from(if plan.conflicts.is_empty() { exit::OK } else { exit::FAILED }));
     }
@@ -192,7 +204,7 @@ fn plan(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
     let done = lv.apply(&plan)?;
     if args.json {
         let out = serde_json::json!({ "uri": args.connect, "applied": done, "unchanged": plan.unchanged, "kept": plan.kept, "notes": plan.notes });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let mut out = String::new();
         if done.is_empty() {
@@ -202,7 +214,7 @@ fn plan(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
             let _ = writeln!(out, "done: {a}");
         }
         render_tail(&mut out, &plan);
-        print!("{out}");
+        out!("{out}");
     }
     Ok(ExitCode::from(exit::OK))
 }
@@ -297,7 +309,7 @@ fn xml(args: &XmlArgs) -> anyhow::Result<ExitCode> {
     };
     let domains: Vec<(String, String)> = vms.iter().map(|vm| (vm.name.clone(), desktop::domain_xml(cfg, vm))).collect();
     let texts: Vec<&str> = domains.iter().map(|(_, x)| x.as_str()).collect();
-    print!("{}", texts.join("\n"));
+    out!("{}", texts.join("\n"));
     if args.validate && !validate(&domains)? {
         return Ok(ExitCode::from(exit::FAILED));
     }
@@ -323,7 +335,7 @@ fn host_plan(args: &HostPlanArgs) -> anyhow::Result<ExitCode> {
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     if args.json {
         let out = serde_json::json!({ "host": plan, "checks": checks, "warnings": loaded.warnings });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let mut out = String::new();
         if plan.is_empty() && plan.notes.is_empty() {
@@ -336,7 +348,7 @@ fn host_plan(args: &HostPlanArgs) -> anyhow::Result<ExitCode> {
         for c in &checks {
             let _ = writeln!(out, "  {:<4}  {}: {}", c.status, c.name, c.detail);
         }
-        print!("{out}");
+        out!("{out}");
     }
     Ok(ExitCode::from(if failed { exit::FAILED } else { exit::OK }))
 }
@@ -352,10 +364,61 @@ fn scripts(args: &ScriptsArgs) -> anyhow::Result<ExitCode> {
     let written = desktop::scripts::write_launchers(&loaded.config, &args.dir, &program, &args.connect, Some(&config))
         .with_context(|| format!("writing launchers into {}", args.dir.display()))?;
     for p in &written.written {
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     for p in &written.removed {
-        println!("removed {}", p.display());
+        outln!("removed {}", p.display());
     }
     Ok(ExitCode::from(exit::OK))
+}
+
+fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&desktop::options::schema_json())?);
+    } else {
+        let mut out = String::new();
+        render_options(&mut out, desktop::options::OPTIONS, "");
+        print!("{out}");
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn type_text(ty: &desktop::options::Ty) -> String {
+    use desktop::options::Ty;
+    match ty {
+        Ty::Bool => "bool".into(),
+        Ty::Int { min, max } => format!("integer {min}..{max}"),
+        Ty::Text => "string".into(),
+        Ty::Str(f) => f.name.to_owned(),
+        Ty::Enum(values) => values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(" | "),
+        Ty::List(of) => format!("list of {}", type_text(of)),
+        Ty::OneOrList(of) => format!("{0} or list of {0}", type_text(of)),
+        Ty::Attrs { key, of } => format!("table {} = {}", key.name, type_text(of)),
+        Ty::Submodule(_) => "table".into(),
+    }
+}
+
+/// One line per option: path, type, default, then the description.
+fn render_options(out: &mut String, opts: &[desktop::options::Opt], prefix: &str) {
+    use desktop::options::{Default, Ty};
+    for o in opts {
+        let path = format!("{prefix}{}", o.name);
+        let default = match o.default {
+            Default::Bool(b) => b.to_string(),
+            Default::Int(n) => n.to_string(),
+            Default::Str(s) => format!("\"{s}\""),
+            Default::EmptyList => "[]".into(),
+            Default::EmptyAttrs => "{}".into(),
+            Default::Nested => "(per option)".into(),
+            Default::Unset(text) => format!("unset: {text}"),
+            Default::Required => "required".into(),
+        };
+        let ext = if o.extension { " [vmkit extension]" } else { "" };
+        let _ = writeln!(out, "{path}  ({}; default {default}){ext}\n    {}", type_text(&o.ty), o.doc);
+        match o.ty {
+            Ty::Submodule(sub) => render_options(out, sub, &format!("{path}.")),
+            Ty::Attrs { of: Ty::Submodule(sub), .. } => render_options(out, sub, &format!("{path}.<name>.")),
+            _ => {}
+        }
+    }
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::exit;
+use crate::output::outln;
 
 /// Download a file with a required SHA-256 into vmkit's cache (reused without network next time).
 #[derive(Debug, clap::Args)]
@@ -103,10 +104,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fetcher = fetch::Fetcher::new(cache)?.progress(args.common.progress.into());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let fetched = runtime.block_on(fetcher.fetch(&source))?;
-    if fetched.from_cache {
+    if fetched.from_cache && !matches!(args.common.progress, Progress::Off) {
         eprintln!("fetch: {}: cached", source.name());
     }
-    println!("{}", fetched.path.display());
+    outln!("{}", fetched.path.display());
     Ok(ExitCode::from(exit::OK))
 }
 

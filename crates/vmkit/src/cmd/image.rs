@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use crate::cmd::fetch::Progress;
 use crate::exit;
+use crate::output::outln;
 
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
@@ -29,6 +30,20 @@ enum Sub {
     Build(BuildArgs),
     /// Boot a built image from a throwaway overlay and run the SSH health check. Exit 0 pass, 1 fail.
     Test(TestArgs),
+    /// Validate a recipe without building anything; print it as vmkit reads it (defaults applied, file contents
+    /// inlined, the Ubuntu source as its URL). Exit 0 valid, 2 not.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The recipe (TOML).
+    #[arg(value_name = "RECIPE")]
+    recipe: PathBuf,
+
+    /// Print the validated recipe as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Sub::Build(build) => runtime.block_on(interruptible(run_build(build))),
         Sub::Test(test) => runtime.block_on(interruptible(run_test(test))),
+        Sub::Check(check) => run_check(&check),
     }
 }
 
@@ -135,9 +151,9 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Some(name) => out.join(name),
         None => recipe.ssh_key.clone().unwrap_or_default(),
     };
-    println!("{}: {verb}", out.display());
-    println!("start it:  {}", out.join(images::build::files::RUN).display());
-    println!(
+    outln!("{}: {verb}", out.display());
+    outln!("start it:  {}", out.join(images::build::files::RUN).display());
+    outln!(
         "log in:    {}",
         images::build::login_hint(
             &out,
@@ -147,6 +163,16 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             &key_file
         )
     );
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&recipe)?);
+    } else {
+        println!("{}: a valid recipe for the image {}", args.recipe.display(), recipe.name);
+    }
     Ok(ExitCode::from(exit::OK))
 }
 
@@ -168,11 +194,11 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     };
     let report = images::boottest::test_image(&args.dir, &opts).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         let verdict = if report.passed { "passed" } else { "FAILED" };
         let cached = if report.cached { " (cached result of an earlier boot of these exact files)" } else { "" };
-        println!("{}: {verdict}{cached}: {}", args.dir.display(), report.detail);
+        outln!("{}: {verdict}{cached}: {}", args.dir.display(), report.detail);
     }
     Ok(ExitCode::from(if report.passed { exit::OK } else { exit::FAILED }))
 }

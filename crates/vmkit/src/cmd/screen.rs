@@ -13,6 +13,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use serde::Serialize;
 
 use crate::exit::{self, BadInput};
+use crate::output::outln;
 
 /// `vmkit screen` arguments.
 #[derive(Debug, ClapArgs)]
@@ -31,7 +32,7 @@ struct Connection {
     #[arg(long, global = true, value_name = "HOST:PORT", env = "VMKIT_VNC")]
     vnc: Option<String>,
 
-    /// A file holding the VNC password (plain text; a trailing newline is ignored).
+    /// A file whose first line is the VNC password (as for `vmkit automate run`).
     #[arg(long, global = true, value_name = "FILE")]
     password_file: Option<PathBuf>,
 
@@ -153,7 +154,7 @@ async fn connect(conn: &Connection, timeout: Duration) -> anyhow::Result<rfb::Cl
     let addr = conn.vnc.as_deref().ok_or_else(|| BadInput("--vnc HOST:PORT is required".into()))?;
     validate_addr(addr)?;
     let password = match &conn.password_file {
-        Some(path) => Some(read_password(path)?),
+        Some(path) => Some(automate::cli::read_password_file(path).map_err(BadInput)?.expose().to_owned()),
         None => None,
     };
     let opts = rfb::ConnectOptions { password, timeout, ..rfb::ConnectOptions::default() };
@@ -173,12 +174,6 @@ fn validate_addr(addr: &str) -> Result<(), BadInput> {
         return Err(bad());
     }
     Ok(())
-}
-
-fn read_password(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("reading the password file {}: {e}", path.display())))?;
-    Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned())
 }
 
 fn seconds(value: f64) -> Result<Duration, BadInput> {
@@ -257,10 +252,10 @@ fn engine() -> anyhow::Result<std::sync::MutexGuard<'static, ocr::Engine>> {
 async fn ocr_screen(vnc: &rfb::Client, json: bool) -> anyhow::Result<ExitCode> {
     let text = read_screen(vnc.frame()).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&text)?);
+        outln!("{}", serde_json::to_string_pretty(&text)?);
     } else {
         for line in &text.lines {
-            println!("{}", line.text);
+            outln!("{}", line.text);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -321,15 +316,22 @@ fn print_matches(pattern: &ocr::matching::Pattern, found: &[ocr::matching::Match
             .map(|m| MatchJson { text: &m.text, kind: m.kind, confidence: m.confidence, bbox: m.bbox, point: m.point })
             .collect();
         let out = FindJson { pattern: pattern.describe(), matches };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if found.is_empty() {
         eprintln!("vmkit: {:?} is not on the screen", pattern.describe());
     } else {
         for m in found {
             let b = m.bbox;
-            println!(
+            outln!(
                 "{},{}\t{}x{}+{}+{}\t{:.0}%\t{}",
-                m.point.x, m.point.y, b.width, b.height, b.x, b.y, m.confidence, m.text
+                m.point.x,
+                m.point.y,
+                b.width,
+                b.height,
+                b.x,
+                b.y,
+                m.confidence,
+                m.text
             );
         }
     }
@@ -353,6 +355,6 @@ async fn click_text(
         return Ok(ExitCode::from(exit::FAILED));
     };
     vnc.click(target.point.x, target.point.y, button).await.context("clicking")?;
-    println!("{},{}\t{}", target.point.x, target.point.y, target.text);
+    outln!("{},{}\t{}", target.point.x, target.point.y, target.text);
     Ok(ExitCode::SUCCESS)
 }

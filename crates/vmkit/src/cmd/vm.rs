@@ -14,6 +14,7 @@ use desktop::values::ByteSize;
 
 use crate::cmd::desktop::{DEFAULT_URI, libvirt_error, load_path};
 use crate::exit;
+use crate::output::outln;
 
 /// Start, stop and reach one VM (a libvirt domain).
 #[derive(Debug, clap::Args)]
@@ -98,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
         VmAction::Start => {
             let o = vm.start().map_err(libvirt_error)?;
-            println!("{name}: {}", if o == Outcome::Done { "started" } else { "already running" });
+            outln!("{name}: {}", if o == Outcome::Done { "started" } else { "already running" });
         }
         VmAction::Stop { timeout, no_wait } => {
             let wait = (!no_wait).then(|| Duration::from_secs(timeout));
@@ -108,29 +109,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (Outcome::Done, true) => "shutdown requested",
                 (Outcome::Done, false) => "stopped",
             };
-            println!("{name}: {msg}");
+            outln!("{name}: {msg}");
         }
         VmAction::ForceStop => {
             let o = vm.force_stop().map_err(libvirt_error)?;
-            println!("{name}: {}", if o == Outcome::Done { "stopped (forced)" } else { "not running" });
+            outln!("{name}: {}", if o == Outcome::Done { "stopped (forced)" } else { "not running" });
         }
         VmAction::Status { json } => {
             let s = vm.status().map_err(libvirt_error)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                outln!("{}", serde_json::to_string_pretty(&s)?);
             } else {
-                println!("name:        {}", s.name);
-                println!("uuid:        {}", s.uuid);
-                println!("state:       {}", s.state);
-                println!("managed:     {}", if s.managed { "yes (vmkit)" } else { "no" });
-                println!("autostart:   {}", if s.autostart { "on" } else { "off" });
-                println!("vcpus:       {}", s.vcpus);
-                println!("memory:      {} of {}", ByteSize(s.memory_kib * 1024), ByteSize(s.max_memory_kib * 1024));
+                outln!("name:        {}", s.name);
+                outln!("uuid:        {}", s.uuid);
+                outln!("state:       {}", s.state);
+                outln!("managed:     {}", if s.managed { "yes (vmkit)" } else { "no" });
+                outln!("autostart:   {}", if s.autostart { "on" } else { "off" });
+                outln!("vcpus:       {}", s.vcpus);
+                outln!("memory:      {} of {}", ByteSize(s.memory_kib * 1024), ByteSize(s.max_memory_kib * 1024));
                 for g in &s.graphics {
-                    println!("display:     {g}");
+                    outln!("display:     {g}");
                 }
                 if let Some(c) = &s.console {
-                    println!("console:     {c}");
+                    outln!("console:     {c}");
                 }
             }
         }
@@ -149,17 +150,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if json {
                 let map: serde_json::Map<String, serde_json::Value> =
                     stats.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
-                println!("{}", serde_json::to_string_pretty(&map)?);
+                outln!("{}", serde_json::to_string_pretty(&map)?);
             } else {
                 for (k, v) in stats {
-                    println!("{k} {v}");
+                    outln!("{k} {v}");
                 }
             }
         }
         VmAction::Setmem { size } => {
             let size: ByteSize = size.parse().map_err(exit::BadInput)?;
             vm.set_memory(size).map_err(libvirt_error)?;
-            println!("{name}: memory set to {size}");
+            outln!("{name}: memory set to {size}");
         }
         VmAction::Address => {
             let addrs = vm.addresses().map_err(libvirt_error)?;
@@ -168,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(exit::FAILED));
             }
             for a in addrs {
-                println!("{a}");
+                outln!("{a}");
             }
         }
         VmAction::Ssh { user, port, identity, option, args: remote } => {

@@ -1,0 +1,23 @@
+//! Fuzzes the automation-script loader (YAML → checked script): arbitrary text as a script file.
+//!
+//! Properties beyond "no panic, no hang, no huge allocation": every diagnostic points into the text (a 1-based line
+//! no further than one past the last line, a 1-based column) and says something.
+
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let lines = text.lines().count() as u64 + 1;
+    if let Err(automate::ScriptError::Invalid { diagnostics }) = automate::load_str(text, Path::new("fuzz.yaml")) {
+        assert!(!diagnostics.is_empty());
+        for d in diagnostics {
+            assert!(d.pos.line >= 1 && d.pos.line <= lines, "line {} of {lines}: {}", d.pos.line, d.message);
+            assert!(d.pos.column >= 1, "{}", d.message);
+            assert!(!d.message.is_empty());
+        }
+    }
+});
