@@ -1,4 +1,5 @@
-//! `vmkit image build` and `vmkit image test`: unattended Linux images from a TOML recipe, and their boot test.
+//! `vmkit image build` and `vmkit image test`: unattended Linux images from a TOML recipe, and their boot test;
+//! `vmkit image windows-editions`: what a Windows ISO offers (read by the `media` crate).
 //!
 //! The work is in the `images` crate; this module maps flags onto it, turns Ctrl-C and SIGTERM into a clean
 //! cancellation (the build future is dropped: QEMU is killed and the hidden work directory removed, so no partial
@@ -33,6 +34,9 @@ enum Sub {
     /// Validate a recipe without building anything; print it as vmkit reads it (defaults applied, file contents
     /// inlined, the Ubuntu source as its URL). Exit 0 valid, 2 not.
     Check(CheckArgs),
+    /// List the editions of a Windows ISO (index, edition id, name, architecture, build). Reads only the install
+    /// image's header and XML. Exit 2 if the file is not Windows media.
+    WindowsEditions(EditionsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +46,17 @@ struct CheckArgs {
     recipe: PathBuf,
 
     /// Print the validated recipe as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct EditionsArgs {
+    /// The Windows installation ISO.
+    #[arg(value_name = "ISO")]
+    iso: PathBuf,
+
+    /// Print the media and its editions as JSON on stdout.
     #[arg(long)]
     json: bool,
 }
@@ -107,11 +122,15 @@ struct Common {
 
 /// Runs `vmkit image …`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Sub::WindowsEditions(editions) = args.command {
+        return windows_editions(&editions);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     match args.command {
         Sub::Build(build) => runtime.block_on(interruptible(run_build(build))),
         Sub::Test(test) => runtime.block_on(interruptible(run_test(test))),
         Sub::Check(check) => run_check(&check),
+        Sub::WindowsEditions(_) => unreachable!("handled above"),
     }
 }
 
@@ -201,4 +220,56 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
         outln!("{}: {verdict}{cached}: {}", args.dir.display(), report.detail);
     }
     Ok(ExitCode::from(if report.passed { exit::OK } else { exit::FAILED }))
+}
+
+/// `vmkit image windows-editions ISO [--json]`.
+fn windows_editions(args: &EditionsArgs) -> anyhow::Result<ExitCode> {
+    let media = media::windows::inspect_path(&args.iso).map_err(|e| {
+        if e.is_bad_input() {
+            anyhow::Error::from(exit::BadInput(format!("{}: {e}", args.iso.display())))
+        } else {
+            anyhow::Error::from(e)
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&media)?);
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let format = match media.format {
+        media::wim::Format::Wim => "WIM",
+        media::wim::Format::Esd => "ESD",
+    };
+    println!(
+        "{}: {}, volume {:?}; {} ({format}, {} images)",
+        args.iso.display(),
+        media.filesystem,
+        media.volume_id,
+        media.image_path,
+        media.editions.len()
+    );
+    let rows: Vec<[String; 5]> = media
+        .editions
+        .iter()
+        .map(|e| {
+            [
+                e.index.to_string(),
+                e.edition_id.clone().unwrap_or_else(|| "-".into()),
+                e.title().to_string(),
+                e.arch.map_or_else(|| "-".into(), |a| a.to_string()),
+                e.version.map_or_else(|| "-".into(), |v| v.to_string()),
+            ]
+        })
+        .collect();
+    let header = ["INDEX", "EDITION ID", "NAME", "ARCH", "BUILD"].map(String::from);
+    let mut widths = header.each_ref().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    Ok(ExitCode::from(exit::OK))
 }
