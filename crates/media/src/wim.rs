@@ -371,6 +371,9 @@ pub fn parse_xml(bytes: &[u8], path: &str) -> Result<Vec<Edition>> {
         });
     }
     editions.sort_by_key(|e| e.index);
+    if let Some(pair) = editions.windows(2).find(|w| w[0].index == w[1].index) {
+        return Err(bad(format!("XML resource describes image {} twice", pair[0].index)));
+    }
     Ok(editions)
 }
 
@@ -435,5 +438,25 @@ pub(crate) fn from_io(e: std::io::Error, path: &str) -> Error {
         Some(Ok(err)) => *err,
         Some(Err(other)) => Error::Io { path: path.into(), source: std::io::Error::new(kind, other) },
         None => Error::Io { path: path.into(), source: kind.into() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(s: &str) -> Vec<u8> {
+        s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    }
+
+    #[test]
+    fn an_image_index_may_appear_only_once() {
+        let xml = "<WIM><IMAGE INDEX=\"1\"><NAME>a</NAME></IMAGE><IMAGE INDEX=\"1\"><NAME>b</NAME></IMAGE></WIM>";
+        let err = parse_xml(&utf16(xml), "x.wim").unwrap_err();
+        assert_eq!(err.to_string(), "x.wim: XML resource describes image 1 twice");
+        let ok =
+            "\u{feff}<WIM><IMAGE INDEX=\"2\"><NAME>b</NAME></IMAGE><IMAGE INDEX=\"1\"><NAME>a</NAME></IMAGE></WIM>";
+        let editions = parse_xml(&utf16(ok), "x.wim").unwrap();
+        assert_eq!(editions.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
     }
 }

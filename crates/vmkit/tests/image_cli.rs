@@ -103,3 +103,72 @@ fn image_test_of_a_plain_directory_exits_2() {
     vmkit().args(["image", "--help"]).assert().success();
     vmkit().args(["image", "build", "--help"]).assert().success();
 }
+
+/// Runs a tool the fixture needs and checks it succeeded.
+fn tool(cmd: &mut std::process::Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (install wimtools, genisoimage)"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn windows_editions_lists_a_udf_iso_and_refuses_what_is_not_windows_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sources")).unwrap();
+    std::fs::create_dir_all(dir.path().join("img/Windows")).unwrap();
+    std::fs::write(dir.path().join("img/Windows/a.txt"), "stand-in").unwrap();
+    let wim = tree.join("sources/install.wim");
+    tool(
+        std::process::Command::new("wimlib-imagex")
+            .arg("capture")
+            .arg(dir.path().join("img"))
+            .arg(&wim)
+            .arg("Windows 11 Pro"),
+    );
+    tool(std::process::Command::new("wimlib-imagex").arg("info").arg(&wim).args([
+        "1",
+        "--image-property",
+        "WINDOWS/EDITIONID=Professional",
+        "--image-property",
+        "WINDOWS/ARCH=9",
+        "--image-property",
+        "WINDOWS/VERSION/BUILD=26100",
+    ]));
+    let iso = dir.path().join("win.iso");
+    tool(
+        std::process::Command::new("genisoimage")
+            .args(["-quiet", "-udf", "-iso-level", "3", "-V", "WIN", "-o"])
+            .arg(&iso)
+            .arg(&tree),
+    );
+    vmkit()
+        .args(["image", "windows-editions"])
+        .arg(&iso)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("UDF 1.02, volume \"WIN\"; sources/install.wim (WIM, 1 images)"))
+        .stdout(predicate::str::is_match(r"\n1\s+Professional\s+Windows 11 Pro\s+x64\s+0\.0\.26100\.0\n").unwrap());
+    let out = vmkit().args(["image", "windows-editions", "--json"]).arg(&iso).assert().success();
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(json["editions"][0]["edition_id"], "Professional");
+    assert_eq!(json["editions"][0]["arch"], "x64");
+
+    let html = dir.path().join("Win11.iso");
+    std::fs::write(&html, "<!DOCTYPE html>\n<html><body>Sign in</body></html>\n".repeat(1000)).unwrap();
+    vmkit()
+        .args(["image", "windows-editions"])
+        .arg(&html)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not an ISO image: found an HTML page (starts with <!DOCTYPE html>)"));
+    std::fs::remove_dir_all(tree.join("sources")).unwrap();
+    std::fs::create_dir_all(tree.join("dists")).unwrap();
+    let other = dir.path().join("other.iso");
+    tool(std::process::Command::new("genisoimage").args(["-quiet", "-J", "-V", "DEBIAN", "-o"]).arg(&other).arg(&tree));
+    vmkit()
+        .args(["image", "windows-editions"])
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not Windows installation media: no sources/ folder"));
+}

@@ -1,5 +1,6 @@
 //! `vmkit image build`, `vmkit image test` and `vmkit image prepare`: unattended images from a TOML recipe, their
-//! boot test, and a Windows install made ready up to its first boot.
+//! boot test, and a Windows install made ready up to its first boot; `vmkit image windows-editions`: what a Windows
+//! ISO offers (read by the `media` crate).
 //!
 //! The work is in the `images` crate; this module maps flags onto it, turns Ctrl-C and SIGTERM into a clean
 //! cancellation (the build future is dropped: QEMU is killed and the hidden work directory removed, so no partial
@@ -37,6 +38,9 @@ enum Sub {
     /// Validate a recipe without building anything; print it as vmkit reads it (defaults applied, file contents
     /// inlined, the Ubuntu source as its URL). Exit 0 valid, 2 not.
     Check(CheckArgs),
+    /// List the editions of a Windows ISO (index, edition id, name, architecture, build). Reads only the install
+    /// image's header and XML. Exit 2 if the file is not Windows media.
+    WindowsEditions(EditionsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +89,17 @@ struct MediaArgs {
     /// The VirtIO driver ISO (overrides the recipe's `virtio`).
     #[arg(long, value_name = "PATH")]
     virtio: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct EditionsArgs {
+    /// The Windows installation ISO.
+    #[arg(value_name = "ISO")]
+    iso: PathBuf,
+
+    /// Print the media and its editions as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -148,12 +163,16 @@ struct Common {
 
 /// Runs `vmkit image …`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Sub::WindowsEditions(editions) = args.command {
+        return windows_editions(&editions);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     match args.command {
         Sub::Build(build) => runtime.block_on(interruptible(run_build(build))),
         Sub::Test(test) => runtime.block_on(interruptible(run_test(test))),
         Sub::Prepare(prepare) => runtime.block_on(interruptible(run_prepare(prepare))),
         Sub::Check(check) => run_check(&check),
+        Sub::WindowsEditions(_) => unreachable!("handled above"),
     }
 }
 
@@ -211,9 +230,9 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&recipe)?);
+        outln!("{}", serde_json::to_string_pretty(&recipe)?);
     } else {
-        println!("{}: a valid recipe for the image {}", args.recipe.display(), recipe.name);
+        outln!("{}: a valid recipe for the image {}", args.recipe.display(), recipe.name);
     }
     Ok(ExitCode::from(exit::OK))
 }
@@ -265,7 +284,59 @@ async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
     let prepared = images::windows::prepare::prepare(&recipe, windows, &opts).await.map_err(|e| {
         if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
     })?;
-    println!("{}: prepared (image index {}, {})", args.out.display(), prepared.image_index, prepared.accel);
-    println!("install:   {}", args.out.join(images::windows::prepare::names::INSTALL).display());
+    outln!("{}: prepared (image index {}, {})", args.out.display(), prepared.image_index, prepared.accel);
+    outln!("install:   {}", args.out.join(images::windows::prepare::names::INSTALL).display());
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// `vmkit image windows-editions ISO [--json]`.
+fn windows_editions(args: &EditionsArgs) -> anyhow::Result<ExitCode> {
+    let media = media::windows::inspect_path(&args.iso).map_err(|e| {
+        if e.is_bad_input() {
+            anyhow::Error::from(exit::BadInput(format!("{}: {e}", args.iso.display())))
+        } else {
+            anyhow::Error::from(e)
+        }
+    })?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&media)?);
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let format = match media.format {
+        media::wim::Format::Wim => "WIM",
+        media::wim::Format::Esd => "ESD",
+    };
+    outln!(
+        "{}: {}, volume {:?}; {} ({format}, {} images)",
+        args.iso.display(),
+        media.filesystem,
+        media.volume_id,
+        media.image_path,
+        media.editions.len()
+    );
+    let rows: Vec<[String; 5]> = media
+        .editions
+        .iter()
+        .map(|e| {
+            [
+                e.index.to_string(),
+                e.edition_id.clone().unwrap_or_else(|| "-".into()),
+                e.title().to_string(),
+                e.arch.map_or_else(|| "-".into(), |a| a.to_string()),
+                e.version.map_or_else(|| "-".into(), |v| v.to_string()),
+            ]
+        })
+        .collect();
+    let header = ["INDEX", "EDITION ID", "NAME", "ARCH", "BUILD"].map(String::from);
+    let mut widths = header.each_ref().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        outln!("{}", cells.join("  ").trim_end());
+    }
     Ok(ExitCode::from(exit::OK))
 }
