@@ -315,7 +315,9 @@ impl Fetcher {
         if let Some(agent) = job.user_agent {
             request = request.header(reqwest::header::USER_AGENT, agent);
         }
-        let transient = |e: reqwest::Error| Attempt::Transient(FetchError::Http { url: shown_url(url.as_str()), source: e.without_url() });
+        let transient = |e: reqwest::Error| {
+            Attempt::Transient(FetchError::Http { url: shown_url(url.as_str()), source: e.without_url() })
+        };
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => return Ok(transient(e)),
@@ -360,7 +362,11 @@ impl Fetcher {
         if let (Expect::Chunks(list), Some(total)) = (job.expect, total)
             && total != list.image_len()
         {
-            return Err(FetchError::WrongLength { url: shown_url(url.as_str()), announced: total, expected: list.image_len() });
+            return Err(FetchError::WrongLength {
+                url: shown_url(url.as_str()),
+                announced: total,
+                expected: list.image_len(),
+            });
         }
         reporter.begin(total, partial.len);
         let mut file = partial.append().await?;
@@ -423,11 +429,7 @@ impl Fetcher {
         let actual = partial.digest();
         if actual != *expected {
             partial.reset().await?;
-            return Err(FetchError::HashMismatch {
-                url: shown_url(job.url.as_str()),
-                expected: *expected,
-                actual,
-            });
+            return Err(FetchError::HashMismatch { url: shown_url(job.url.as_str()), expected: *expected, actual });
         }
         Ok(())
     }
