@@ -122,6 +122,26 @@ fn clear_box_sides(mask: &mut [u8], w: usize, h: usize) -> Vec<Rect> {
             row[xa..xb].contains(&LINE) && (left_open || right_open)
         })
     };
+    // A side meets its frame line without a gap: walking from the run's end towards the line, every row holds an
+    // edge pixel within a cone that widens by a pixel a row (a rounded corner's curve) until the line is reached.
+    // A letter's stroke near the end of a highlight bar is not a side: the bar's padding leaves blank rows.
+    let joined = |mask: &[u8], x: usize, end: usize, down: bool| {
+        for k in 1..=CORNER {
+            let y = if down { end + k } else { end.wrapping_sub(k) };
+            if y >= h {
+                return false;
+            }
+            let (xa, xb) = (x.saturating_sub(k + 1), (x + k + 2).min(w));
+            let row = &mask[y * w + xa..y * w + xb];
+            if row.contains(&LINE) {
+                return true;
+            }
+            if !row.iter().any(|&m| m != 0) {
+                return false;
+            }
+        }
+        false
+    };
     // (x, top, bottom) of each side found.
     let mut sides: Vec<(usize, usize, usize)> = Vec::new();
     for x in 0..w {
@@ -139,6 +159,8 @@ fn clear_box_sides(mask: &mut [u8], w: usize, h: usize) -> Vec<Rect> {
             if bottom - top >= 12
                 && line_ends_near(mask, x, top.saturating_sub(CORNER), top)
                 && line_ends_near(mask, x, bottom, bottom + CORNER)
+                && joined(mask, x, top, false)
+                && joined(mask, x, bottom - 1, true)
             {
                 sides.push((x, top, bottom));
             }
