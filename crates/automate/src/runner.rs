@@ -742,7 +742,26 @@ impl Runner<'_> {
                 return Ok((result, released));
             }
             let ignore = (!screen.client().pointer_out_of_framebuffer()).then(|| pointer_box(x, y));
-            let reacted = watch_reaction(screen, &before, ignore, released + policy.confirm).await?;
+            let reacted = match watch_reaction(screen, &before, ignore, released + policy.confirm).await {
+                // The press and the release were sent before the drop: the click may well have taken effect (the
+                // page may have moved on), so the step is not run again — only its effect goes unchecked.
+                Err(StepError::Lost(e)) => {
+                    self.reconnect(screen, &e).await?;
+                    self.say(
+                        "  warning: the connection dropped after the click was sent; its effect could not be \
+                         checked, and the click is not repeated",
+                    );
+                    let result = ClickResult {
+                        attempts,
+                        checked: false,
+                        took_effect: None,
+                        reaction_ms: None,
+                        pointer: mode.as_str(),
+                    };
+                    return Ok((result, released));
+                }
+                other => other?,
+            };
             if let Some(after) = reacted {
                 if attempts > 1 {
                     self.say(&format!("  click {attempts} at ({x}, {y}) took effect"));
@@ -805,8 +824,19 @@ impl Runner<'_> {
             // USB tablet polled late would merge this motion into it.
             tokio::time::sleep_until((released + self.opts.clicks.park_delay).into()).await;
             let park_y = (y + text_height.unwrap_or(0) / 2 + PARK_BELOW).min(fh.saturating_sub(1));
-            screen.client().move_to(x, park_y).await.map_err(lost_or_failed)?;
-            self.say(&format!("  pointer parked at ({x}, {park_y}): the server paints it into the screen"));
+            match screen.client().move_to(x, park_y).await.map_err(lost_or_failed) {
+                Ok(()) => {
+                    self.say(&format!("  pointer parked at ({x}, {park_y}): the server paints it into the screen"))
+                }
+                // The click itself was made: a drop now must not make the step click again.
+                Err(StepError::Lost(e)) => {
+                    self.reconnect(screen, &e).await?;
+                    self.say(
+                        "  the connection dropped after the click, before the pointer was parked; not clicking again",
+                    );
+                }
+                Err(other) => return Err(other),
+            }
         }
         let detail = match (click.took_effect, click.attempts) {
             (Some(true), 1) => format!("the screen reacted after {:.0} ms", click.reaction_ms.unwrap_or(0.0)),
@@ -814,7 +844,7 @@ impl Runner<'_> {
                 "the screen reacted after {:.0} ms to click {n} (the earlier clicks had no visible effect)",
                 click.reaction_ms.unwrap_or(0.0)
             ),
-            _ => "effect not checked (expect_change: false)".to_owned(),
+            _ => "effect not checked (expect_change: false, or the connection dropped after the click)".to_owned(),
         };
         self.last_click = Some(click);
         let p = PointXY { x: x.into(), y: y.into() };

@@ -109,7 +109,14 @@ fn installer_script_survives_an_x11vnc_restart_mid_run() {
     assert_eq!(result.exit_code, 0, "run failed: {json}\napp log:\n{}", app.log());
     assert!(result.reconnects >= 1, "no reconnect was recorded: {json}");
     let step = result.steps.iter().find(|s| s.reconnects > 0).expect("a step records the reconnect");
-    assert_eq!(step.action, "wait", "the restart happened during a wait: {json}");
+    // The restart comes as soon as the click on "Continue" has taken effect: during that click's tail (the pointer
+    // parked 300 ms after the release) or the wait after it. Either way no step ran twice: a click is never repeated
+    // once it was made.
+    assert!(
+        step.action == "wait" || step.action == "click",
+        "the restart happened during a wait or a click's tail: {json}"
+    );
+    assert_eq!(step.outcome, automate::result::Outcome::Passed, "{json}");
     assert_eq!(app.wait(Duration::from_secs(20)).expect("app exits"), Some(0));
     assert_record(&app.record().expect("record"));
     assert_no_secret_in(&debug_dir(scratch.path()));
