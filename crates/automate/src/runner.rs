@@ -712,6 +712,14 @@ impl Runner<'_> {
         }
         let watch = check.expect_change.unwrap_or(true) && !policy.confirm.is_zero();
         let retries = if watch { check.retries.unwrap_or(policy.retries) } else { 0 };
+        // A click made but not watched: `expect_change: false`, or the connection dropped while watching.
+        let unchecked = |attempts| ClickResult {
+            attempts,
+            checked: false,
+            took_effect: None,
+            reaction_ms: None,
+            pointer: mode.as_str(),
+        };
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -732,14 +740,7 @@ impl Runner<'_> {
             client.button(rfb::Button::Left, false).await.map_err(lost_or_failed)?;
             let released = Instant::now();
             if !watch {
-                let result = ClickResult {
-                    attempts,
-                    checked: false,
-                    took_effect: None,
-                    reaction_ms: None,
-                    pointer: mode.as_str(),
-                };
-                return Ok((result, released));
+                return Ok((unchecked(attempts), released));
             }
             let ignore = (!screen.client().pointer_out_of_framebuffer()).then(|| pointer_box(x, y));
             let reacted = match watch_reaction(screen, &before, ignore, released + policy.confirm).await {
@@ -751,14 +752,7 @@ impl Runner<'_> {
                         "  warning: the connection dropped after the click was sent; its effect could not be \
                          checked, and the click is not repeated",
                     );
-                    let result = ClickResult {
-                        attempts,
-                        checked: false,
-                        took_effect: None,
-                        reaction_ms: None,
-                        pointer: mode.as_str(),
-                    };
-                    return Ok((result, released));
+                    return Ok((unchecked(attempts), released));
                 }
                 other => other?,
             };
