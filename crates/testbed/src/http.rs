@@ -40,24 +40,27 @@ struct State {
     requests: Vec<Request>,
 }
 
-/// A running file server. Dropping it (or [`HttpServer::stop`]) closes the listener.
+/// A loopback accept loop, one thread per connection, shared by the test servers: stopped (and joined) by
+/// [`Acceptor::stop`] or on drop, after which connections are refused.
 #[derive(Debug)]
-pub struct HttpServer {
+pub(crate) struct Acceptor {
     addr: SocketAddr,
-    state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl HttpServer {
-    /// Starts a server on a free port of 127.0.0.1 with no files.
-    pub fn start() -> anyhow::Result<Self> {
+impl Acceptor {
+    /// Listens on a free port of 127.0.0.1 and runs `handle(connection, own address)` for each connection;
+    /// `what` names the server in debug logs of failed connections.
+    pub(crate) fn start<F>(what: &'static str, handle: F) -> anyhow::Result<Self>
+    where
+        F: Fn(TcpStream, SocketAddr) -> anyhow::Result<()> + Send + Sync + 'static,
+    {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        let handle = Arc::new(handle);
         let thread = {
-            let state = Arc::clone(&state);
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 for conn in listener.incoming() {
@@ -65,26 +68,64 @@ impl HttpServer {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
-                    let state = Arc::clone(&state);
+                    let handle = Arc::clone(&handle);
                     std::thread::spawn(move || {
-                        if let Err(e) = serve(conn, &state) {
-                            tracing::debug!("http fixture: {e:#}");
+                        if let Err(e) = handle(conn, addr) {
+                            tracing::debug!("{what}: {e:#}");
                         }
                     });
                 }
             })
         };
-        Ok(Self { addr, state, stop, thread: Some(thread) })
+        Ok(Self { addr, stop, thread: Some(thread) })
+    }
+
+    /// The listening address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and waits for the accept loop to end.
+    pub(crate) fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            // Wake the accept loop so it sees the flag.
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running file server. Dropping it (or [`HttpServer::stop`]) closes the listener.
+#[derive(Debug)]
+pub struct HttpServer {
+    acceptor: Acceptor,
+    state: Arc<Mutex<State>>,
+}
+
+impl HttpServer {
+    /// Starts a server on a free port of 127.0.0.1 with no files.
+    pub fn start() -> anyhow::Result<Self> {
+        let state = Arc::new(Mutex::new(State::default()));
+        let served = Arc::clone(&state);
+        let acceptor = Acceptor::start("http fixture", move |conn, _| serve(conn, &served))?;
+        Ok(Self { acceptor, state })
     }
 
     /// The URL of `path` on this server (`path` starts with `/`).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://{}{path}", self.acceptor.addr())
     }
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.acceptor.addr()
     }
 
     /// Serves `body` at `path`.
@@ -115,18 +156,7 @@ impl HttpServer {
 
     /// Stops accepting connections and waits for the accept loop to end; afterwards connections are refused.
     pub fn stop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.stop.store(true, Ordering::SeqCst);
-            // Wake the accept loop so it sees the flag.
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.acceptor.stop();
     }
 }
 

@@ -10,13 +10,11 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::http::Acceptor;
 
 /// One request the server received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,43 +62,22 @@ struct State {
 /// The running server. Dropping it stops it.
 #[derive(Debug)]
 pub struct RecoveryServer {
-    addr: SocketAddr,
+    acceptor: Acceptor,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl RecoveryServer {
     /// Starts the server on a free port of 127.0.0.1 with no products.
     pub fn start() -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let state = Arc::clone(&state);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let state = Arc::clone(&state);
-                    std::thread::spawn(move || {
-                        if let Err(e) = serve(conn, addr, &state) {
-                            tracing::debug!("recovery fixture: {e:#}");
-                        }
-                    });
-                }
-            })
-        };
-        Ok(Self { addr, state, stop, thread: Some(thread) })
+        let served = Arc::clone(&state);
+        let acceptor = Acceptor::start("recovery fixture", move |conn, addr| serve(conn, addr, &served))?;
+        Ok(Self { acceptor, state })
     }
 
     /// The server's base URL (`http://127.0.0.1:PORT/`).
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://{}/", self.acceptor.addr())
     }
 
     /// Makes `board_id` get product `id`: this image and chunklist.
@@ -140,16 +117,6 @@ impl RecoveryServer {
     /// Every request so far.
     pub fn requests(&self) -> Vec<RecoveryRequest> {
         lock(&self.state).requests.clone()
-    }
-}
-
-impl Drop for RecoveryServer {
-    fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-            let _ = thread.join();
-        }
     }
 }
 
