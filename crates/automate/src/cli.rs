@@ -1,5 +1,6 @@
-//! What `vmkit automate run` and its alias `yaml-automation-runner` do once their arguments are parsed: load the
-//! script, read the VNC password, run, print, and turn the outcome into the exit code.
+//! What `vmkit automate run` and its alias `yaml-automation-runner` (and `vmkit automate replay`) do once their
+//! arguments are parsed: load the script, read the VNC password, run (or replay), print, and turn the outcome
+//! into the exit code.
 //!
 //! Both binaries map their own flags onto [`RunOptions`] and call [`run_command`], so the alias behaves exactly
 //! like the vmkit command. Output contract: progress lines go to stderr as the run goes; with `json` the
@@ -8,8 +9,9 @@
 
 use std::path::Path;
 
-use crate::runner::{EXIT_BAD_INPUT, RunOptions};
-use crate::script::Secret;
+use crate::result::RunResult;
+use crate::runner::{EXIT_BAD_INPUT, ReplayOptions, RunOptions};
+use crate::script::{Script, Secret};
 
 /// Reads a password file: its first line, without the line ending. The one reader of `--password-file` for every
 /// command (`vmkit screen`, `vmkit automate run`, `yaml-automation-runner`); the read is bounded, so a wrong path
@@ -54,26 +56,52 @@ fn parse_port(p: &str, whole: &str) -> Result<u16, String> {
 
 /// Loads `config`, runs it with `opts`, prints as described above and returns the exit code.
 pub fn run_command(config: &Path, opts: &RunOptions, json: bool) -> u8 {
+    let (script, runtime) = match prepare(config) {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let mut progress = |line: &str| eprintln!("{line}");
+    let result = runtime.block_on(crate::runner::run(&script, opts, &mut progress));
+    finish(&result, json)
+}
+
+/// Loads `config`, replays it against a recording (`vmkit automate replay`), prints like [`run_command`] and
+/// returns the exit code: 0 the script passed against the recording, 1 a step failed (text not found, input other
+/// than the recording's), 2 bad input (script, arguments, a recording that cannot be read).
+pub fn replay_command(config: &Path, opts: &ReplayOptions, json: bool) -> u8 {
+    let (script, runtime) = match prepare(config) {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let mut progress = |line: &str| eprintln!("{line}");
+    let result = runtime.block_on(crate::runner::replay(&script, opts, &mut progress));
+    finish(&result, json)
+}
+
+/// The script and a runtime, or the exit code.
+fn prepare(config: &Path) -> Result<(Script, tokio::runtime::Runtime), u8> {
     let script = match crate::load_file(config) {
         Ok(s) => s,
         Err(e) => {
             for line in e.diagnostics() {
                 eprintln!("{line}");
             }
-            return EXIT_BAD_INPUT;
+            return Err(EXIT_BAD_INPUT);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
+    match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => Ok((script, rt)),
         Err(e) => {
             eprintln!("vmkit: cannot start the async runtime: {e}");
-            return crate::runner::EXIT_FAILED;
+            Err(crate::runner::EXIT_FAILED)
         }
-    };
-    let mut progress = |line: &str| eprintln!("{line}");
-    let result = runtime.block_on(crate::runner::run(&script, opts, &mut progress));
+    }
+}
+
+/// Prints the result (JSON on stdout when asked, a summary on stderr) and returns its exit code.
+fn finish(result: &RunResult, json: bool) -> u8 {
     if json {
-        match serde_json::to_string_pretty(&result) {
+        match serde_json::to_string_pretty(result) {
             Ok(text) => {
                 use std::io::Write;
                 let mut out = std::io::stdout().lock();

@@ -14,7 +14,9 @@
 //! - [`result`]: what a run did (the `--json` object), rendered by [`report`] (`report.html`) through the
 //!   escaping [`html`] tree; [`debug`] writes the debug directory, [`annotate`] draws on screenshots;
 //! - [`redact`]: keeps typed secrets and passwords out of every output;
-//! - [`runner`]: runs a script over VNC ([`screen`]: the connection and its text, [`find`]: matching rules).
+//! - [`runner`]: runs a script over VNC ([`screen`]: the screen and its text, [`find`]: matching rules), or
+//!   against a recording of an earlier run ([`replay`]); [`source`] is where the screen comes from, and
+//!   [`recording`] the frames and input a `--debug` run records for replay.
 
 pub mod annotate;
 pub mod cli;
@@ -23,12 +25,15 @@ pub mod find;
 pub mod html;
 pub mod keys;
 pub mod load;
+pub mod recording;
 pub mod redact;
+pub mod replay;
 pub mod report;
 pub mod result;
 pub mod runner;
 pub mod screen;
 pub mod script;
+pub mod source;
 pub mod ssh;
 pub mod time;
 pub mod yaml;
@@ -44,5 +49,5 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
 }
 
 pub use load::{Diagnostic, ScriptError, load_file, load_str};
-pub use runner::{ClickPolicy, RunOptions, run};
+pub use runner::{ClickPolicy, ReplayOptions, RunOptions, replay, run};
 pub use script::{Action, Script, Step};

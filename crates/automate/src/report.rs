@@ -84,7 +84,11 @@ fn summary(r: &RunResult) -> Element {
         .attr("class", "summary")
         .attr("id", "summary")
         .child(badge(r.outcome))
-        .child(item("VNC", r.vnc.clone()))
+        .child(item("VNC", r.vnc.clone()));
+    if let Some(frames) = &r.frames {
+        p = p.child(item("replay of", frames.display().to_string()));
+    }
+    p = p
         .child(item("started", r.started_at.clone()))
         .child(item("duration", secs(r.duration_ms)))
         .child(item("exit code", r.exit_code.to_string()))
@@ -245,6 +249,7 @@ mod tests {
         RunResult {
             script: "installer.yaml".into(),
             vnc: "127.0.0.1:5901".into(),
+            frames: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_ms: 2500.0,
             outcome: Outcome::Failed,

@@ -13,8 +13,10 @@ use serde::Serialize;
 pub struct RunResult {
     /// The script file.
     pub script: PathBuf,
-    /// The VNC server, `HOST:PORT`.
+    /// The VNC server, `HOST:PORT` (in a replay: the server the recording was made from).
     pub vnc: String,
+    /// The recording replayed (`vmkit automate replay`); `null` for a live run.
+    pub frames: Option<PathBuf>,
     /// When the run started, UTC, RFC 3339.
     pub started_at: String,
     /// Total wall time.

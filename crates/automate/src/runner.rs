@@ -24,7 +24,9 @@ use ocr::matching::{Match, MatchKind};
 use crate::annotate::Marks;
 use crate::debug::DebugRecorder;
 use crate::find;
+use crate::recording::FrameRecorder;
 use crate::redact::Redactor;
+use crate::replay::ReplaySource;
 use crate::result::{
     AttemptResult, BBox, ClickResult, Failure, HealthResult, OcrText, Outcome, PointXY, RunResult, ScreenFiles,
     StepResult, ms,
@@ -33,6 +35,7 @@ use crate::screen::{ReconnectPolicy, Screen, ScreenError};
 use crate::script::{
     Action, Click, ClickCheck, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, Point, Script, Secret, Step, Target,
 };
+use crate::source::{Source, VncSource};
 use crate::ssh::{SshTarget, run_health_check};
 
 /// Exit code: everything passed.
@@ -201,7 +204,84 @@ struct Passed {
 
 /// Runs `script`. `progress` receives human-readable lines as the run goes (for stderr).
 pub async fn run(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&str) + Send)) -> RunResult {
-    let started_at = crate::time::utc(SystemTime::now()).rfc3339();
+    drive(script, opts, progress, Mode::Live).await
+}
+
+/// How to replay (`vmkit automate replay`).
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The recording: a debug directory of an earlier run, or its `frames` directory.
+    pub frames: PathBuf,
+    /// How far (pixels, each axis) a click may land from the recorded one.
+    pub tolerance: u32,
+    /// Everything else as for a run (timeouts, click checks, debug output); the VNC and SSH settings are not
+    /// used.
+    pub run: RunOptions,
+}
+
+impl ReplayOptions {
+    /// Defaults for replaying `frames`.
+    pub fn new(frames: impl Into<PathBuf>) -> Self {
+        Self { frames: frames.into(), tolerance: crate::replay::DEFAULT_TOLERANCE, run: RunOptions::new("") }
+    }
+}
+
+/// Runs `script` against a recording instead of a VNC server (see [`crate::replay`]): the same runner, the same
+/// result. A recording that cannot be read is bad input (exit 2, with the file and what is wrong with it); the
+/// health check is not run (there is no machine).
+pub async fn replay(script: &Script, opts: &ReplayOptions, progress: &mut (dyn FnMut(&str) + Send)) -> RunResult {
+    let recording = crate::recording::Recording::open(&opts.frames);
+    let mut run = opts.run.clone();
+    if let Ok(r) = &recording {
+        run.vnc = r.index.start.vnc.clone();
+    }
+    // The replay's debug output must not land on the recording it reads.
+    if let (Some(Some(debug)), Ok(r)) = (&run.debug, &recording)
+        && let (Ok(a), Ok(b)) = (debug.canonicalize(), r.dir.canonicalize())
+        && (b.starts_with(&a) || a.starts_with(&b))
+    {
+        let mut result = new_result(script, &run);
+        result.frames = Some(opts.frames.clone());
+        result.exit_code = EXIT_BAD_INPUT;
+        result.error = Some(format!(
+            "--debug {} would write into the recording being replayed ({}); give another directory",
+            debug.display(),
+            r.dir.display()
+        ));
+        return result;
+    }
+    let mode = Mode::Replay { recording: Box::new(recording), tolerance: opts.tolerance };
+    let mut result = drive(script, &run, progress, mode).await;
+    result.frames = Some(opts.frames.clone());
+    result
+}
+
+/// Where the screen comes from.
+enum Mode {
+    Live,
+    Replay { recording: Box<Result<crate::recording::Recording, crate::recording::RecordingError>>, tolerance: u32 },
+}
+
+fn new_result(script: &Script, opts: &RunOptions) -> RunResult {
+    RunResult {
+        script: script.path.clone(),
+        vnc: opts.vnc.clone(),
+        frames: None,
+        started_at: crate::time::utc(SystemTime::now()).rfc3339(),
+        duration_ms: 0.0,
+        outcome: Outcome::Failed,
+        exit_code: EXIT_FAILED,
+        error: None,
+        steps: script.steps.iter().map(not_run).collect(),
+        health_check: None,
+        reconnects: 0,
+        ocr_passes: 0,
+        tesseract_calls: 0,
+        debug_dir: None,
+    }
+}
+
+async fn drive(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&str) + Send), mode: Mode) -> RunResult {
     let start = Instant::now();
     let mut redactor = Redactor::for_script(script);
     if let Some(pw) = &opts.vnc_password {
@@ -214,26 +294,14 @@ pub async fn run(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&
         recorder: None,
         progress,
         start,
+        end: None,
         deadline: script.max_install_time.map(|t| start + t),
         pointer_placed: !opts.park_pointer,
         relative_said: false,
         last_click: None,
+        bad_input: false,
     };
-    let mut result = RunResult {
-        script: script.path.clone(),
-        vnc: opts.vnc.clone(),
-        started_at,
-        duration_ms: 0.0,
-        outcome: Outcome::Failed,
-        exit_code: EXIT_FAILED,
-        error: None,
-        steps: script.steps.iter().map(not_run).collect(),
-        health_check: None,
-        reconnects: 0,
-        ocr_passes: 0,
-        tesseract_calls: 0,
-        debug_dir: None,
-    };
+    let mut result = new_result(script, opts);
     if let Some(dir) = &opts.debug {
         match DebugRecorder::create(dir.as_deref(), redactor) {
             Ok(rec) => {
@@ -249,8 +317,8 @@ pub async fn run(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&
             }
         }
     }
-    runner.run(&mut result).await;
-    result.duration_ms = ms(start.elapsed());
+    runner.run(&mut result, mode).await;
+    result.duration_ms = ms(runner.end.unwrap_or_else(Instant::now).saturating_duration_since(start));
     if let Some(rec) = &mut runner.recorder {
         rec.log(&format!(
             "run {} (exit {}) in {:.1}s",
@@ -300,6 +368,8 @@ struct Runner<'a> {
     recorder: Option<DebugRecorder>,
     progress: &'a mut (dyn FnMut(&str) + Send),
     start: Instant,
+    /// When the steps ended, in the source's time (a replay's differs from the wall clock's).
+    end: Option<Instant>,
     deadline: Option<Instant>,
     /// Whether the runner has put the pointer somewhere yet (see [`wait_for`]).
     pointer_placed: bool,
@@ -307,6 +377,8 @@ struct Runner<'a> {
     relative_said: bool,
     /// What the current step's click did (also when the step failed).
     last_click: Option<ClickResult>,
+    /// Whether the run stopped on bad input (credentials, a recording that cannot be read): exit 2.
+    bad_input: bool,
 }
 
 impl Runner<'_> {
@@ -320,7 +392,7 @@ impl Runner<'_> {
         }
     }
 
-    async fn run(&mut self, result: &mut RunResult) {
+    async fn run(&mut self, result: &mut RunResult, mode: Mode) {
         let engine = match crate::blocking(ocr::Engine::new) {
             Ok(e) => e,
             Err(e) => {
@@ -328,21 +400,51 @@ impl Runner<'_> {
                 return;
             }
         };
+        match mode {
+            Mode::Live => self.run_live(result, engine).await,
+            Mode::Replay { recording, tolerance } => {
+                let source = (*recording).map_err(ScreenError::from).and_then(|recording| {
+                    ReplaySource::new(recording, self.start, Redactor::for_script(self.script), tolerance)
+                });
+                match source {
+                    Ok(source) => {
+                        let mut screen = Screen::new(source, engine);
+                        self.say(&format!("replaying the {}", screen.source().name()));
+                        self.run_on(&mut screen, result).await;
+                        if result.exit_code == EXIT_OK
+                            && let Some((n, first)) = screen.source().unplayed_input()
+                        {
+                            self.say(&format!(
+                                "note: the recording goes on after the script's last step: {n} more input event(s), \
+                                 the first {first}"
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        result.exit_code = EXIT_BAD_INPUT;
+                        result.error = Some(e.to_string());
+                        self.say(&format!("error: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_live(&mut self, result: &mut RunResult, engine: ocr::Engine) {
         self.say(&format!("connecting to {}", self.opts.vnc));
         let mut lines = Vec::new();
-        let connected = Screen::connect(
+        let connected = VncSource::connect(
             &self.opts.vnc,
             self.opts.vnc_password.as_ref(),
             self.opts.vnc_timeout,
             self.opts.reconnect,
-            engine,
             &mut |l| lines.push(l),
         )
         .await;
         for l in lines {
             self.say(&l);
         }
-        let mut screen = match connected {
+        let mut source = match connected {
             Ok(s) => s,
             Err(e) => {
                 result.exit_code = if matches!(e, ScreenError::Auth(_)) { EXIT_BAD_INPUT } else { EXIT_FAILED };
@@ -351,17 +453,42 @@ impl Runner<'_> {
                 return;
             }
         };
-        let (w, h) = screen.client().size();
-        self.say(&format!("connected: {} ({w}x{h})", screen.client().server_name()));
+        if let Some(rec) = &self.recorder {
+            let dir = rec.dir().join(crate::recording::FRAMES_DIR);
+            let header = crate::recording::start_line(&self.opts.vnc, &source.name(), source.size());
+            match FrameRecorder::create(&dir, self.start, self.redactor.clone(), header) {
+                Ok(frames) => source.record(frames),
+                Err(e) => self.say(&format!("warning: not recording the screens for replay: {e}")),
+            }
+        }
+        let mut screen = Screen::new(source, engine);
+        self.run_on(&mut screen, result).await;
+        screen.source_mut().finish_recording();
+    }
+
+    /// Notes when a replay's steps ended in its own time (a live run's duration is the wall clock's).
+    fn mark_end<S: Source>(&mut self, screen: &Screen<S>) {
+        if !S::LIVE {
+            self.end = Some(screen.source().now());
+        }
+    }
+
+    /// Runs the steps and the health check on a connected screen.
+    async fn run_on<S: Source>(&mut self, screen: &mut Screen<S>, result: &mut RunResult) {
+        if S::LIVE {
+            let (w, h) = screen.source().size();
+            self.say(&format!("connected: {} ({w}x{h})", screen.source().name()));
+        }
         let boot_wait = self.opts.boot_wait.unwrap_or(self.script.boot_wait);
         if !boot_wait.is_zero() {
             self.say(&format!("boot_wait: waiting {}", crate::script::secs(boot_wait)));
-            tokio::time::sleep(boot_wait).await;
+            let now = screen.source().now();
+            screen.source_mut().sleep_until(now + boot_wait).await;
         }
 
         let total = self.script.steps.len();
         for (i, step) in self.script.steps.iter().enumerate() {
-            let step_result = self.run_step(&mut screen, step, total).await;
+            let step_result = self.run_step(screen, step, total).await;
             let failed = step_result.outcome == Outcome::Failed;
             if let Some(slot) = result.steps.get_mut(i) {
                 *slot = step_result;
@@ -373,14 +500,16 @@ impl Runner<'_> {
             if failed {
                 let step_error = result.steps.get(i).and_then(|s| s.failure.as_ref()).map(|f| f.message.clone());
                 result.error = Some(format!("step {} failed: {}", step.number, step_error.unwrap_or_default()));
-                if result.exit_code != EXIT_BAD_INPUT {
-                    result.exit_code = EXIT_FAILED;
-                }
+                result.exit_code = if self.bad_input { EXIT_BAD_INPUT } else { EXIT_FAILED };
+                self.mark_end(screen);
                 return;
             }
         }
 
-        if let Some(check) = &self.script.health_check {
+        self.mark_end(screen);
+        if let Some(check) = &self.script.health_check
+            && S::LIVE
+        {
             let host =
                 self.opts.ssh_host.clone().or_else(|| check.host.clone()).unwrap_or_else(|| self.opts.vnc_host());
             let port = self.opts.ssh_port.or(check.port).unwrap_or(DEFAULT_SSH_PORT);
@@ -434,15 +563,17 @@ impl Runner<'_> {
                 return;
             }
             self.say("health check passed");
+        } else if self.script.health_check.is_some() {
+            self.say("health check: not run in a replay (there is no machine to log in to)");
         }
         result.outcome = Outcome::Passed;
         result.exit_code = EXIT_OK;
     }
 
-    async fn run_step(&mut self, screen: &mut Screen, step: &Step, total: usize) -> StepResult {
+    async fn run_step<S: Source>(&mut self, screen: &mut Screen<S>, step: &Step, total: usize) -> StepResult {
         let mut r = not_run(step);
-        let started = Instant::now();
-        r.started_ms = ms(started - self.start);
+        let started = screen.source().now();
+        r.started_ms = ms(started.saturating_duration_since(self.start));
         let before = screen.stats();
         let summary = self.redactor.clean(&step.to_string());
         r.summary = summary.clone();
@@ -480,9 +611,10 @@ impl Runner<'_> {
         r.ocr_passes = after.ocr_passes - before.ocr_passes;
         r.tesseract_calls = after.tesseract_calls - before.tesseract_calls;
         r.reconnects = after.reconnects - before.reconnects;
-        r.duration_ms = ms(started.elapsed());
+        let took = screen.source().now().saturating_duration_since(started);
+        r.duration_ms = ms(took);
         r.click = self.last_click.take();
-        let took = started.elapsed().as_secs_f64();
+        let took = took.as_secs_f64();
         match outcome {
             Ok(passed) => {
                 r.outcome = Outcome::Passed;
@@ -500,7 +632,11 @@ impl Runner<'_> {
             Err(err) => {
                 let (failure, shot) = match err {
                     StepError::Failed(boxed) => *boxed,
-                    StepError::Lost(e) | StepError::Fatal(e) => (plain_failure(e.to_string()), None),
+                    StepError::Fatal(e) => {
+                        self.bad_input |= matches!(e, ScreenError::Auth(_) | ScreenError::Recording(_));
+                        (plain_failure(e.to_string()), None)
+                    }
+                    StepError::Lost(e) => (plain_failure(e.to_string()), None),
                 };
                 let mut failure = failure;
                 failure.message = self.redactor.clean(&failure.message);
@@ -530,7 +666,7 @@ impl Runner<'_> {
     }
 
     /// Reconnects after a loss; a failure to reconnect ends the step.
-    async fn reconnect(&mut self, screen: &mut Screen, cause: &ScreenError) -> Result<(), StepError> {
+    async fn reconnect<S: Source>(&mut self, screen: &mut Screen<S>, cause: &ScreenError) -> Result<(), StepError> {
         self.say(&format!("connection lost ({cause}); reconnecting"));
         let mut lines = Vec::new();
         let result = screen.reconnect(&mut |l| lines.push(l)).await;
@@ -569,9 +705,9 @@ impl Runner<'_> {
         self.deadline.map_or(d, |overall| d.min(overall))
     }
 
-    fn past_overall_deadline(&self) -> Option<Failure> {
+    fn past_overall_deadline(&self, now: Instant) -> Option<Failure> {
         let overall = self.deadline?;
-        (Instant::now() >= overall).then(|| {
+        (now >= overall).then(|| {
             plain_failure(format!(
                 "max_install_time ({}) exceeded",
                 crate::script::secs(self.script.max_install_time.unwrap_or_default())
@@ -579,8 +715,13 @@ impl Runner<'_> {
         })
     }
 
-    async fn exec(&mut self, screen: &mut Screen, step: &Step, started: Instant) -> Result<Passed, StepError> {
-        if let Some(f) = self.past_overall_deadline() {
+    async fn exec<S: Source>(
+        &mut self,
+        screen: &mut Screen<S>,
+        step: &Step,
+        started: Instant,
+    ) -> Result<Passed, StepError> {
+        if let Some(f) = self.past_overall_deadline(screen.source().now()) {
             return Err(StepError::Failed(Box::new((f, None))));
         }
         let debug = self.recorder.is_some();
@@ -621,7 +762,7 @@ impl Runner<'_> {
             }
             Action::MoveMouse(p) => {
                 let shot = if debug { Some(shot_now(screen, p)?) } else { None };
-                screen.client().move_to(p.x, p.y).await.map_err(lost_or_failed)?;
+                screen.source_mut().move_to(p.x, p.y).await.map_err(input_error)?;
                 self.pointer_placed = true;
                 Ok(Passed { point: Some(point(p)), shot, ..Passed::default() })
             }
@@ -630,18 +771,18 @@ impl Runner<'_> {
                     char_delay: t.char_delay.unwrap_or(self.opts.typing.char_delay),
                     ..self.opts.typing
                 };
-                screen.client().type_text(&t.text, &typing).await.map_err(lost_or_failed)?;
+                screen.source_mut().type_text(&t.text, &typing).await.map_err(input_error)?;
                 let n = t.text.chars().count();
                 Ok(Passed { detail: Some(format!("{n} characters")), ..Passed::default() })
             }
             Action::Key(k) | Action::Hotkey(k) => {
-                screen.client().press_chord(&k.chord).await.map_err(lost_or_failed)?;
+                screen.source_mut().press_chord(&k.chord).await.map_err(input_error)?;
                 Ok(Passed::default())
             }
             Action::Delay(d) => {
                 let until = self.deadline(started, *d);
-                tokio::time::sleep_until(until.into()).await;
-                if let Some(f) = self.past_overall_deadline() {
+                screen.source_mut().sleep_until(until).await;
+                if let Some(f) = self.past_overall_deadline(screen.source().now()) {
                     return Err(StepError::Failed(Box::new((f, None))));
                 }
                 Ok(Passed::default())
@@ -649,9 +790,9 @@ impl Runner<'_> {
         }
     }
 
-    async fn click(
+    async fn click<S: Source>(
         &mut self,
-        screen: &mut Screen,
+        screen: &mut Screen<S>,
         c: &Click,
         started: Instant,
         debug: bool,
@@ -660,7 +801,7 @@ impl Runner<'_> {
         let still = c.check.still.unwrap_or(self.opts.clicks.still);
         let (found, shot) =
             wait_still(screen, &c.target, c.index, still, deadline, debug, &mut self.pointer_placed).await?;
-        let (fw, fh) = screen.client().size();
+        let (fw, fh) = screen.source().size();
         let cx = i64::from(found.bbox.x) + i64::from(found.bbox.width) / 2 + i64::from(c.offset.x);
         let cy = i64::from(found.bbox.y) + i64::from(found.bbox.height) / 2 + i64::from(c.offset.y);
         let (Ok(x), Ok(y)) = (u32::try_from(cx), u32::try_from(cy)) else {
@@ -692,15 +833,15 @@ impl Runner<'_> {
 
     /// Clicks at (x, y) and checks that the screen reacts, clicking again (bounded) when it does not. The
     /// pointer stays on the target; [`Runner::finish_click`] parks it.
-    async fn click_checked(
+    async fn click_checked<S: Source>(
         &mut self,
-        screen: &mut Screen,
+        screen: &mut Screen<S>,
         x: u32,
         y: u32,
         check: &ClickCheck,
     ) -> Result<(ClickResult, Instant), StepError> {
         let policy = self.opts.clicks;
-        let mode = screen.client().pointer_mode();
+        let mode = screen.source().pointer_mode();
         if mode == rfb::PointerMode::Relative && !self.relative_said {
             self.relative_said = true;
             self.say(
@@ -723,26 +864,31 @@ impl Runner<'_> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            screen.client().move_to(x, y).await.map_err(lost_or_failed)?;
+            screen.source_mut().move_to(x, y).await.map_err(input_error)?;
             self.pointer_placed = true;
-            tokio::time::sleep(policy.timing.before_press).await;
+            let now = screen.source().now();
+            screen.source_mut().sleep_until(now + policy.timing.before_press).await;
             // Hover effects (a highlighted button) are not the click's effect: let them finish first.
             if watch && !policy.hover.is_zero() {
-                let until = Instant::now() + HOVER_MAX;
-                while Instant::now() < until
-                    && screen.wait_change(policy.hover.min(until - Instant::now())).await?.is_some()
+                let until = screen.source().now() + HOVER_MAX;
+                while screen.source().now() < until
+                    && screen
+                        .wait_change(policy.hover.min(until.saturating_duration_since(screen.source().now())))
+                        .await?
+                        .is_some()
                 {}
             }
             let before = screen.frame();
-            let client = screen.client();
-            client.button(rfb::Button::Left, true).await.map_err(lost_or_failed)?;
-            tokio::time::sleep(policy.timing.hold).await;
-            client.button(rfb::Button::Left, false).await.map_err(lost_or_failed)?;
-            let released = Instant::now();
+            let source = screen.source_mut();
+            source.button(rfb::Button::Left, true).await.map_err(input_error)?;
+            let now = source.now();
+            source.sleep_until(now + policy.timing.hold).await;
+            source.button(rfb::Button::Left, false).await.map_err(input_error)?;
+            let released = source.now();
             if !watch {
                 return Ok((unchecked(attempts), released));
             }
-            let ignore = (!screen.client().pointer_out_of_framebuffer()).then(|| pointer_box(x, y));
+            let ignore = (!screen.source().pointer_out_of_framebuffer()).then(|| pointer_box(x, y));
             let reacted = match watch_reaction(screen, &before, ignore, released + policy.confirm).await {
                 // The press and the release were sent before the drop: the click may well have taken effect (the
                 // page may have moved on), so the step is not run again — only its effect goes unchecked.
@@ -798,17 +944,17 @@ impl Runner<'_> {
 
     /// After a click: parks the pointer where the server paints it (once the guest has had time to see the
     /// release) and reports the click.
-    async fn finish_click(
+    async fn finish_click<S: Source>(
         &mut self,
-        screen: &mut Screen,
+        screen: &mut Screen<S>,
         x: u32,
         y: u32,
         text_height: Option<u32>,
         (click, released): (ClickResult, Instant),
         shot: Option<Shot>,
     ) -> Result<Passed, StepError> {
-        let (_, fh) = screen.client().size();
-        if self.opts.park_pointer && !screen.client().pointer_out_of_framebuffer() {
+        let (_, fh) = screen.source().size();
+        if self.opts.park_pointer && !screen.source().pointer_out_of_framebuffer() {
             // Servers that paint the pointer into the screen image (those without the Cursor pseudo-encoding,
             // QEMU with a guest that draws its own pointer) would hide the next screen's text at this very
             // spot — installers put "Continue" in the same place on every page. Move it a pointer's size below
@@ -816,9 +962,9 @@ impl Runner<'_> {
             // and in the same window. A server that sends the pointer's shape separately needs none of this,
             // and a pointer left alone sets off no hover effects. Not before the guest has seen the release: a
             // USB tablet polled late would merge this motion into it.
-            tokio::time::sleep_until((released + self.opts.clicks.park_delay).into()).await;
+            screen.source_mut().sleep_until(released + self.opts.clicks.park_delay).await;
             let park_y = (y + text_height.unwrap_or(0) / 2 + PARK_BELOW).min(fh.saturating_sub(1));
-            match screen.client().move_to(x, park_y).await.map_err(lost_or_failed) {
+            match screen.source_mut().move_to(x, park_y).await.map_err(input_error) {
                 Ok(()) => {
                     self.say(&format!("  pointer parked at ({x}, {park_y}): the server paints it into the screen"))
                 }
@@ -859,23 +1005,23 @@ fn pointer_box(x: u32, y: u32) -> ocr::Rect {
 
 /// Watches the screen until its pixels differ from `before` (outside `ignore`) or `until`; returns how long
 /// after the call the difference showed.
-async fn watch_reaction(
-    screen: &mut Screen,
+async fn watch_reaction<S: Source>(
+    screen: &mut Screen<S>,
     before: &rfb::Frame,
     ignore: Option<ocr::Rect>,
     until: Instant,
 ) -> Result<Option<Duration>, StepError> {
-    let start = Instant::now();
+    let start = screen.source().now();
     loop {
-        let now = Instant::now();
+        let now = screen.source().now();
         // Damage that arrived during the press and the hold is checked at once.
         let Some(rects) = screen.wait_change(until.saturating_duration_since(now)).await? else {
             return Ok(None);
         };
         if differs(before, &screen.frame(), &rects, ignore) {
-            return Ok(Some(start.elapsed()));
+            return Ok(Some(screen.source().now().saturating_duration_since(start)));
         }
-        if Instant::now() >= until {
+        if screen.source().now() >= until {
             return Ok(None);
         }
     }
@@ -914,8 +1060,8 @@ fn differs(a: &rfb::Frame, b: &rfb::Frame, rects: &[ocr::Rect], ignore: Option<o
 
 /// Waits until the matched area has been unchanged for `still` (re-finding the text when it moved), bounded by
 /// `deadline`.
-async fn wait_still(
-    screen: &mut Screen,
+async fn wait_still<S: Source>(
+    screen: &mut Screen<S>,
     target: &Target,
     index: i64,
     still: Duration,
@@ -933,10 +1079,15 @@ async fn wait_still(
 
 /// Waits until `area` has not changed for `still` (true) or `deadline` passes (true as well: act on what is
 /// there); false when the area changed, so the caller looks again.
-async fn settle(screen: &mut Screen, area: &ocr::Rect, still: Duration, deadline: Instant) -> Result<bool, StepError> {
-    let until = Instant::now() + still;
+async fn settle<S: Source>(
+    screen: &mut Screen<S>,
+    area: &ocr::Rect,
+    still: Duration,
+    deadline: Instant,
+) -> Result<bool, StepError> {
+    let until = screen.source().now() + still;
     loop {
-        let now = Instant::now();
+        let now = screen.source().now();
         if now >= until || now >= deadline {
             return Ok(true);
         }
@@ -955,13 +1106,14 @@ fn off_screen(x: i64, y: i64, w: u32, h: u32, shot: Option<Shot>) -> StepError {
     )))
 }
 
-fn lost_or_failed(e: rfb::Error) -> StepError {
-    if e.is_connection_lost() {
-        StepError::Lost(ScreenError::Lost(e))
-    } else if e.is_auth_failure() {
-        StepError::Fatal(ScreenError::Auth(e))
-    } else {
-        StepError::Failed(Box::new((plain_failure(e.to_string()), None)))
+/// An input event that could not be sent: the connection dropped (reconnect and run the step again), the
+/// credentials or the recording are bad (the run cannot go on), or it failed (the step fails; in a replay, the
+/// script sent other input than the recording did).
+fn input_error(e: ScreenError) -> StepError {
+    match e {
+        ScreenError::Lost(_) => StepError::Lost(e),
+        ScreenError::Auth(_) | ScreenError::Recording(_) => StepError::Fatal(e),
+        other => StepError::Failed(Box::new((plain_failure(other.to_string()), None))),
     }
 }
 
@@ -997,7 +1149,7 @@ fn region_box(target: &Target) -> Option<BBox> {
 }
 
 /// The screen now, for the debug output of a pointer step.
-fn shot_now(screen: &mut Screen, p: &Point) -> Result<Shot, StepError> {
+fn shot_now<S: Source>(screen: &mut Screen<S>, p: &Point) -> Result<Shot, StepError> {
     let (text, frame) = screen.text()?;
     Ok(Shot { frame, words: words(text), matched: Vec::new(), region: None, point: Some(point(p)) })
 }
@@ -1009,15 +1161,15 @@ fn shot_now(screen: &mut Screen, p: &Point) -> Result<Shot, StepError> {
 /// very text searched for on a server that paints it into the screen image. Not on a server that keeps the
 /// pointer out of the screen image (see [`rfb::Client::pointer_out_of_framebuffer`]; Xvnc paints it until this
 /// client first moves it, so there the move happens).
-async fn wait_for(
-    screen: &mut Screen,
+async fn wait_for<S: Source>(
+    screen: &mut Screen<S>,
     target: &Target,
     index: i64,
     deadline: Instant,
     debug: bool,
     pointer_placed: &mut bool,
 ) -> Result<(Match, Option<Shot>), StepError> {
-    let within = format!("{:.1}s", deadline.saturating_duration_since(Instant::now()).as_secs_f64());
+    let within = format!("{:.1}s", deadline.saturating_duration_since(screen.source().now()).as_secs_f64());
     let mut read_in_full = false;
     loop {
         let (mut text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
@@ -1046,8 +1198,17 @@ async fn wait_for(
             });
             return Ok((hit.clone(), shot));
         }
-        let now = Instant::now();
+        let now = screen.source().now();
         if now >= deadline {
+            // The text just read (the source's clock needed the screen back for a moment).
+            let empty;
+            let text = match screen.last_text() {
+                Some(t) => t,
+                None => {
+                    empty = ScreenText::empty(frame.width(), frame.height());
+                    &empty
+                }
+            };
             let searched: Vec<String> = target.patterns.iter().map(|p| p.describe()).collect();
             let message = if found.is_empty() {
                 format!("{target} not found on the screen within {within}")
@@ -1074,10 +1235,10 @@ async fn wait_for(
             };
             return Err(StepError::Failed(Box::new((failure, Some(shot)))));
         }
-        if !*pointer_placed && !screen.client().pointer_out_of_framebuffer() {
+        if !*pointer_placed && !screen.source().pointer_out_of_framebuffer() {
             *pointer_placed = true;
-            let (w, h) = screen.client().size();
-            screen.client().move_to(w.saturating_sub(1), h / 2).await.map_err(lost_or_failed)?;
+            let (w, h) = screen.source().size();
+            screen.source_mut().move_to(w.saturating_sub(1), h / 2).await.map_err(input_error)?;
             continue;
         }
         // Not there: sleep until the screen changes. Once it has been quiet for a moment without a match, read

@@ -9,14 +9,17 @@
 //! - after a reconnect the first read is a full read, but the engine's pixel-keyed cache makes an unchanged
 //!   screen cheap.
 //!
+//! Where the frames come from is a [`Source`]: the live VNC server, or a recording replayed.
+//!
 //! Damage is taken from the client *before* the frame is snapshotted, so a change racing with a read is always
 //! in the next damage list and is never lost.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ocr::ScreenText;
 
 use crate::script::Secret;
+use crate::source::{Source, VncSource};
 
 /// How reconnecting behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +72,16 @@ pub enum ScreenError {
     /// OCR failed.
     #[error("OCR: {0}")]
     Ocr(#[from] ocr::OcrError),
+    /// A replay: the script sent input other than what the recording did.
+    #[error("{0}")]
+    Differs(String),
+    /// A replay: the recording cannot be read.
+    #[error("{0}")]
+    Recording(#[from] crate::recording::RecordingError),
 }
 
 impl ScreenError {
-    fn from_rfb(e: rfb::Error) -> Self {
+    pub(crate) fn from_rfb(e: rfb::Error) -> Self {
         if e.is_auth_failure() {
             ScreenError::Auth(e)
         } else if e.is_protocol_violation() {
@@ -96,12 +105,9 @@ pub struct ScreenStats {
     pub reconnects: u32,
 }
 
-/// A VNC screen with its text.
-pub struct Screen {
-    addr: String,
-    options: rfb::ConnectOptions,
-    policy: ReconnectPolicy,
-    client: rfb::Client,
+/// A screen with its text, over a [`Source`]: a live VNC server ([`VncSource`], the default) or a recording.
+pub struct Screen<S: Source = VncSource> {
+    source: S,
     engine: ocr::Engine,
     text: Option<ScreenText>,
     pending: Vec<ocr::Rect>,
@@ -110,13 +116,13 @@ pub struct Screen {
     stats: ScreenStats,
 }
 
-impl std::fmt::Debug for Screen {
+impl<S: Source> std::fmt::Debug for Screen<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Screen").field("addr", &self.addr).field("stats", &self.stats).finish()
+        f.debug_struct("Screen").field("source", &self.source.name()).field("stats", &self.stats).finish()
     }
 }
 
-impl Screen {
+impl Screen<VncSource> {
     /// Connects (retrying within the policy's budget: the VM may still be starting) and loads the OCR engine.
     pub async fn connect(
         addr: &str,
@@ -126,25 +132,30 @@ impl Screen {
         engine: ocr::Engine,
         log: &mut (dyn FnMut(String) + Send),
     ) -> Result<Self, ScreenError> {
-        let options =
-            rfb::ConnectOptions { password: password.map(|p| p.expose().to_owned()), timeout, ..Default::default() };
-        let client = connect_with_backoff(addr, &options, policy, log).await?;
-        Ok(Self {
-            addr: addr.to_owned(),
-            options,
-            policy,
-            client,
-            engine,
-            text: None,
-            pending: Vec::new(),
-            full_serial: None,
-            stats: ScreenStats::default(),
-        })
+        let source = VncSource::connect(addr, password, timeout, policy, log).await?;
+        Ok(Self::new(source, engine))
     }
 
     /// The connected client (for input).
     pub fn client(&self) -> &rfb::Client {
-        &self.client
+        self.source.client()
+    }
+}
+
+impl<S: Source> Screen<S> {
+    /// A screen over `source`, read with `engine`.
+    pub fn new(source: S, engine: ocr::Engine) -> Self {
+        Self { source, engine, text: None, pending: Vec::new(), full_serial: None, stats: ScreenStats::default() }
+    }
+
+    /// The source (size, pointer, clock).
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The source, for input.
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
     }
 
     /// Counters so far.
@@ -154,12 +165,12 @@ impl Screen {
 
     /// `Err(Lost)` if the connection has dropped, so a step can reconnect before acting.
     pub fn check(&self) -> Result<(), ScreenError> {
-        self.client.status().map_err(ScreenError::from_rfb)
+        self.source.status()
     }
 
     /// Connects again after a loss; the text is re-read from scratch on the next [`Screen::text`].
     pub async fn reconnect(&mut self, log: &mut (dyn FnMut(String) + Send)) -> Result<(), ScreenError> {
-        self.client = connect_with_backoff(&self.addr, &self.options, self.policy, log).await?;
+        self.source.reconnect(log).await?;
         self.text = None;
         self.pending.clear();
         self.full_serial = None;
@@ -168,22 +179,18 @@ impl Screen {
     }
 
     /// The latest frame.
-    pub fn frame(&self) -> rfb::Frame {
-        self.client.frame()
+    pub fn frame(&mut self) -> rfb::Frame {
+        self.source.frame()
     }
 
     /// Waits until the screen changes or `timeout` passes; returns the changed rectangles (kept for the next
     /// [`Screen::text`]), or `None` on timeout.
     pub async fn wait_change(&mut self, timeout: Duration) -> Result<Option<Vec<ocr::Rect>>, ScreenError> {
-        match self.client.wait_for_damage(timeout).await {
-            Ok(Some(rects)) => {
-                let rects: Vec<ocr::Rect> = rects.iter().map(to_ocr_rect).collect();
-                self.pending.extend_from_slice(&rects);
-                Ok(Some(rects))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => Err(ScreenError::from_rfb(e)),
+        let rects = self.source.wait_for_damage(timeout).await?;
+        if let Some(rects) = &rects {
+            self.pending.extend_from_slice(rects);
         }
+        Ok(rects)
     }
 
     /// True if the frame with this serial has been read in full (see [`Screen::text_full`]).
@@ -213,11 +220,16 @@ impl Screen {
         Ok(self.text.insert(text))
     }
 
+    /// The text read last (by [`Screen::text`], [`Screen::text_full`] or [`Screen::second_look`]), if any.
+    pub fn last_text(&self) -> Option<&ScreenText> {
+        self.text.as_ref()
+    }
+
     /// The text on the screen now. Recognises only what changed since the last call; nothing if nothing did.
     pub fn text(&mut self) -> Result<(&ScreenText, rfb::Frame), ScreenError> {
         self.check()?;
-        self.pending.extend(self.client.take_damage().iter().map(to_ocr_rect));
-        let frame = self.client.frame();
+        let (damage, frame) = self.source.take_damage();
+        self.pending.extend(damage);
         let pixels = ocr::Frame::packed(frame.rgba(), frame.width(), frame.height(), ocr::PixelLayout::Rgbx)?;
         let unchanged =
             |prev: &ScreenText| self.pending.is_empty() && prev.width == frame.width() && prev.height == frame.height();
@@ -240,51 +252,5 @@ impl Screen {
         };
         self.pending.clear();
         Ok((self.text.insert(text), frame))
-    }
-}
-
-fn to_ocr_rect(r: &rfb::Rect) -> ocr::Rect {
-    ocr::Rect::new(r.x, r.y, r.width, r.height)
-}
-
-async fn connect_with_backoff(
-    addr: &str,
-    options: &rfb::ConnectOptions,
-    policy: ReconnectPolicy,
-    log: &mut (dyn FnMut(String) + Send),
-) -> Result<rfb::Client, ScreenError> {
-    let start = Instant::now();
-    let mut backoff = policy.initial_backoff;
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        match rfb::Client::connect(addr, options.clone()).await {
-            Ok(client) => {
-                if attempts > 1 {
-                    log(format!(
-                        "connected to {addr} after {attempts} attempts ({:.1}s)",
-                        start.elapsed().as_secs_f64()
-                    ));
-                }
-                return Ok(client);
-            }
-            Err(e) if e.is_auth_failure() => return Err(ScreenError::Auth(e)),
-            Err(e) => {
-                let elapsed = start.elapsed();
-                if elapsed + backoff > policy.budget {
-                    return Err(ScreenError::Unreachable {
-                        addr: addr.to_owned(),
-                        budget: policy.budget,
-                        attempts,
-                        last: e,
-                    });
-                }
-                if attempts == 1 {
-                    log(format!("cannot connect to {addr} ({e}); retrying for up to {:?}", policy.budget));
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(policy.max_backoff);
-            }
-        }
     }
 }

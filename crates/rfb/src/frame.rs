@@ -33,6 +33,14 @@ impl std::fmt::Debug for Frame {
 }
 
 impl Frame {
+    /// A frame from RGBA pixels (`width * height * 4` bytes, rows top to bottom) that did not come from a server
+    /// — a recorded screen read back from a file; `None` when the length does not fit the size. `serial` plays
+    /// the role of [`Frame::serial`]: give each different screen its own.
+    pub fn from_rgba(width: u32, height: u32, pixels: Vec<u8>, serial: u64) -> Option<Frame> {
+        let expected = (width as usize).checked_mul(height as usize)?.checked_mul(BYTES_PER_PIXEL)?;
+        (pixels.len() == expected).then(|| Frame { width, height, pixels: Arc::new(pixels), serial })
+    }
+
     /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.width
@@ -109,6 +117,13 @@ mod tests {
     fn frame() -> Frame {
         let pixels: Vec<u8> = (0..6u8).flat_map(|i| [i, i * 10, i * 20, 255]).collect();
         Frame { width: 3, height: 2, pixels: Arc::new(pixels), serial: 1 }
+    }
+
+    #[test]
+    fn from_rgba_checks_the_length() {
+        assert!(Frame::from_rgba(2, 1, vec![0; 8], 7).is_some_and(|f| f.serial() == 7 && f.width() == 2));
+        assert!(Frame::from_rgba(2, 1, vec![0; 7], 7).is_none());
+        assert!(Frame::from_rgba(u32::MAX, u32::MAX, Vec::new(), 0).is_none());
     }
 
     #[test]

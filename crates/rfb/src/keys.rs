@@ -54,6 +54,22 @@ impl Key {
     /// Left Super (Windows key, Command on a Mac).
     pub const SUPER: Key = Key::new(0xffeb, 0xdb);
 
+    /// The key's name as scripts write it (`enter`, `ctrl`, `f5`, `a`, `A`), or `keysym 0x…` for a key with
+    /// none: for messages and logs that name keys to people.
+    pub fn name(&self) -> String {
+        let table = MODIFIERS.iter().chain(NAMED);
+        if let Some((names, _)) = table.into_iter().find(|(_, k)| k.keysym == self.keysym) {
+            return names.first().copied().unwrap_or_default().to_owned();
+        }
+        if (0xffbe..=0xffd1).contains(&self.keysym) {
+            return format!("f{}", self.keysym - 0xffbe + 1);
+        }
+        match char::from_u32(self.keysym).filter(|c| c.is_ascii_graphic()) {
+            Some(c) => c.to_string(),
+            None => format!("keysym {:#06x}", self.keysym),
+        }
+    }
+
     /// A key by name (case-insensitive: `enter`, `f5`, `pgdn`, `ctrl`, ...) or a single character (typed as on a
     /// US keyboard; a shifted character like `A` needs Shift, see [`Chord::parse`]).
     pub fn from_name(name: &str) -> Result<Key, KeyError> {
@@ -346,6 +362,16 @@ impl Chord {
     }
 }
 
+/// `ctrl+alt+delete`: the modifiers and the key by name ([`Key::name`]), joined with `+`.
+impl fmt::Display for Chord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for m in &self.modifiers {
+            write!(f, "{}+", m.name())?;
+        }
+        f.write_str(&self.key.name())
+    }
+}
+
 impl FromStr for Chord {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -380,6 +406,22 @@ mod tests {
             let s = char_stroke(char::from(b)).unwrap();
             assert!(seen.insert((s.key.scancode, s.shift)), "{}", char::from(b));
         }
+    }
+
+    #[test]
+    fn chords_name_their_keys() {
+        for (spec, shown) in [
+            ("ctrl+alt+delete", "ctrl+alt+delete"),
+            ("Return", "enter"),
+            ("A", "shift+A"),
+            ("ctrl++", "ctrl+shift+plus"),
+            ("f12", "f12"),
+            ("cmd+shift+enter", "cmd+shift+enter"),
+            ("space", "space"),
+        ] {
+            assert_eq!(Chord::parse(spec).unwrap().to_string(), shown, "{spec}");
+        }
+        assert_eq!(Key::from_keysym(0x01000101).name(), "keysym 0x1000101");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `vmkit automate`: check and run YAML automation scripts.
+//! `vmkit automate`: check, run and replay YAML automation scripts.
 //!
 //! The command line only maps arguments onto the `automate` crate; loading, checking and running live there so
 //! that the `yaml-automation-runner` alias binary and library users get the same behaviour.
@@ -27,6 +27,34 @@ enum Sub {
     /// Run a script against a VNC server, then its SSH health check. Progress goes to stderr; exit 0 when every
     /// step and the health check passed, 1 when one failed, 2 for bad input (script, arguments, credentials).
     Run(Box<RunArgs>),
+    /// Run a script offline against the screens an earlier `run --debug` recorded (its debug directory): waits
+    /// advance through the recorded frames, each click, key and typed text is checked against what the recording
+    /// did. No VM, no VNC, no SSH (the health check is not run); the same result every time. Exit 0 when every
+    /// step passed, 1 when one failed, 2 for bad input (script, arguments, a recording that cannot be read).
+    Replay(Box<ReplayArgs>),
+}
+
+/// `vmkit automate replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The YAML script.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The recording: the debug directory of a `vmkit automate run --debug DIR` (or its `frames` directory).
+    #[arg(long, value_name = "DIR")]
+    frames: PathBuf,
+    /// How far a click may land from the recorded one, in pixels along each axis.
+    #[arg(long, value_name = "PX", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=100))]
+    tolerance: u32,
+    /// Write screenshots, OCR JSON, automation.log and report.html of the replay into DIR (not the recording's
+    /// directory), or a fresh unattended-YYYYMMDD-HHMMSS directory under the temp dir.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    debug: Option<Option<PathBuf>>,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    steps: StepArgs,
 }
 
 /// `vmkit automate run`.
@@ -57,9 +85,6 @@ pub struct RunArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// Seconds a `click` waits for its text when the step does not say.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    click_timeout: f64,
     /// Seconds to keep trying to reach the VNC server (at the start and after it drops) before failing.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     reconnect_timeout: f64,
@@ -67,6 +92,16 @@ pub struct RunArgs {
     /// take 0).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=1000))]
     key_delay_ms: Option<u64>,
+    #[command(flatten)]
+    steps: StepArgs,
+}
+
+/// The step timing flags `run` and `replay` share.
+#[derive(Debug, clap::Args)]
+struct StepArgs {
+    /// Seconds a `click` waits for its text when the step does not say.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    click_timeout: f64,
     /// Replace the script's boot_wait (seconds).
     #[arg(long, value_name = "SECS")]
     boot_wait: Option<f64>,
@@ -111,17 +146,35 @@ impl RunArgs {
             opts.ssh_port = self.ssh_port;
         }
         opts.debug = self.debug.clone();
-        opts.click_timeout = seconds(self.click_timeout, "--click-timeout")?;
         opts.reconnect.budget = seconds(self.reconnect_timeout, "--reconnect-timeout")?;
         if let Some(ms) = self.key_delay_ms {
             opts.typing.key_delay = Duration::from_millis(ms);
         }
+        self.steps.apply(&mut opts)?;
+        Ok(opts)
+    }
+}
+
+impl StepArgs {
+    fn apply(&self, opts: &mut automate::RunOptions) -> anyhow::Result<()> {
+        opts.click_timeout = seconds(self.click_timeout, "--click-timeout")?;
         opts.boot_wait = self.boot_wait.map(|s| seconds(s, "--boot-wait")).transpose()?;
         opts.clicks.still = seconds(self.still, "--still")?;
         opts.clicks.confirm = seconds(self.click_confirm, "--click-confirm")?;
         opts.clicks.retries = self.click_retries;
         opts.clicks.timing.hold = seconds(self.click_hold, "--click-hold")?;
         opts.clicks.park_delay = seconds(self.park_delay, "--park-delay")?;
+        Ok(())
+    }
+}
+
+impl ReplayArgs {
+    /// Maps the flags onto the replay's options.
+    pub fn options(&self) -> anyhow::Result<automate::ReplayOptions> {
+        let mut opts = automate::ReplayOptions::new(self.frames.clone());
+        opts.tolerance = self.tolerance;
+        opts.run.debug = self.debug.clone();
+        self.steps.apply(&mut opts.run)?;
         Ok(opts)
     }
 }
@@ -151,6 +204,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Sub::Run(run) => {
             let opts = run.options().context("bad arguments")?;
             Ok(run_script(&run.config, &opts, run.json))
+        }
+        Sub::Replay(replay) => {
+            let opts = replay.options().context("bad arguments")?;
+            Ok(ExitCode::from(automate::cli::replay_command(&replay.config, &opts, replay.json)))
         }
     }
 }
