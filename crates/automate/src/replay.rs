@@ -307,6 +307,61 @@ mod tests {
         rfb::Frame::from_rgba(w, h, px, 1).expect("frame")
     }
 
+    /// A recording: screen A, a click at (10, 10), then screen B (the click's answer).
+    fn recording(dir: &std::path::Path) -> Recording {
+        use crate::recording::{FrameRecorder, start_line};
+        let mut rec = FrameRecorder::create(dir, Instant::now(), Redactor::default(), start_line("h:1", "s", (20, 20)))
+            .expect("recorder");
+        let pointer = (rfb::PointerMode::Absolute, true);
+        rec.frame(&frame(20, 20, &[]), pointer);
+        for down in [true, false] {
+            rec.input(Line::Button { t_ms: 0.0, button: ButtonName::Left, down, x: 10, y: 10 });
+        }
+        rec.frame(&rfb::Frame::from_rgba(20, 20, vec![255; 1600], 2).expect("b"), pointer);
+        rec.finish();
+        Recording::open(dir).expect("opens")
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn frames_wait_for_the_input_they_answer_and_input_is_checked() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let start = Instant::now();
+        let mut src = ReplaySource::new(recording(tmp.path()), start, Redactor::default(), 4).expect("source");
+        block_on(async {
+            assert_eq!(src.frame().rgba()[0], 0);
+            // Screen B answers the click: it does not come before it, and the clock moves on by the timeout.
+            assert_eq!(src.wait_for_damage(Duration::from_secs(2)).await.expect("wait"), None);
+            assert!(src.now() >= start + Duration::from_secs(2));
+            src.move_to(12, 9).await.expect("move");
+            src.button(rfb::Button::Left, true).await.expect("within the tolerance");
+            src.button(rfb::Button::Left, false).await.expect("release");
+            let damage = src.wait_for_damage(Duration::from_secs(1)).await.expect("wait");
+            assert_eq!(damage, Some(vec![ocr::Rect::new(0, 0, 20, 20)]));
+            assert_eq!(src.frame().rgba()[0], 255);
+            let end = src.button(rfb::Button::Left, true).await.expect_err("nothing more recorded").to_string();
+            assert!(end.contains("after the recording's last input"), "{end}");
+        });
+
+        let mut src = ReplaySource::new(recording(tmp.path()), start, Redactor::default(), 4).expect("source");
+        block_on(async {
+            src.move_to(15, 10).await.expect("move");
+            let moved = src.button(rfb::Button::Left, true).await.expect_err("moved").to_string();
+            assert!(
+                moved.contains(
+                    "sends a left-button press at (15, 10) where the recording sent a left-button press \
+                 at (10, 10)"
+                ),
+                "{moved}"
+            );
+            let typed = src.type_text("x", &rfb::TypeOptions::default()).await.expect_err("typed").to_string();
+            assert!(typed.contains("sends typing \"x\" where the recording sent a left-button press"), "{typed}");
+        });
+    }
+
     #[test]
     fn diff_finds_changed_bands() {
         let a = frame(10, 10, &[]);
