@@ -344,12 +344,14 @@ pub fn run_config(recipe: &Recipe, key: &KeyPair) -> CloudConfig {
 /// The seed the build boots with (the whole recipe); not part of the image.
 const BUILD_SEED: &str = "build-seed.iso";
 
-/// Removes what the build boot made that must be each VM's own: cloud-init's instance state and logs (so the next
-/// boot is a first boot), the machine id (`uninitialized`: systemd makes a new one), and the SSH host keys
-/// (cloud-init makes new ones); then asks for a power-off two seconds later. Older cloud-init lacks
-/// `--machine-id`.
-const GENERALISE: &str = "{ cloud-init clean --logs --machine-id 2>/dev/null || \
-     { cloud-init clean --logs && printf 'uninitialized\\n' >/etc/machine-id; }; } && \
+/// Removes what the build boot made that must be each VM's own, then asks for a power-off two seconds later:
+/// cloud-init's instance state and logs (so cloud-init treats the next boot as a new instance and makes new SSH
+/// host keys), the SSH host keys, and the machine id. `/etc/machine-id` is left empty — systemd then makes a new
+/// id at boot — rather than `uninitialized`, which would also make the boot a "first boot" and enable every unit
+/// by preset (on Debian that starts `systemd-networkd-wait-online`, which then waits for links it does not
+/// manage). D-Bus's copy goes too when it is a file of its own.
+const GENERALISE: &str = "cloud-init clean --logs && : >/etc/machine-id && \
+     { [ -L /var/lib/dbus/machine-id ] || rm -f /var/lib/dbus/machine-id; } && \
      rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && sync && \
      systemd-run --quiet --on-active=2 systemctl poweroff";
 
@@ -491,7 +493,9 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     let mut lines = versions.lines();
     tools.insert("guest cloud-init".to_owned(), lines.next().unwrap_or("").trim().to_owned());
     tools.insert("guest kernel".to_owned(), lines.next().unwrap_or("").trim().to_owned());
-    let identity = guard.step("reading the build boot's identity", ssh.run(GuestIdentity::QUERY, Duration::from_secs(60), 2)).await?;
+    let identity = guard
+        .step("reading the build boot's identity", ssh.run(GuestIdentity::QUERY, Duration::from_secs(60), 2))
+        .await?;
     let build_identity = GuestIdentity::parse(&identity).map_err(|why| BuildError::Generalise { why })?;
     guard
         .step("trimming the disk", ssh.run_as_root("fstrim -a >/dev/null 2>&1 || true; sync", Duration::from_secs(600)))
@@ -536,6 +540,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
         build: format!("{}-{built_at_unix}", &inputs_sha256[..inputs_sha256.len().min(12)]),
         pinned,
         disk: PathBuf::from(files::DISK),
+        copied: vec![],
     };
     let relative = ImageMachine {
         disk: PathBuf::from(qemu::VmState::OVERLAY),

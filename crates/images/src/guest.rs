@@ -264,7 +264,12 @@ mod tests {
         assert!(a.shared_with(&b).is_empty());
         let c = GuestIdentity::parse("0123456789abcdef0123456789abcdef\n256 SHA256:def root@c (RSA)\n").unwrap();
         assert_eq!(a.shared_with(&c), vec!["the machine id".to_owned(), "host key SHA256:def".to_owned()]);
-        for bad in ["", "uninitialized\n256 SHA256:a x (E)", "0123456789abcdef0123456789abcdef\n", "0123456789abcdef0123456789abcdef\nnope"] {
+        for bad in [
+            "",
+            "uninitialized\n256 SHA256:a x (E)",
+            "0123456789abcdef0123456789abcdef\n",
+            "0123456789abcdef0123456789abcdef\nnope",
+        ] {
             assert!(GuestIdentity::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -12,8 +12,9 @@
 //! **A VM's own changes never live in the image.** With [`RunScript::state`], the script boots a qcow2 overlay in a
 //! state directory beside the image (`IMAGE.state/`, or `$VMKIT_STATE`) instead of the built disk: the image stays
 //! as built, and a rebuild (which replaces the image directory) never touches what the user did in the VM. At its
-//! first run the script pins the files the machine reads into the state (hard links, copies across file systems),
-//! so an overlay keeps a valid backing file and kernel after a rebuild: the VM goes on booting the build it was
+//! first run the script pins the files the machine reads into the state (hard links, copies across file systems)
+//! and copies those it writes (firmware variables, TPM state), so an overlay keeps a valid backing file and kernel
+//! after a rebuild: the VM goes on booting the build it was
 //! made from, and the script says so and how to start over from the new build. The state is made under a
 //! temporary name and renamed into place, so an interrupted first run leaves nothing half-made.
 
@@ -33,9 +34,9 @@ pub struct RunScript {
     /// Programs run (to completion) before QEMU, each a whole argv quoted word by word: e.g. swtpm with
     /// `--daemon`, which returns once it listens.
     pub before: Vec<Vec<ScriptArg>>,
-    /// Keep the VM's changes in a state directory beside the image (module docs). QEMU then runs in the state's
-    /// copy of this build: the model names pinned files by their names and the overlay as [`VmState::OVERLAY`].
-    /// Needs [`RunScript::cd_to_script_dir`].
+    /// Keep the VM's changes in a state directory beside the image (module docs). QEMU and the programs in
+    /// [`RunScript::before`] then run in the state's copy of this build: relative paths name the pinned and
+    /// copied files, and the overlay is [`VmState::OVERLAY`]. Needs [`RunScript::cd_to_script_dir`].
     pub state: Option<VmState>,
 }
 
@@ -48,6 +49,9 @@ pub struct VmState {
     pub pinned: Vec<std::path::PathBuf>,
     /// The image's disk, one of `pinned`: the VM writes to an overlay on it.
     pub disk: std::path::PathBuf,
+    /// Files and directories the VM writes to (firmware variables, TPM state), relative to the script: copied
+    /// into the state at its first run, so each VM has its own and the image keeps the built ones.
+    pub copied: Vec<std::path::PathBuf>,
 }
 
 impl VmState {
@@ -67,8 +71,9 @@ impl VmState {
         if !safe_id {
             return Err(ModelError::Inconsistent(format!("build id {:?} is not a plain file name", self.build)));
         }
-        for p in &self.pinned {
-            let plain = p.components().count() == 1 && matches!(p.components().next(), Some(std::path::Component::Normal(_)));
+        for p in self.pinned.iter().chain(&self.copied) {
+            let plain =
+                p.components().count() == 1 && matches!(p.components().next(), Some(std::path::Component::Normal(_)));
             if !plain {
                 return Err(ModelError::Inconsistent(format!(
                     "pinned file {} is not a file name in the image directory",
@@ -101,13 +106,21 @@ impl VmState {
         s.push_str("; do\n");
         s.push_str("    ln -- \"$f\" \"$new/$build/$f\" 2>/dev/null || cp -- \"$f\" \"$new/$build/$f\"\n");
         s.push_str("  done\n");
-        s.push_str(&format!(
-            "  qemu-img create -q -f qcow2 -F qcow2 -b \"$build\"/{disk} \"$new/disk.qcow2\"\n"
-        ));
+        if !self.copied.is_empty() {
+            s.push_str("  for f in");
+            for p in &self.copied {
+                s.push(' ');
+                s.push_str(&quote(p.as_os_str())?);
+            }
+            s.push_str("; do cp -R -- \"$f\" \"$new/$build/$f\"; done\n");
+        }
+        s.push_str(&format!("  qemu-img create -q -f qcow2 -F qcow2 -b \"$build\"/{disk} \"$new/disk.qcow2\"\n"));
         s.push_str("  echo \"$build\" >\"$new/build\"\n");
         s.push_str("  mv -T -- \"$new\" \"$state\"\n");
         s.push_str("  trap - EXIT\n");
-        s.push_str("  echo \"vmkit: this VM's changes are kept in $state; rebuilding the image never touches them\" >&2\n");
+        s.push_str(
+            "  echo \"vmkit: this VM's changes are kept in $state; rebuilding the image never touches them\" >&2\n",
+        );
         s.push_str("fi\n");
         s.push_str("current=$(cat \"$state/build\")\n");
         s.push_str("if [ \"$current\" != \"$build\" ]; then\n");
@@ -155,6 +168,12 @@ impl RunScript {
         if self.cd_to_script_dir {
             s.push_str("cd \"$(dirname \"$0\")\"\n");
         }
+        if let Some(state) = &self.state {
+            if !self.cd_to_script_dir {
+                return Err(ModelError::Inconsistent("a VM state directory needs cd_to_script_dir".to_owned()));
+            }
+            state.render(&mut s)?;
+        }
         for argv in &self.before {
             for (i, arg) in argv.iter().enumerate() {
                 if i > 0 {
@@ -178,12 +197,6 @@ impl RunScript {
                 }
             }
             s.push('\n');
-        }
-        if let Some(state) = &self.state {
-            if !self.cd_to_script_dir {
-                return Err(ModelError::Inconsistent("a VM state directory needs cd_to_script_dir".to_owned()));
-            }
-            state.render(&mut s)?;
         }
         s.push_str("exec ");
         s.push_str(&quote_program(cmd.program.as_os_str())?);

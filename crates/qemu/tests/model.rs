@@ -218,6 +218,9 @@ fn run_script_keeps_the_vm_state_beside_the_image_across_rebuilds() {
         .unwrap();
     assert!(status.success());
     std::fs::write(image.join("seed.iso"), b"seed").unwrap();
+    std::fs::write(image.join("vars.fd"), b"built vars").unwrap();
+    std::fs::create_dir(image.join("tpm")).unwrap();
+    std::fs::write(image.join("tpm/state"), b"built tpm").unwrap();
     let printer = root.path().join("qemu");
     std::fs::write(&printer, "#!/bin/sh\npwd\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
     make_executable(&printer);
@@ -236,6 +239,7 @@ fn run_script_keeps_the_vm_state_beside_the_image_across_rebuilds() {
                 build: build.to_owned(),
                 pinned: vec![PathBuf::from("disk.qcow2"), PathBuf::from("seed.iso")],
                 disk: PathBuf::from("disk.qcow2"),
+                copied: vec![PathBuf::from("vars.fd"), PathBuf::from("tpm")],
             }),
             ..RunScript::default()
         }
@@ -277,6 +281,12 @@ fn run_script_keeps_the_vm_state_beside_the_image_across_rebuilds() {
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(info["backing-filename"], "b1/disk.qcow2", "{info}");
     assert_eq!(std::fs::read_to_string(state.join("build")).unwrap(), "b1\n");
+    // What the VM writes is its own copy.
+    assert_ne!(
+        std::fs::metadata(state.join("b1/vars.fd")).unwrap().ino(),
+        std::fs::metadata(image.join("vars.fd")).unwrap().ino()
+    );
+    assert_eq!(std::fs::read(state.join("b1/tpm/state")).unwrap(), b"built tpm");
 
     // A second run reuses the state, quietly.
     let (_, err) = run(&script, None);
@@ -301,7 +311,9 @@ fn run_script_keeps_the_vm_state_beside_the_image_across_rebuilds() {
     let other = root.path().join("second vm");
     let (out, _) = run(&script, Some(&other));
     assert!(out.starts_with(&format!("{}\n", other.join("b2").display())), "{out}");
-    assert!(!std::fs::read_dir(root.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".new-")));
+    assert!(
+        !std::fs::read_dir(root.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".new-"))
+    );
 
     // A first run that fails half-way (here: the image's disk is not a disk) leaves no state, half-made or not.
     std::fs::write(image.join("disk.qcow2"), b"not a disk").unwrap();
@@ -309,25 +321,40 @@ fn run_script_keeps_the_vm_state_beside_the_image_across_rebuilds() {
     let out = std::process::Command::new(&script).env("VMKIT_STATE", &third).output().unwrap();
     assert!(!out.status.success());
     assert!(!third.exists());
-    assert!(!std::fs::read_dir(root.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".new-")));
+    assert!(
+        !std::fs::read_dir(root.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".new-"))
+    );
 }
 
 /// A state whose build id or pinned names could escape the state directory is refused.
 #[test]
 fn run_script_state_refuses_unsafe_names() {
     let cmd = guest_like();
-    for (build, pinned) in [("../x", "disk.qcow2"), ("", "disk.qcow2"), ("b1", "../disk.qcow2"), ("b1", "/disk.qcow2")] {
+    for (build, pinned) in [("../x", "disk.qcow2"), ("", "disk.qcow2"), ("b1", "../disk.qcow2"), ("b1", "/disk.qcow2")]
+    {
         let script = RunScript {
             cd_to_script_dir: true,
             state: Some(qemu::VmState {
                 build: build.to_owned(),
                 pinned: vec![PathBuf::from(pinned)],
                 disk: PathBuf::from(pinned),
+                copied: vec![],
             }),
             ..RunScript::default()
         };
         assert!(script.render(&cmd).is_err(), "{build:?} {pinned:?}");
     }
+    let script = RunScript {
+        cd_to_script_dir: true,
+        state: Some(qemu::VmState {
+            build: "b1".to_owned(),
+            pinned: vec![PathBuf::from("disk.qcow2")],
+            disk: PathBuf::from("disk.qcow2"),
+            copied: vec![PathBuf::from("../tpm")],
+        }),
+        ..RunScript::default()
+    };
+    assert!(script.render(&cmd).is_err());
 }
 
 fn make_executable(path: &Path) {
