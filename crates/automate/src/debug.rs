@@ -5,7 +5,8 @@
 //! the report; `<step>` is the keyword and the searched text made file-name safe. Without a directory, a fresh
 //! `unattended-YYYYMMDD-HHMMSS` under the temp dir is used (the original runner's naming, UTC). Log lines go
 //! through the [`Redactor`], and files are written to a temporary name and renamed, so a reader never sees half
-//! a file.
+//! a file. The `frames/` recording that `vmkit automate replay` reads is written beside these by
+//! [`crate::recording::FrameRecorder`].
 
 use std::fs::File;
 use std::io::Write;

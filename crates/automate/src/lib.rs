@@ -15,7 +15,7 @@
 //!   escaping [`html`] tree; [`debug`] writes the debug directory, [`annotate`] draws on screenshots;
 //! - [`redact`]: keeps typed secrets and passwords out of every output;
 //! - [`runner`]: runs a script over VNC ([`screen`]: the screen and its text, [`find`]: matching rules), or
-//!   against a recording of an earlier run ([`replay`]); [`source`] is where the screen comes from, and
+//!   against a recording of an earlier run ([`mod@replay`]); [`source`] is where the screen comes from, and
 //!   [`recording`] the frames and input a `--debug` run records for replay.
 
 pub mod annotate;

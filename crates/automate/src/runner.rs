@@ -11,6 +11,8 @@
 //!   time to see the release (see [`ClickPolicy`] and [`rfb::ClickTiming`] for why);
 //! - a dropped VNC connection is re-established with bounded backoff and the interrupted step is run again
 //!   (a `wait` keeps its original deadline); nothing is skipped;
+//! - the screen is a [`Source`]: a live VNC server, or a recording of an earlier run ([`mod@crate::replay`]),
+//!   which this same runner drives in the recording's own time; a `--debug` run records its frames and input;
 //! - every outcome is recorded in one [`RunResult`], from which `--json`, `automation.log` and `report.html`
 //!   are produced, with secrets scrubbed.
 
@@ -226,8 +228,8 @@ impl ReplayOptions {
     }
 }
 
-/// Runs `script` against a recording instead of a VNC server (see [`crate::replay`]): the same runner, the same
-/// result. A recording that cannot be read is bad input (exit 2, with the file and what is wrong with it); the
+/// Runs `script` against a recording instead of a VNC server (see [`mod@crate::replay`]): the same runner, the
+/// same result. A recording that cannot be read is bad input (exit 2, with the file and what is wrong with it); the
 /// health check is not run (there is no machine).
 pub async fn replay(script: &Script, opts: &ReplayOptions, progress: &mut (dyn FnMut(&str) + Send)) -> RunResult {
     let recording = crate::recording::Recording::open(&opts.frames);
