@@ -108,6 +108,8 @@ impl VncSource {
         }
     }
 
+    /// Records `frame` when recording. The recorder keeps the last frame it recorded, so while recording the
+    /// client copies the screen on its next update instead of updating it in place (debug runs only).
     fn observe(&mut self, frame: &rfb::Frame) {
         if let Some(rec) = &mut self.recorder {
             rec.frame(frame, (self.client.pointer_mode(), self.client.pointer_out_of_framebuffer()));
@@ -168,8 +170,10 @@ impl Source for VncSource {
     async fn wait_for_damage(&mut self, timeout: Duration) -> Result<Option<Vec<ocr::Rect>>, ScreenError> {
         match self.client.wait_for_damage(timeout).await {
             Ok(Some(rects)) => {
-                let frame = self.client.frame();
-                self.observe(&frame);
+                if self.recorder.is_some() {
+                    let frame = self.client.frame();
+                    self.observe(&frame);
+                }
                 Ok(Some(rects.iter().map(to_ocr_rect).collect()))
             }
             Ok(None) => Ok(None),
