@@ -19,6 +19,7 @@ pub mod recovery;
 pub mod scenes;
 pub mod screenshot;
 pub mod sshd;
+pub mod windows_standin;
 pub mod x11;
 
 pub use guest::{Guest, GuestFile, GuestOptions};

@@ -68,7 +68,7 @@ pub struct PrepareOptions {
 }
 
 /// A verified piece of media.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaRecord {
     /// Where it is on this host.
@@ -162,6 +162,42 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     if opts.out.exists() && !opts.replace {
         return Err(BuildError::OutputExists { path: opts.out.clone() });
     }
+    let out_name =
+        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
+    let parent = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let partial = format!(".{out_name}.partial-");
+    WorkDir::sweep_stale(&parent, &partial);
+    let work = WorkDir::create(&parent, &partial)?;
+    let made = prepare_into(recipe, w, work.path(), opts, &say).await?;
+    crate::build::publish(work, &opts.out, &out_name, &parent)?;
+    say.line(&format!("prepared {}: run {} to install", opts.out.display(), opts.out.join(names::INSTALL).display()));
+    Ok(made.prepared)
+}
+
+/// What [`prepare_into`] made, for the build that goes on from there.
+pub(crate) struct Made {
+    pub(crate) prepared: Prepared,
+    pub(crate) accel: qemu::AccelChoice,
+    pub(crate) keypair: KeyPair,
+    /// The private key: the generated one in the directory, or the recipe's.
+    pub(crate) key_path: PathBuf,
+    /// The generated key's file name, when the key was generated.
+    pub(crate) generated_key: Option<String>,
+    pub(crate) iso: PathBuf,
+    pub(crate) virtio: PathBuf,
+}
+
+/// Everything up to the first boot, written into the existing directory `dir`.
+pub(crate) async fn prepare_into(
+    recipe: &Recipe,
+    w: &WindowsSource,
+    dir: &Path,
+    opts: &PrepareOptions,
+    say: &crate::build::Say,
+) -> Result<Made, BuildError> {
     let firmware = FirmwareFiles::debian(w.secure_boot);
     if let Some(missing) = firmware.missing() {
         return Err(BuildError::Firmware { path: missing.to_owned() });
@@ -178,29 +214,18 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     let driver_dirs: Vec<String> = drivers.drivers.iter().map(|d| d.path.clone()).collect();
     let password = Password::read(&w.password_file)?;
 
-    let out_name =
-        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
-    WorkDir::sweep_stale(&parent, &partial);
-    let work = WorkDir::create(&parent, &partial)?;
-    let dir = work.path().to_owned();
-
     let probe = KvmProbe::with_cache_dir(Some(opts.cache_root.join("kvm-probe")));
     let accel = probe.choose().await?;
     if accel.accel == qemu::Accel::Tcg {
         say.line(&format!("warning: {TCG_WARNING}"));
     }
 
-    let keypair = match &recipe.ssh_key {
-        Some(path) => KeyPair::load(path)?,
+    let (keypair, key_path, generated_key) = match &recipe.ssh_key {
+        Some(path) => (KeyPair::load(path)?, path.clone(), None),
         None => {
             let pair = KeyPair::generate(&format!("vmkit@{}", recipe.name))?;
-            pair.write(&dir, files::KEY)?;
-            pair
+            let written = pair.write(dir, files::KEY)?;
+            (pair, written.private, Some(files::KEY.to_owned()))
         }
     };
     let facts = MachineFacts {
@@ -260,6 +285,7 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     .render(&machine.interactive())?;
     crate::build::write_mode(&dir.join(names::INSTALL), script.as_bytes(), 0o755)?;
 
+    let (iso_path, virtio_path) = (absolute(&iso.path), absolute(&virtio.path));
     let prepared = Prepared {
         name: recipe.name.clone(),
         vmkit: env!("CARGO_PKG_VERSION").to_owned(),
@@ -270,14 +296,12 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
         drivers: driver_dirs.clone(),
         bypasses: bypasses.iter().map(|b| b.value_name().to_owned()).collect(),
         accel: accel.accel.to_string(),
-        accel_reason: accel.reason,
+        accel_reason: accel.reason.clone(),
         public_key: keypair.public_openssh(),
     };
     let json = serde_json::to_vec_pretty(&prepared).unwrap_or_default();
     crate::build::write_mode(&dir.join(names::PREPARED), &json, 0o644)?;
-    crate::build::publish(work, &opts.out, &out_name, &parent)?;
-    say.line(&format!("prepared {}: run {} to install", opts.out.display(), opts.out.join(names::INSTALL).display()));
-    Ok(prepared)
+    Ok(Made { prepared, accel, keypair, key_path, generated_key, iso: iso_path, virtio: virtio_path })
 }
 
 /// The Windows machine of an image directory `dir` (`""` for paths relative to it, as the scripts use): the disk,

@@ -32,8 +32,9 @@ enum Sub {
     Build(BuildArgs),
     /// Boot a built image from a throwaway overlay and run the SSH health check. Exit 0 pass, 1 fail.
     Test(TestArgs),
-    /// Everything up to the first boot (verified media, keys, answer file and media, firmware VARS, TPM state,
-    /// disk, install script) into a new directory, and stop there (Windows recipes).
+    /// Everything up to the first boot into a new directory, and stop there: for Windows the verified media,
+    /// keys, answer file and media, firmware VARS, TPM state, disk; for Linux the base, keys, NoCloud seed, disk
+    /// and kernel; and an `install` script that runs the first boot.
     Prepare(PrepareArgs),
     /// Validate a recipe without building anything; print it as vmkit reads it (defaults applied, file contents
     /// inlined, the Ubuntu source as its URL). Exit 0 valid, 2 not.
@@ -115,7 +116,11 @@ struct BuildArgs {
     #[command(flatten)]
     common: Common,
 
-    /// How long the guest may take until SSH answers, in seconds.
+    #[command(flatten)]
+    media: MediaArgs,
+
+    /// How long the guest may take until SSH answers, in seconds (Linux; a Windows install has the recipe's
+    /// `maxInstallTime`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=86400))]
     boot_timeout: u64,
 
@@ -197,10 +202,21 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
     let cache_root = images::cache_root(args.common.cache_dir.as_deref())?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(&recipe.name));
+    let windows = matches!(recipe.source, images::recipe::Source::Windows(_));
+    if !windows && (args.media.iso.is_some() || args.media.virtio.is_some()) {
+        return Err(exit::BadInput(format!(
+            "{}: --iso and --virtio replace a Windows recipe's media; this recipe is not a Windows recipe",
+            args.recipe.display()
+        ))
+        .into());
+    }
     let mut opts = images::build::BuildOptions::new(out.clone(), cache_root);
     opts.boot_timeout = Duration::from_secs(args.boot_timeout);
     opts.quiet = args.common.quiet;
     opts.progress = args.progress.into();
+    opts.media = images::windows::prepare::MediaOverrides { iso: args.media.iso, virtio: args.media.virtio };
+    // The library reports; the binary prints: the phase and the time since the build started.
+    opts.sink = Some(progress_sink());
     let outcome = images::build::build(&recipe, &opts).await.map_err(|e| {
         if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
     })?;
@@ -267,11 +283,7 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
 async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
     let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
     let images::recipe::Source::Windows(windows) = &recipe.source else {
-        return Err(exit::BadInput(format!(
-            "{}: `image prepare` takes Windows recipes; Linux recipes are prepared and built by `image build`",
-            args.recipe.display()
-        ))
-        .into());
+        return prepare_linux(&args, &recipe).await;
     };
     let opts = images::windows::prepare::PrepareOptions {
         out: args.out.clone(),
@@ -287,6 +299,35 @@ async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
     outln!("{}: prepared (image index {}, {})", args.out.display(), prepared.image_index, prepared.accel);
     outln!("install:   {}", args.out.join(images::windows::prepare::names::INSTALL).display());
     Ok(ExitCode::from(exit::OK))
+}
+
+/// `vmkit image prepare` for a Linux recipe: base, key, seed, disk, kernel, `install` script; no boot.
+async fn prepare_linux(args: &PrepareArgs, recipe: &images::recipe::Recipe) -> anyhow::Result<ExitCode> {
+    if args.media.iso.is_some() || args.media.virtio.is_some() {
+        return Err(exit::BadInput(format!(
+            "{}: --iso and --virtio replace a Windows recipe's media; this recipe is not a Windows recipe",
+            args.recipe.display()
+        ))
+        .into());
+    }
+    let mut opts =
+        images::build::BuildOptions::new(args.out.clone(), images::cache_root(args.common.cache_dir.as_deref())?);
+    opts.quiet = args.common.quiet;
+    opts.progress = args.progress.into();
+    opts.sink = Some(progress_sink());
+    let prepared = images::build::prepare_linux(recipe, &args.out, args.replace, &opts).await.map_err(|e| {
+        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
+    })?;
+    outln!("{}: prepared ({})", args.out.display(), prepared.accel);
+    outln!("first boot: {}", args.out.join(images::windows::prepare::names::INSTALL).display());
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Prints a build's progress on stderr: the image, the time since the build started, the step.
+fn progress_sink() -> images::build::ProgressSink {
+    images::build::ProgressSink(std::sync::Arc::new(|e: &images::build::ProgressEvent| {
+        eprintln!("vmkit: {} [{:>6.1}s] {}", e.image, e.elapsed.as_secs_f64(), e.message);
+    }))
 }
 
 /// `vmkit image windows-editions ISO [--json]`.
