@@ -277,18 +277,31 @@ pub async fn media(dir: &Path) -> anyhow::Result<StandinMedia> {
     m(&["mcopy", "-i", s, &t(".disk/info"), "::/.disk/info"])?;
     m(&["mcopy", "-i", s, guest.kernel.to_str().context("path")?, "::/vmlinuz"])?;
     m(&["mcopy", "-i", s, initrd.to_str().context("path")?, "::/initrd.img"])?;
-    // The DVD: its own GRUB script, the kernel and initramfs, the system image, an install.wim with one x64
-    // "Windows 11 Pro" (what vmkit's media check reads), and the ESP image El Torito boots.
+    // The DVD: its own GRUB script, the kernel and initramfs, the system image.
     std::fs::write(tree.join("boot/grub/grub.cfg"), ISO_GRUB_CFG)?;
     std::fs::copy(&guest.kernel, tree.join("vmlinuz"))?;
     std::fs::copy(&initrd, tree.join("initrd.img"))?;
     std::fs::rename(&system, tree.join("system.img"))?;
+    let iso = dir.join("install.iso");
+    uefi_iso(dir, &tree, Path::new(SHIM), &iso)?;
+    std::fs::remove_dir_all(&tree)?;
+    let _ = std::fs::remove_file(&initrd);
+    let virtio = virtio_iso(dir)?;
+    Ok(StandinMedia { iso, virtio })
+}
+
+/// Makes `iso` from the directory `tree` as Windows install media looks to vmkit and to UEFI firmware: an ESP image
+/// (`shim` as the default loader, Debian's signed GRUB beside it) as the El Torito EFI boot image (`-no-emul-boot`),
+/// and `sources/install.wim` with one x64 "Windows 11 Pro" made with wimlib. GRUB reads its script from
+/// `boot/grub/grub.cfg` in `tree` (it finds the disc by `.disk/info`).
+pub fn uefi_iso(dir: &Path, tree: &Path, shim: &Path, iso: &Path) -> anyhow::Result<()> {
+    let m = |args: &[&str]| run(Command::new(args[0]).args(&args[1..]).env("MTOOLS_SKIP_CHECK", "1"));
     let esp = dir.join("efi.img");
     let _ = std::fs::remove_file(&esp);
     run(Command::new("mkfs.fat").arg("-C").arg(&esp).arg("8192"))?;
     let e = esp.to_str().context("path")?;
     m(&["mmd", "-i", e, "::/EFI", "::/EFI/BOOT"])?;
-    m(&["mcopy", "-i", e, SHIM, "::/EFI/BOOT/BOOTX64.EFI"])?;
+    m(&["mcopy", "-i", e, shim.to_str().context("path")?, "::/EFI/BOOT/BOOTX64.EFI"])?;
     m(&["mcopy", "-i", e, GRUB, "::/EFI/BOOT/grubx64.efi"])?;
     std::fs::rename(&esp, tree.join("efi.img"))?;
     std::fs::create_dir_all(tree.join("sources"))?;
@@ -296,6 +309,7 @@ pub async fn media(dir: &Path) -> anyhow::Result<StandinMedia> {
     std::fs::create_dir_all(&content)?;
     std::fs::write(content.join("readme.txt"), "stand-in\n")?;
     let wim = tree.join("sources/install.wim");
+    let _ = std::fs::remove_file(&wim);
     run(Command::new("wimlib-imagex")
         .arg("capture")
         .arg(&content)
@@ -308,15 +322,17 @@ pub async fn media(dir: &Path) -> anyhow::Result<StandinMedia> {
         "--image-property",
         "WINDOWS/ARCH=9",
     ]))?;
-    let iso = dir.join("install.iso");
     run(Command::new("xorriso")
         .args(["-as", "mkisofs", "-quiet", "-J", "-r", "-V", "STANDIN", "-e", "efi.img", "-no-emul-boot", "-o"])
-        .arg(&iso)
-        .arg(&tree))?;
-    std::fs::remove_dir_all(&tree)?;
+        .arg(iso)
+        .arg(tree))?;
     std::fs::remove_dir_all(&content)?;
-    let _ = std::fs::remove_file(&initrd);
+    Ok(())
+}
 
+/// VirtIO-like driver media in `dir`: the folders the answer file names for Windows 11 (`viostor`, `vioscsi`,
+/// `NetKVM` under `w11/amd64`), made with genisoimage.
+pub fn virtio_iso(dir: &Path) -> anyhow::Result<PathBuf> {
     let vtree = dir.join("virtio");
     for driver in ["viostor", "vioscsi", "NetKVM"] {
         let d = vtree.join(driver).join("w11/amd64");
@@ -326,5 +342,5 @@ pub async fn media(dir: &Path) -> anyhow::Result<StandinMedia> {
     let virtio = dir.join("virtio.iso");
     run(Command::new("genisoimage").args(["-quiet", "-J", "-r", "-V", "virtio-win", "-o"]).arg(&virtio).arg(&vtree))?;
     std::fs::remove_dir_all(&vtree)?;
-    Ok(StandinMedia { iso, virtio })
+    Ok(virtio)
 }

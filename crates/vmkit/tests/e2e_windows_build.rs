@@ -113,7 +113,10 @@ fn e2e_windows_build_standin_setup_provision_shutdown_compact_and_image_test() {
     let (code, stdout, stderr) = build(&recipe_path, &out, &media, &cache);
     assert_eq!(code, 0, "build failed:\n{stderr}\n{stdout}");
     for phase in ["prepare:", "boot:", "setup:", "provision 1/2:", "provision 2/2:", "shutdown:", "compact:"] {
-        assert!(stderr.contains(phase), "no `{phase}` progress on stderr:\n{stderr}");
+        // Each line names the image, the time since the build started, and the phase.
+        let line =
+            regex::Regex::new(&format!(r"(?m)^vmkit: win-standin \[ *\d+\.\ds\] {}", regex::escape(phase))).unwrap();
+        assert!(line.is_match(&stderr), "no `{phase}` progress line on stderr:\n{stderr}");
     }
     assert!(stderr.contains("the DVD's prompt was answered"), "{stderr}");
     assert!(stderr.contains("setup: the automation script passed"), "{stderr}");
@@ -147,6 +150,10 @@ fn e2e_windows_build_standin_setup_provision_shutdown_compact_and_image_test() {
     for f in ["OVMF_VARS.fd", "tpm/tpm2-00.permall", "run", "manifest.json", "id_ed25519", "id_ed25519.pub"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // The variable store kept is the one the build's firmware wrote into (boot entries), not a fresh template.
+    let vars = std::fs::read(out.join("OVMF_VARS.fd")).unwrap();
+    let template = std::fs::read("/usr/share/OVMF/OVMF_VARS_4M.ms.fd").unwrap();
+    assert!(vars.len() == template.len() && vars != template, "OVMF_VARS.fd is not the build's variable store");
     for f in ["answer.img", "Autounattend.xml", "install", "prepared.json"] {
         assert!(!out.join(f).exists(), "{f} (install-only) kept");
     }

@@ -155,6 +155,19 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
     install.tpm_socket = w.tpm.then(|| tpm_socket.clone());
     let (qemu, swtpm, port, vnc_port) =
         start(&mut install, sockets.path(), &serial_log, &dir).await.map_err(in_phase("boot"))?;
+    // VNC needs a password (a random one, set over QMP so it is on no command line): other local users must not
+    // type into Setup. It is written 0600 beside the build's sockets for a user who wants to watch.
+    let vnc_password = vnc_secret();
+    let vnc_file = sockets.path().join(VNC_PASSWORD);
+    let set = async {
+        write_mode(&vnc_file, vnc_password.as_bytes(), 0o600)?;
+        qemu.qmp()?.change_vnc_password(&qemu::Secret::new(vnc_password.clone())).await.map_err(|e| BuildError::Io {
+            op: "setting the VNC password over QMP for",
+            path: dir.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    };
+    set.await.map_err(in_phase("boot"))?;
     let ssh = GuestSsh::local(port, &recipe.username, made.key_path.clone());
     let guard = Watch { qemu: &qemu, log: &serial_log };
     timings.insert("boot".to_owned(), t.elapsed().as_secs_f64());
@@ -162,7 +175,11 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
     // 3. setup
     let t = Instant::now();
     let limit = w.max_install_time();
-    say.line(&format!("setup: waiting for \"{}\" on the console (VNC 127.0.0.1:{vnc_port})", machine::BOOT_PROMPT));
+    say.line(&format!(
+        "setup: waiting for \"{}\" on the console (to watch: VNC 127.0.0.1:{vnc_port}, password in {})",
+        machine::BOOT_PROMPT,
+        vnc_file.display()
+    ));
     let seen =
         machine::answer_boot_prompt(&qemu, &serial_log, machine::PROMPT_KEY, machine::prompt_window(accel.accel))
             .await
@@ -178,7 +195,8 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
     } else {
         "setup: no DVD prompt seen; Setup runs unattended"
     });
-    let install_wait = setup(&say, &ssh, script.as_ref(), vnc_port, limit.saturating_sub(t.elapsed()), opts);
+    let vnc = (vnc_port, vnc_password.as_str());
+    let install_wait = setup(&say, &ssh, script.as_ref(), vnc, limit.saturating_sub(t.elapsed()), opts);
     let waited = guard.run("waiting for Setup to finish", install_wait).await.map_err(in_phase("setup"))?;
     waited.map_err(in_phase("setup"))?;
     timings.insert("setup".to_owned(), t.elapsed().as_secs_f64());
@@ -278,11 +296,13 @@ async fn start(
             path: "127.0.0.1".into(),
             source,
         })?;
+        let mut vnc = qemu::Vnc::localhost(display);
+        vnc.password = true;
         let cmd = m.supervised(
             sockets.join("qmp.sock"),
             (sockets.join("serial.sock"), serial_log.to_owned()),
             dir.join(QEMU_PIDFILE),
-            qemu::Vnc::localhost(display),
+            vnc,
         );
         match Qemu::start_with(&cmd, StartOptions::default()).await {
             Ok(q) => return Ok((q, swtpm, m.ssh_port, 5900 + display)),
@@ -302,7 +322,7 @@ async fn setup(
     say: &Say,
     ssh: &GuestSsh,
     script: Option<&(PathBuf, automate::script::Script)>,
-    vnc_port: u16,
+    (vnc_port, vnc_password): (u16, &str),
     limit: Duration,
     opts: &BuildOptions,
 ) -> Result<(), BuildError> {
@@ -319,7 +339,8 @@ async fn setup(
     };
     let automation = async {
         let Some((path, script)) = script else { return Ok(()) };
-        let run_opts = automate::runner::RunOptions::new(format!("127.0.0.1:{vnc_port}"));
+        let mut run_opts = automate::runner::RunOptions::new(format!("127.0.0.1:{vnc_port}"));
+        run_opts.vnc_password = Some(automate::script::Secret::new(vnc_password));
         let mut progress = |line: &str| say.line(&format!("setup: automate: {line}"));
         let result = automate::runner::run(script, &run_opts, &mut progress).await;
         if result.outcome == automate::result::Outcome::Passed {
@@ -346,6 +367,17 @@ async fn setup(
             )),
         }
     }
+}
+
+/// The file beside the build's sockets holding the VNC password.
+const VNC_PASSWORD: &str = "vnc-password";
+
+/// A random VNC password: VNC Authentication uses 8 characters.
+fn vnc_secret() -> String {
+    use rand::RngExt;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..8).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect()
 }
 
 /// `12m05s`.
