@@ -111,6 +111,7 @@ fn e2e_windows_build_standin_setup_provision_shutdown_compact_and_image_test() {
 
     // The build.
     let (code, stdout, stderr) = build(&recipe_path, &out, &media, &cache);
+    eprintln!("vmkit image build:\n{stderr}");
     assert_eq!(code, 0, "build failed:\n{stderr}\n{stdout}");
     for phase in ["prepare:", "boot:", "setup:", "provision 1/2:", "provision 2/2:", "shutdown:", "compact:"] {
         // Each line names the image, the time since the build started, and the phase.

@@ -1,8 +1,9 @@
-//! `vmkit image build`, `vmkit image test` and `vmkit image prepare`: unattended images from a TOML recipe, their
-//! boot test, and a Windows install made ready up to its first boot; `vmkit image windows-editions`: what a Windows
-//! ISO offers (read by the `media` crate).
+//! `vmkit image build`, `vmkit image test` and `vmkit image prepare`: unattended Linux and Windows images from a
+//! TOML recipe, their boot test, and any recipe made ready up to its first boot; `vmkit image windows-editions`:
+//! what a Windows ISO offers (read by the `media` crate).
 //!
-//! The work is in the `images` crate; this module maps flags onto it, turns Ctrl-C and SIGTERM into a clean
+//! The work is in the `images` crate; this module maps flags onto it, prints the library's progress events on
+//! stderr (the image, the time since the build started, the phase), turns Ctrl-C and SIGTERM into a clean
 //! cancellation (the build future is dropped: QEMU is killed and the hidden work directory removed, so no partial
 //! output remains), and prints what the user does next (the `run` script, the SSH command).
 
@@ -19,7 +20,7 @@ use crate::output::outln;
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
-/// Build unattended Linux VM images from recipes, and boot-test them.
+/// Build unattended Linux and Windows VM images from recipes, and boot-test them.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
