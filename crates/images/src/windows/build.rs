@@ -510,4 +510,37 @@ mod tests {
         assert!(!in_phase("shutdown")(BuildError::NotShutDown).is_bad_input());
         assert_eq!(minutes(Duration::from_secs(725)), "12m05s");
     }
+
+    #[test]
+    fn the_digest_covers_media_password_and_script_and_records_no_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("pw"), "first secret\n").unwrap();
+        std::fs::write(d.join("a.iso"), b"iso a").unwrap();
+        std::fs::write(d.join("b.iso"), b"iso b").unwrap();
+        std::fs::write(d.join("s.yaml"), "boot_commands:\n  - wait: 'x'\n").unwrap();
+        std::fs::write(
+            d.join("w.toml"),
+            "name = \"w\"\nusername = \"agent\"\n[source.windows]\nversion = 11\nedition = \"Pro\"\n\
+             passwordFile = \"pw\"\niso = \"a.iso\"\nautomate = \"s.yaml\"\n",
+        )
+        .unwrap();
+        let recipe = Recipe::load(&d.join("w.toml")).unwrap();
+        let crate::recipe::Source::Windows(w) = &recipe.source else { panic!("not Windows") };
+        let opts = BuildOptions::new(d.join("out"), d.join("cache"));
+        let (value, first) = inputs_of(&recipe, w, &opts).unwrap();
+        assert_eq!(inputs_of(&recipe, w, &opts).unwrap().1, first, "same inputs, same digest");
+        assert!(!value.to_string().contains("first secret"), "the password is recorded: {value}");
+        let mut over = opts.clone();
+        over.media.iso = Some(d.join("b.iso"));
+        assert_ne!(inputs_of(&recipe, w, &over).unwrap().1, first, "--iso is an input");
+        std::fs::write(d.join("a.iso"), b"iso a, changed in place").unwrap();
+        let (_, changed_iso) = inputs_of(&recipe, w, &opts).unwrap();
+        assert_ne!(changed_iso, first, "a changed ISO file is a new input");
+        std::fs::write(d.join("pw"), "second secret\n").unwrap();
+        let (_, changed_pw) = inputs_of(&recipe, w, &opts).unwrap();
+        assert_ne!(changed_pw, changed_iso, "the password is an input");
+        std::fs::write(d.join("s.yaml"), "boot_commands:\n  - wait: 'y'\n").unwrap();
+        assert_ne!(inputs_of(&recipe, w, &opts).unwrap().1, changed_pw, "the automation script is an input");
+    }
 }
