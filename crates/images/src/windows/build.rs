@@ -410,7 +410,22 @@ async fn finish(
             Err(source) => return Err(BuildError::Io { op: "removing", path: dir.join(f), source }),
         }
     }
-    let relative = prepare::machine_in(Path::new(""), recipe, w, made.accel.accel, None);
+    // The run script boots an overlay in a state directory beside the image, with the state's own copies of the
+    // firmware variables and the TPM state (qemu::script): a VM's changes never reach the image as built.
+    let built_at_unix =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut copied = vec![PathBuf::from(names::VARS)];
+    if w.tpm {
+        copied.push(PathBuf::from(names::TPM_DIR));
+    }
+    let state = qemu::VmState {
+        build: format!("{}-{built_at_unix}", &inputs_sha256[..inputs_sha256.len().min(12)]),
+        pinned: vec![PathBuf::from(files::DISK)],
+        disk: PathBuf::from(files::DISK),
+        copied,
+    };
+    let mut relative = prepare::machine_in(Path::new(""), recipe, w, made.accel.accel, None);
+    relative.disk = PathBuf::from(qemu::VmState::OVERLAY);
     let mut before = Vec::new();
     if w.tpm {
         let mut swtpm = SwtpmCommand::new(names::TPM_DIR, names::TPM_SOCKET);
@@ -428,6 +443,7 @@ async fn finish(
         cd_to_script_dir: true,
         pass_args: true,
         before,
+        state: Some(state),
     }
     .render(&relative.interactive())?;
     write_mode(&dir.join(files::RUN), script.as_bytes(), 0o755)?;
@@ -485,10 +501,9 @@ async fn finish(
         outputs,
         shutdown: shutdown.to_owned(),
         timings,
-        built_at_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        built_at_unix,
+        // Windows is not generalised by vmkit (sysprep is the recipe's to run): no build identity to compare.
+        build_identity: None,
     };
     let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     write_mode(&dir.join(MANIFEST), &json, 0o644)?;

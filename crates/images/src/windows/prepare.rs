@@ -281,6 +281,7 @@ pub(crate) async fn prepare_into(
         cd_to_script_dir: true,
         pass_args: true,
         before,
+        state: None,
     }
     .render(&machine.interactive())?;
     crate::build::write_mode(&dir.join(names::INSTALL), script.as_bytes(), 0o755)?;
