@@ -65,12 +65,12 @@ async fn e2e_macos_bootdisk_is_read_by_independent_tools_and_booted_by_ovmf() {
     let bytes = std::fs::read(&path).unwrap();
     let end = (disk.esp_last_lba() + 1) * SECTOR;
     std::fs::write(&esp, &bytes[offset as usize..end as usize]).unwrap();
-    // fsck.fat -n: the boot sector and FATs are accepted, but it reports the subdirectories' first entries out
-    // of place ("Expected a valid '.' entry in this slot") — a known open defect of the disk builder (see
-    // docs/macos.md), so only its verdict on the boot sector is checked here.
+    // fsck.fat -n finds nothing to repair (the subdirectories' `.` and `..` entries come first).
     let fsck = Command::new("fsck.fat").arg("-n").arg("-v").arg(&esp).output().unwrap();
+    assert!(fsck.status.success(), "fsck.fat -n: {}", String::from_utf8_lossy(&fsck.stdout));
     let fsck = String::from_utf8_lossy(&fsck.stdout).into_owned();
     assert!(fsck.contains("32 bit entries") && fsck.contains("Media byte 0xf8"), "{fsck}");
+    assert!(!fsck.contains("Expected") && !fsck.contains("Perform changes"), "{fsck}");
     let image = format!("{}@@{offset}", path.display());
     let listing = run(Command::new("mdir").args(["-i", &image, "-/", "::/EFI"]));
     assert!(listing.to_uppercase().contains("BOOTX64") && listing.contains("config.plist"), "{listing}");
