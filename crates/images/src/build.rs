@@ -214,6 +214,31 @@ pub enum BuildError {
         "Windows recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes everything up to the first boot, and DIR/install runs Setup (docs/windows.md)"
     )]
     NotLinux,
+    /// A macOS recipe reached the Linux pipeline.
+    #[error(
+        "macOS recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes the OpenCore boot disk, the installer disk and DIR/install (docs/macos.md)"
+    )]
+    MacosNotBuilt,
+    /// The host cannot run the macOS version (the pre-flight's reasons).
+    #[error("this host cannot run macOS {version}: {problems}")]
+    Preflight {
+        /// The version.
+        version: &'static str,
+        /// Why not.
+        problems: String,
+    },
+    /// The OpenCore release is not usable.
+    #[error(transparent)]
+    OpenCore(#[from] crate::macos::opencore::OpenCoreError),
+    /// The macOS boot disk could not be written.
+    #[error(transparent)]
+    BootDisk(#[from] crate::macos::bootdisk::BootDiskError),
+    /// The recovery image could not be converted.
+    #[error(transparent)]
+    Dmg(#[from] media::dmg::DmgError),
+    /// A recorded Mac identity is damaged.
+    #[error(transparent)]
+    Identity(#[from] crate::macos::smbios::IdentityError),
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -238,7 +263,11 @@ impl BuildError {
                 | Self::MediaUnreadable { .. }
                 | Self::Answer(_)
                 | Self::NotLinux
+                | Self::MacosNotBuilt
+                | Self::OpenCore(_)
+                | Self::Identity(_)
         ) || matches!(self, Self::Fetch(e) if e.is_bad_input())
+            || matches!(self, Self::Dmg(e) if !matches!(e, media::dmg::DmgError::Io { .. }))
             || matches!(self, Self::CloudInitSeed(e) if e.is_bad_input())
     }
 }
@@ -593,6 +622,7 @@ async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<B
             })
         }
         Source::Windows(_) => Err(BuildError::NotLinux),
+        Source::Macos(_) => Err(BuildError::MacosNotBuilt),
         Source::CloudImage { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let source = fetch::Source::new(url, digest)?;
