@@ -212,3 +212,21 @@ fn macos_example_recipe_pins_a_versioned_opencore_release() {
     assert_eq!(sha256.len(), 64);
     assert!(recipe.memory >= images::macos::machine::min_memory_mib(m.version));
 }
+
+#[test]
+fn macos_recorded_identity_is_kept_checked_or_absent() {
+    use images::macos::prepare::recorded_identity;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("prepared.json");
+    assert!(recorded_identity(dir.path()).unwrap().is_none(), "no prepared.json");
+    std::fs::write(&record, r#"{"name": "win11", "edition": "Pro"}"#).unwrap();
+    assert!(recorded_identity(dir.path()).unwrap().is_none(), "a Windows prepare has none");
+    let id = MacIdentity::generate(&MODELS[1]);
+    std::fs::write(&record, serde_json::json!({ "name": "mac", "identity": id }).to_string()).unwrap();
+    assert!(recorded_identity(dir.path()).unwrap() == Some(id.clone()));
+    let mut damaged = id;
+    damaged.mlb.replace_range(16..17, if damaged.mlb.ends_with('0') { "1" } else { "0" });
+    std::fs::write(&record, serde_json::json!({ "identity": damaged }).to_string()).unwrap();
+    let err = recorded_identity(dir.path()).unwrap_err();
+    assert!(matches!(err, images::build::BuildError::Identity(_)) && err.to_string().contains("mlb"), "{err}");
+}

@@ -114,11 +114,12 @@ pub struct Prepared {
     pub accel_reason: String,
 }
 
-/// The identity recorded in a prepared directory, if it has one that is well formed.
+/// The identity recorded in a prepared directory: `None` when it has none, an error when it is not well formed.
 pub fn recorded_identity(dir: &Path) -> Result<Option<MacIdentity>, BuildError> {
     #[derive(Deserialize)]
     struct Recorded {
-        identity: MacIdentity,
+        // Absent in directories that are not macOS ones (a Windows prepare replaced by a macOS one).
+        identity: Option<MacIdentity>,
     }
     let path = dir.join(names::PREPARED);
     if !path.is_file() {
@@ -134,8 +135,10 @@ pub fn recorded_identity(dir: &Path) -> Result<Option<MacIdentity>, BuildError> 
         path: path.clone(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
-    recorded.identity.validate()?;
-    Ok(Some(recorded.identity))
+    if let Some(identity) = &recorded.identity {
+        identity.validate()?;
+    }
+    Ok(recorded.identity)
 }
 
 /// Prepares a macOS recipe into `opts.out`.
