@@ -115,19 +115,25 @@ impl Element {
 
 /// Writes an element tree as indented XML (two spaces, no declaration, as libvirt writes it).
 pub fn render(root: &Element) -> String {
-    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
-    // Writing to a Vec cannot fail.
-    let _ = write_element(&mut w, root);
-    let mut s = String::from_utf8(w.into_inner()).unwrap_or_default();
+    let mut s = finish(Writer::new_with_indent(Vec::new(), b' ', 2), root);
     s.push('\n');
     s
 }
 
 /// Writes an element tree without any formatting whitespace.
 pub fn render_compact(root: &Element) -> String {
-    let mut w = Writer::new(Vec::new());
-    let _ = write_element(&mut w, root);
-    String::from_utf8(w.into_inner()).unwrap_or_default()
+    finish(Writer::new(Vec::new()), root)
+}
+
+/// Rendering cannot fail: the writer writes into a `Vec` (no I/O error) and every name, value and text is a
+/// `String` (the output is UTF-8). A failure would be a bug in the XML writer, so it panics with that reason
+/// instead of handing out an empty or truncated document.
+fn finish(mut w: Writer<Vec<u8>>, root: &Element) -> String {
+    #[allow(clippy::expect_used)]
+    {
+        write_element(&mut w, root).expect("writing XML into a Vec cannot fail");
+        String::from_utf8(w.into_inner()).expect("XML written from Strings is UTF-8")
+    }
 }
 
 fn write_element<W: std::io::Write>(w: &mut Writer<W>, e: &Element) -> std::io::Result<()> {

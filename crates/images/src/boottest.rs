@@ -7,7 +7,8 @@
 //! 3. Boot it from a throwaway qcow2 overlay (the image is only read), on a free SSH port, under the accelerator
 //!    the probe picks for this host; wait for SSH with the image's key; run the health check — `automate`'s SSH
 //!    check, the same one automation scripts end with — asking for the hostname after `cloud-init status --wait`;
-//!    compare it with the manifest; shut down (guest power-off, ACPI, quit, kill).
+//!    compare it with the manifest; check that the VM made its own machine id and SSH host keys rather than
+//!    carrying the build boot's (recorded in the manifest); shut down (guest power-off, ACPI, quit, kill).
 //!
 //! [`BootedImage`] is the boot on its own, for callers (and tests) that want to look around in the guest.
 
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::{BuildError, Say, Watch, files, serial_tail};
 use crate::fsutil::{QEMU_PIDFILE, WorkDir};
-use crate::guest::GuestSsh;
+use crate::guest::{GuestIdentity, GuestSsh};
 use crate::machine::{BootKind, ImageMachine};
 use crate::manifest::Manifest;
 use crate::tools::{create_overlay, image_info};
@@ -288,6 +289,26 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
             None => Err("the health check made no attempt".to_owned()),
         },
     };
+    // A VM made from the image has its own identity, not the build boot's (see GuestIdentity).
+    let verdict = match (verdict, &manifest.build_identity) {
+        (Ok(detail), Some(built)) => {
+            let identity = booted
+                .watch()
+                .run("reading the VM's identity", booted.ssh.run(GuestIdentity::QUERY, Duration::from_secs(60), 2))
+                .await?;
+            match identity.map_err(|e| e.to_string()).and_then(|text| GuestIdentity::parse(&text)) {
+                Err(why) => Err(format!("reading the VM's identity: {why}")),
+                Ok(own) => match own.shared_with(built) {
+                    shared if shared.is_empty() => Ok(format!("{detail}; its own machine id and SSH host keys")),
+                    shared => Err(format!(
+                        "the VM has the build's identity ({}): the image was not generalised",
+                        shared.join(", ")
+                    )),
+                },
+            }
+        }
+        (verdict, _) => verdict,
+    };
     let tail = booted.serial_tail();
     say.line("shutting down");
     let stopped = booted.shutdown().await?;
@@ -310,7 +331,10 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
         if let Some(parent) = record.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let _ = std::fs::write(&record, serde_json::to_vec_pretty(&report).unwrap_or_default());
+        // Only a cache: a failure to write it costs a boot next time, nothing else.
+        if let Ok(json) = serde_json::to_vec_pretty(&report) {
+            let _ = std::fs::write(&record, json);
+        }
     }
     Ok(report)
 }

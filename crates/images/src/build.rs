@@ -1,10 +1,15 @@
 //! `vmkit image build`: a recipe in, a ready image directory out — or nothing at all.
 //!
-//! Steps: base image (a verified download, or a cached Debian base) → SSH key pair → NoCloud seed → qcow2 overlay
-//! on the base, resized → QEMU from the [`ImageMachine`] model (KVM if the probe says it works, else TCG; SSH
-//! forwarded on 127.0.0.1 only; the serial console logged) → wait for SSH → `cloud-init status --wait` →
-//! provisioning → `fstrim` → shutdown ladder (guest power-off, ACPI, `quit`, SIGKILL) → compact the disk into a
-//! standalone qcow2 → `run` script from the same model → `manifest.json` with the SHA-256 of every file.
+//! Steps: base image (a verified download, or a cached Debian base) → SSH key pair → NoCloud seeds (the build's,
+//! with the whole recipe; the image's, with only the hostname and login) → qcow2 overlay on the base, resized →
+//! QEMU from the [`ImageMachine`] model (KVM if the probe says it works, else TCG; SSH forwarded on 127.0.0.1
+//! only; the serial console logged) → wait for SSH → `cloud-init status --wait` → provisioning → `fstrim` →
+//! generalise (cloud-init state, machine id and SSH host keys removed; the build boot's identity recorded) →
+//! shutdown ladder (guest power-off, ACPI, `quit`, SIGKILL) → compact the disk into a standalone qcow2 → `run`
+//! script from the same model → `manifest.json` with the SHA-256 of every file.
+//!
+//! The image is the artefact: its `run` script boots an overlay in a state directory beside it
+//! ([`qemu::VmState`]), so a VM's changes survive a rebuild and the image stays as built.
 //!
 //! Guarantees:
 //! * **Same inputs, no work.** The inputs' digest is compared with the existing manifest before anything else;
@@ -26,7 +31,7 @@ use qemu::{KvmProbe, Qemu, QemuError, RunScript, StartOptions, StopPlan, StopSte
 
 use crate::debootstrap::{DebootstrapError, ensure_base};
 use crate::fsutil::{FsError, QEMU_PIDFILE, WorkDir, remove_work_dir, sweep_old_outputs};
-use crate::guest::{GuestError, GuestSsh};
+use crate::guest::{GuestError, GuestIdentity, GuestSsh};
 use crate::machine::{BootKind, ImageMachine};
 use crate::manifest::{
     BaseRecord, MANIFEST, MANIFEST_FORMAT, MachineRecord, Manifest, OutputRecord, SshRecord, record,
@@ -209,6 +214,12 @@ pub enum BuildError {
     /// swtpm failed.
     #[error(transparent)]
     Swtpm(#[from] qemu::SwtpmError),
+    /// The build boot's identity could not be read, so the image could not be generalised.
+    #[error("reading the build boot's identity (machine id, SSH host keys) to remove it: {why}")]
+    Generalise {
+        /// What was wrong.
+        why: String,
+    },
     /// A Windows recipe reached the Linux pipeline.
     #[error(
         "Windows recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes everything up to the first boot, and DIR/install runs Setup (docs/windows.md)"
@@ -301,7 +312,11 @@ impl Say {
 
 /// The inputs as recorded in the manifest, and their digest.
 pub fn inputs_of(recipe: &Recipe) -> Result<(serde_json::Value, String), BuildError> {
-    let mut value = serde_json::to_value(recipe).unwrap_or_default();
+    let mut value = serde_json::to_value(recipe).map_err(|e| BuildError::Io {
+        op: "recording the recipe of",
+        path: PathBuf::from(&recipe.name),
+        source: std::io::Error::other(e),
+    })?;
     if let (Some(key), Some(obj)) = (&recipe.ssh_key, value.as_object_mut()) {
         // The key's identity, not where the file happens to be.
         let public = KeyPair::load(key)?.public_openssh();
@@ -346,6 +361,28 @@ pub fn cloud_config(recipe: &Recipe, key: &KeyPair) -> CloudConfig {
         .collect();
     config
 }
+
+/// The cloud-config a built image ships (`seed.iso`): the hostname and the login, nothing to install or write —
+/// the build did that — so a VM's first boot only makes its own identity (host keys, machine id).
+pub fn run_config(recipe: &Recipe, key: &KeyPair) -> CloudConfig {
+    let mut config = CloudConfig::new(&recipe.hostname);
+    config.users.push(User::admin(&recipe.username, vec![key.public_openssh()]));
+    config
+}
+
+/// The seed the build boots with (the whole recipe); not part of the image.
+const BUILD_SEED: &str = "build-seed.iso";
+
+/// Removes what the build boot made that must be each VM's own, then asks for a power-off two seconds later:
+/// cloud-init's instance state and logs (so cloud-init treats the next boot as a new instance and makes new SSH
+/// host keys), the SSH host keys, and the machine id. `/etc/machine-id` is left empty — systemd then makes a new
+/// id at boot — rather than `uninitialized`, which would also make the boot a "first boot" and enable every unit
+/// by preset (on Debian that starts `systemd-networkd-wait-online`, which then waits for links it does not
+/// manage). D-Bus's copy goes too when it is a file of its own.
+const GENERALISE: &str = "cloud-init clean --logs && : >/etc/machine-id && \
+     { [ -L /var/lib/dbus/machine-id ] || rm -f /var/lib/dbus/machine-id; } && \
+     rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && sync && \
+     systemd-run --quiet --on-active=2 systemctl poweroff";
 
 /// Debian's package that installs Nix with its daemon and the `nix-users` group.
 pub const NIX_PACKAGE: &str = "nix-setup-systemd";
@@ -404,8 +441,10 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
             (pair, written.private, Some(files::KEY.to_owned()))
         }
     };
-    let seed = Seed::new(&cloud_config(recipe, &keypair), None)?;
-    seed.write_image(&w.join(files::SEED), SeedFormat::Iso)?;
+    // The build boots with the whole recipe; the image ships a seed that only names the machine and its login,
+    // so a VM's first boot makes its own identity without installing anything again.
+    Seed::new(&cloud_config(recipe, &keypair), None)?.write_image(&w.join(BUILD_SEED), SeedFormat::Iso)?;
+    Seed::new(&run_config(recipe, &keypair), None)?.write_image(&w.join(files::SEED), SeedFormat::Iso)?;
     let work_disk = w.join("work.qcow2");
     create_overlay(&work_disk, &base.disk, &base.format, recipe.disk_bytes).await?;
     let boot = match &base.kernel {
@@ -433,7 +472,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
         memory_mib: recipe.memory,
         cpus: recipe.cpus,
         disk: work_disk.clone(),
-        seed: Some(w.join(files::SEED)),
+        seed: Some(w.join(BUILD_SEED)),
         boot,
         ssh_port: 0,
     };
@@ -483,16 +522,20 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     let mut lines = versions.lines();
     tools.insert("guest cloud-init".to_owned(), lines.next().unwrap_or("").trim().to_owned());
     tools.insert("guest kernel".to_owned(), lines.next().unwrap_or("").trim().to_owned());
+    let identity = guard
+        .step("reading the build boot's identity", ssh.run(GuestIdentity::QUERY, Duration::from_secs(60), 2))
+        .await?;
+    let build_identity = GuestIdentity::parse(&identity).map_err(|why| BuildError::Generalise { why })?;
     guard
         .step("trimming the disk", ssh.run_as_root("fstrim -a >/dev/null 2>&1 || true; sync", Duration::from_secs(600)))
         .await?;
 
     let t = Instant::now();
-    say.line("shutting down");
-    let poweroff = async {
-        let _ = ssh.run_as_root("systemctl poweroff", Duration::from_secs(30)).await;
-    };
-    let stopped = qemu.stop(StopPlan::default().with_guest(poweroff, Duration::from_secs(120))).await?;
+    say.line("generalising (machine id, SSH host keys, cloud-init state) and shutting down");
+    // The last command over SSH: once the host keys are gone sshd takes no new connection, so the same line asks
+    // for the power-off, two seconds later, after it has answered.
+    guard.step("generalising the image", ssh.run_as_root(GENERALISE, Duration::from_secs(300))).await?;
+    let stopped = qemu.stop(StopPlan::default().with_guest(async {}, Duration::from_secs(120))).await?;
     let shutdown = match stopped.by {
         StopStep::Guest | StopStep::AlreadyExited => "guest",
         StopStep::Powerdown => "powerdown",
@@ -509,14 +552,27 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     let t = Instant::now();
     say.line("compacting the disk");
     compact(&work_disk, &w.join(files::DISK), &w.join("compact.log")).await?;
-    for f in [work_disk.clone(), w.join("compact.log")] {
+    for f in [work_disk.clone(), w.join("compact.log"), w.join(BUILD_SEED)] {
         let _ = std::fs::remove_file(f);
     }
     timings.insert("compact".to_owned(), t.elapsed().as_secs_f64());
 
     // The run script: the same machine, files relative to the script, the recipe's SSH port, console on the terminal.
-    let relative = ImageMachine {
+    // The VM writes to an overlay in its state directory beside the image, never to the image (qemu::script).
+    let built_at_unix =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut pinned = vec![PathBuf::from(files::DISK), PathBuf::from(files::SEED)];
+    if matches!(machine.boot, BootKind::Kernel { .. }) {
+        pinned.extend([PathBuf::from(files::KERNEL), PathBuf::from(files::INITRD)]);
+    }
+    let state = qemu::VmState {
+        build: format!("{}-{built_at_unix}", &inputs_sha256[..inputs_sha256.len().min(12)]),
+        pinned,
         disk: PathBuf::from(files::DISK),
+        copied: vec![],
+    };
+    let relative = ImageMachine {
+        disk: PathBuf::from(qemu::VmState::OVERLAY),
         seed: Some(PathBuf::from(files::SEED)),
         boot: match machine.boot {
             BootKind::Kernel { .. } => BootKind::Kernel { kernel: files::KERNEL.into(), initrd: files::INITRD.into() },
@@ -531,11 +587,13 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
             format!("{} — built by vmkit {} ({}).", recipe.name, env!("CARGO_PKG_VERSION"), accel.accel),
             "Boots the image with its console on this terminal; extra arguments go to QEMU (e.g. -snapshot)."
                 .to_owned(),
+            "The VM's changes live in IMAGE.state beside the image (or $VMKIT_STATE), never in the image.".to_owned(),
             format!("Log in from another terminal: {login}"),
         ],
         cd_to_script_dir: true,
         pass_args: true,
         before: vec![],
+        state: Some(state),
     }
     .render(&relative.interactive())?;
     write_mode(&w.join(files::RUN), script.as_bytes(), 0o755)?;
@@ -576,15 +634,25 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
         outputs,
         shutdown: shutdown.to_owned(),
         timings,
-        built_at_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        built_at_unix,
+        build_identity: Some(build_identity),
     };
-    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BuildError::Io {
+        op: "writing the manifest of",
+        path: opts.out.clone(),
+        source: std::io::Error::other(e),
+    })?;
     write_mode(&w.join(MANIFEST), &json, 0o644)?;
     publish(work, &opts.out, &out_name, &parent)?;
     say.line(&format!("built {} in {:.0}s", opts.out.display(), say.elapsed()));
+    let state_dir = qemu::VmState::dir_for(&opts.out);
+    if state_dir.exists() {
+        say.line(&format!(
+            "{} holds a VM made from an earlier build; it is kept and `run` goes on booting that build (remove it to \
+             start over from this one)",
+            state_dir.display()
+        ));
+    }
     Ok(Outcome::Built(Box::new(manifest)))
 }
 

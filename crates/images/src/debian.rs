@@ -170,7 +170,10 @@ impl Apt {
         let pkg = self.ask_apt(name)?;
         if let Some(fp) = fingerprint {
             let record = Resolved { fingerprint: fp, package: pkg.clone() };
-            if let Err(e) = write_atomically(&memo, &serde_json::to_vec_pretty(&record).unwrap_or_default()) {
+            let written = serde_json::to_vec_pretty(&record)
+                .map_err(std::io::Error::other)
+                .and_then(|json| write_atomically(&memo, &json));
+            if let Err(e) = written {
                 tracing::debug!(error = %e, "could not remember a package resolution");
             }
         }

@@ -245,8 +245,12 @@ pub async fn ensure_base(
     .await?;
     let _ = std::fs::remove_file(&raw);
     let info = BaseInfo { key, suite: source.suite.clone(), mirror, include, installed, kernel_release, debootstrap };
-    let json = serde_json::to_vec_pretty(&info).unwrap_or_default();
     let info_path = work.path().join("base.json");
+    let json = serde_json::to_vec_pretty(&info).map_err(|e| FsError {
+        op: "serialising",
+        path: info_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
     std::fs::write(&info_path, json).map_err(|source| FsError { op: "writing", path: info_path, source })?;
     for f in ["debootstrap.log", "mkfs.log", "convert.log"] {
         let _ = std::fs::remove_file(work.path().join(f));

@@ -158,6 +158,57 @@ impl GuestSsh {
     }
 }
 
+/// What sets one VM apart from another made from the same image: its machine id and its SSH host keys.
+///
+/// An image must not carry the identity its build boot generated, or every VM made from it would share it. The
+/// build records the build boot's identity in the manifest (the machine id only as a digest), removes it before
+/// the image is published, and the boot test checks that a VM booted from the image made its own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestIdentity {
+    /// SHA-256 of `/etc/machine-id`.
+    pub machine_id_sha256: String,
+    /// The SSH host keys' fingerprints (`SHA256:…`), as `ssh-keygen -l` shows them.
+    pub host_keys: Vec<String>,
+}
+
+impl GuestIdentity {
+    /// The shell line that prints the machine id, then one `ssh-keygen -l` line per host key.
+    pub const QUERY: &str =
+        "cat /etc/machine-id && for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\" || exit 1; done";
+
+    /// Reads [`GuestIdentity::QUERY`]'s output.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let id = lines.next().ok_or("no machine id")?;
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{}` is not a machine id", id.chars().take(40).collect::<String>()));
+        }
+        let mut host_keys = Vec::new();
+        for line in lines {
+            match line.split_whitespace().nth(1) {
+                Some(fp) if fp.starts_with("SHA256:") => host_keys.push(fp.to_owned()),
+                _ => return Err(format!("`{line}` is not an ssh-keygen -l line")),
+            }
+        }
+        if host_keys.is_empty() {
+            return Err("no SSH host keys".to_owned());
+        }
+        host_keys.sort();
+        Ok(Self { machine_id_sha256: fetch::Sha256::of_bytes(id.as_bytes()).to_hex(), host_keys })
+    }
+
+    /// What `self` shares with `other`, in words; empty when the two are distinct machines.
+    pub fn shared_with(&self, other: &Self) -> Vec<String> {
+        let mut shared = Vec::new();
+        if self.machine_id_sha256 == other.machine_id_sha256 {
+            shared.push("the machine id".to_owned());
+        }
+        shared.extend(self.host_keys.iter().filter(|k| other.host_keys.contains(k)).map(|k| format!("host key {k}")));
+        shared
+    }
+}
+
 /// `sudo -n sh -c '<line>'`, the line quoted for the remote shell as one argument.
 pub fn root_command(line: &str) -> String {
     format!("sudo -n sh -c {}", shell_quote(line))
@@ -200,6 +251,27 @@ mod tests {
         assert!(other.contains("something other"), "{other}");
         let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         assert!(guest(closed_port).banner(Duration::from_secs(5)).await.is_err());
+    }
+
+    #[test]
+    fn identities_are_parsed_and_compared() {
+        let text = "0123456789abcdef0123456789abcdef\n256 SHA256:abc root@b (ED25519)\n3072 SHA256:def root@b (RSA)\n";
+        let a = GuestIdentity::parse(text).unwrap();
+        assert_eq!(a.host_keys, vec!["SHA256:abc".to_owned(), "SHA256:def".to_owned()]);
+        assert_eq!(a.machine_id_sha256.len(), 64);
+        assert!(!text.contains(&a.machine_id_sha256), "only a digest of the id is kept");
+        let b = GuestIdentity::parse("fedcba9876543210fedcba9876543210\n256 SHA256:xyz root@c (ED25519)\n").unwrap();
+        assert!(a.shared_with(&b).is_empty());
+        let c = GuestIdentity::parse("0123456789abcdef0123456789abcdef\n256 SHA256:def root@c (RSA)\n").unwrap();
+        assert_eq!(a.shared_with(&c), vec!["the machine id".to_owned(), "host key SHA256:def".to_owned()]);
+        for bad in [
+            "",
+            "uninitialized\n256 SHA256:a x (E)",
+            "0123456789abcdef0123456789abcdef\n",
+            "0123456789abcdef0123456789abcdef\nnope",
+        ] {
+            assert!(GuestIdentity::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct Manifest {
     pub timings: BTreeMap<String, f64>,
     /// When the build finished (seconds since the Unix epoch).
     pub built_at_unix: u64,
+    /// The identity the build boot had, removed before the image was published (each VM makes its own); absent in
+    /// images built before vmkit generalised them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_identity: Option<crate::guest::GuestIdentity>,
 }
 
 /// The base system an image was built on.

@@ -32,6 +32,6 @@ pub use model::{
 pub use ports::{free_tcp_port, free_vnc_display, pick_vnc_display, start_with_port_retry};
 pub use process::{Exit, Qemu, QemuError, StartOptions, StopPlan, StopStep, Stopped};
 pub use qmp::{Event, Greeting, Qmp, QmpError, QmpOptions, RunState, ScreendumpFormat, Secret, Status, TpmInfo};
-pub use script::{RunScript, ScriptArg};
+pub use script::{RunScript, ScriptArg, VmState};
 pub use serial::{Match, Pattern, SerialConsole, SerialError, SerialLog};
 pub use swtpm::{Swtpm, SwtpmCommand, SwtpmError};

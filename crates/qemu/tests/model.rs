@@ -125,6 +125,7 @@ fn run_script_snapshot() {
         cd_to_script_dir: true,
         pass_args: true,
         before: vec![],
+        state: None,
     };
     insta::assert_snapshot!(script.render(&guest_like()).unwrap());
 }
@@ -179,6 +180,7 @@ fn run_script_passes_every_argument_unchanged_through_sh() {
         cd_to_script_dir: true,
         pass_args: true,
         before: vec![],
+        state: None,
     }
     .render(&cmd)
     .unwrap();
@@ -198,6 +200,161 @@ fn run_script_passes_every_argument_unchanged_through_sh() {
     expected.push("x,y".into());
     expected.push("".into()); // the split after the last NUL
     assert_eq!(got, expected, "script:\n{script}");
+}
+
+/// A run script with a VM state: the first run pins the image's files and boots an overlay in `IMAGE.state`; the
+/// image is never written; a script from a later build keeps booting the build the state was made from and says
+/// so; `$VMKIT_STATE` puts a second VM elsewhere. Run by a real `sh` with the real `qemu-img`.
+#[test]
+fn run_script_keeps_the_vm_state_beside_the_image_across_rebuilds() {
+    let root = tempfile::tempdir().unwrap();
+    let image = root.path().join("my image");
+    std::fs::create_dir(&image).unwrap();
+    let status = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(image.join("disk.qcow2"))
+        .arg("16M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(image.join("seed.iso"), b"seed").unwrap();
+    std::fs::write(image.join("vars.fd"), b"built vars").unwrap();
+    std::fs::create_dir(image.join("tpm")).unwrap();
+    std::fs::write(image.join("tpm/state"), b"built tpm").unwrap();
+    let printer = root.path().join("qemu");
+    std::fs::write(&printer, "#!/bin/sh\npwd\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+    make_executable(&printer);
+    let mut cmd = QemuCommand::new(Accel::Tcg);
+    cmd.program = printer;
+    cmd.drives.push(Drive::with_device(
+        "disk0",
+        PathBuf::from(qemu::VmState::OVERLAY),
+        ImageFormat::Qcow2,
+        Device::new("virtio-blk-pci"),
+    ));
+    let write = |build: &str| {
+        let script = RunScript {
+            cd_to_script_dir: true,
+            state: Some(qemu::VmState {
+                build: build.to_owned(),
+                pinned: vec![PathBuf::from("disk.qcow2"), PathBuf::from("seed.iso")],
+                disk: PathBuf::from("disk.qcow2"),
+                copied: vec![PathBuf::from("vars.fd"), PathBuf::from("tpm")],
+            }),
+            ..RunScript::default()
+        }
+        .render(&cmd)
+        .unwrap();
+        let path = image.join("run");
+        std::fs::write(&path, script).unwrap();
+        make_executable(&path);
+        path
+    };
+    let run = |script: &Path, env: Option<&Path>| {
+        let mut c = std::process::Command::new(script);
+        c.env_remove("VMKIT_STATE");
+        if let Some(dir) = env {
+            c.env("VMKIT_STATE", dir);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let disk_before = std::fs::read(image.join("disk.qcow2")).unwrap();
+
+    let script = write("b1");
+    let (out, err) = run(&script, None);
+    let state = root.path().join("my image.state");
+    assert_eq!(qemu::VmState::dir_for(&image), state);
+    assert!(out.starts_with(&format!("{}\n", state.join("b1").display())), "{out}");
+    assert!(out.contains("file=../disk.qcow2"), "{out}");
+    assert!(err.contains("kept in"), "{err}");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
+    let pinned = std::fs::metadata(state.join("b1/disk.qcow2")).unwrap();
+    assert_eq!(pinned.ino(), std::fs::metadata(image.join("disk.qcow2")).unwrap().ino(), "a hard link");
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(state.join("disk.qcow2"))
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["backing-filename"], "b1/disk.qcow2", "{info}");
+    assert_eq!(std::fs::read_to_string(state.join("build")).unwrap(), "b1\n");
+    // What the VM writes is its own copy.
+    assert_ne!(
+        std::fs::metadata(state.join("b1/vars.fd")).unwrap().ino(),
+        std::fs::metadata(image.join("vars.fd")).unwrap().ino()
+    );
+    assert_eq!(std::fs::read(state.join("b1/tpm/state")).unwrap(), b"built tpm");
+
+    // A second run reuses the state, quietly.
+    let (_, err) = run(&script, None);
+    assert!(err.is_empty(), "{err}");
+
+    // A rebuild: the image's disk is replaced by a new file; the state keeps booting build b1, and says so.
+    std::fs::remove_file(image.join("disk.qcow2")).unwrap();
+    let status = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(image.join("disk.qcow2"))
+        .arg("32M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let script = write("b2");
+    let (out, err) = run(&script, None);
+    assert!(out.starts_with(&format!("{}\n", state.join("b1").display())), "{out}");
+    assert!(err.contains("earlier build") && err.contains("rm -r"), "{err}");
+    assert_eq!(std::fs::read(state.join("b1/disk.qcow2")).unwrap(), disk_before, "the old build's disk is kept");
+
+    // Another VM from the same image, elsewhere.
+    let other = root.path().join("second vm");
+    let (out, _) = run(&script, Some(&other));
+    assert!(out.starts_with(&format!("{}\n", other.join("b2").display())), "{out}");
+    assert!(
+        !std::fs::read_dir(root.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".new-"))
+    );
+
+    // A first run that fails half-way (here: the image's disk is not a disk) leaves no state, half-made or not.
+    std::fs::write(image.join("disk.qcow2"), b"not a disk").unwrap();
+    let third = root.path().join("third vm");
+    let out = std::process::Command::new(&script).env("VMKIT_STATE", &third).output().unwrap();
+    assert!(!out.status.success());
+    assert!(!third.exists());
+    assert!(
+        !std::fs::read_dir(root.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".new-"))
+    );
+}
+
+/// A state whose build id or pinned names could escape the state directory is refused.
+#[test]
+fn run_script_state_refuses_unsafe_names() {
+    let cmd = guest_like();
+    for (build, pinned) in [("../x", "disk.qcow2"), ("", "disk.qcow2"), ("b1", "../disk.qcow2"), ("b1", "/disk.qcow2")]
+    {
+        let script = RunScript {
+            cd_to_script_dir: true,
+            state: Some(qemu::VmState {
+                build: build.to_owned(),
+                pinned: vec![PathBuf::from(pinned)],
+                disk: PathBuf::from(pinned),
+                copied: vec![],
+            }),
+            ..RunScript::default()
+        };
+        assert!(script.render(&cmd).is_err(), "{build:?} {pinned:?}");
+    }
+    let script = RunScript {
+        cd_to_script_dir: true,
+        state: Some(qemu::VmState {
+            build: "b1".to_owned(),
+            pinned: vec![PathBuf::from("disk.qcow2")],
+            disk: PathBuf::from("disk.qcow2"),
+            copied: vec![PathBuf::from("../tpm")],
+        }),
+        ..RunScript::default()
+    };
+    assert!(script.render(&cmd).is_err());
 }
 
 fn make_executable(path: &Path) {

@@ -239,6 +239,21 @@ fn e2e_debian_image_lifecycle() {
         run(vmkit().args(["image", "test"]).arg(&out).arg("--cache-dir").arg(cache()).arg("--no-cache"));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("passed") && stdout.contains("hostname debian-12"), "{stdout}");
+    // The image was generalised: the build boot's identity is recorded, and the VM made its own.
+    let built = manifest.build_identity.as_ref().expect("the manifest records the build boot's identity");
+    assert!(!built.host_keys.is_empty());
+    assert!(stdout.contains("its own machine id and SSH host keys"), "{stdout}");
+
+    // `run` keeps the VM's changes beside the image: its first start makes IMAGE.state with an overlay on a
+    // pinned copy of the disk (QEMU is only asked for its version here; the boot itself is the boot test's).
+    let (code, _, stderr) = run(Command::new(out.join("run")).arg("-version"));
+    assert_eq!(code, 0, "{stderr}");
+    let state = qemu::VmState::dir_for(&out);
+    assert!(stderr.contains("kept in"), "{stderr}");
+    let build = std::fs::read_to_string(state.join("build")).unwrap();
+    let info = run(Command::new("qemu-img").args(["info", "--output=json"]).arg(state.join("disk.qcow2")));
+    assert!(info.1.contains(&format!("\"backing-filename\": \"{}/disk.qcow2\"", build.trim())), "{}", info.1);
+    assert!(manifest.changed_outputs(&out).is_empty(), "the image is unchanged");
     let (code, stdout, _) = run(vmkit().args(["image", "test"]).arg(&out).arg("--cache-dir").arg(cache()));
     assert_eq!(code, 0);
     assert!(stdout.contains("cached"), "{stdout}");
@@ -250,6 +265,8 @@ fn e2e_debian_image_lifecycle() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("up to date"), "{stdout}");
     assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), before);
+
+    std::fs::remove_dir_all(&state).unwrap();
 
     // A tampered image fails its test.
     std::fs::write(out.join("seed.iso"), b"not the seed").unwrap();

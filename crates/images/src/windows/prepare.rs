@@ -266,6 +266,7 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
         cd_to_script_dir: true,
         pass_args: true,
         before,
+        state: None,
     }
     .render(&machine.interactive())?;
     crate::build::write_mode(&dir.join(names::INSTALL), script.as_bytes(), 0o755)?;
