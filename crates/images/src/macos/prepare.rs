@@ -242,6 +242,8 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
         cd_to_script_dir: true,
         pass_args: true,
         before: Vec::new(),
+        // The install writes to this directory's own disk and VARS, as the Windows install does.
+        state: None,
     }
     .render(&machine.command())?;
     crate::build::write_mode(&dir.join(names::INSTALL), script.as_bytes(), 0o755)?;
