@@ -54,6 +54,8 @@ print(json.dumps({
     'connect': d['UEFI']['ConnectDrivers'],
     'vault': d['Misc']['Security']['Vault'],
     'secure_boot_model': d['Misc']['Security']['SecureBootModel'],
+    'hide_auxiliary': d['Misc']['Boot']['HideAuxiliary'],
+    'picker_timeout': d['Misc']['Boot']['Timeout'],
     'cpu_info': d['Kernel']['Quirks']['ProvideCurrentCpuInfo'],
     'kexts': len(d['Kernel']['Add']),
     'booter': sorted(k for k, v in d['Booter']['Quirks'].items() if v is True),
@@ -93,6 +95,10 @@ fn macos_config_plist_reads_back_with_plistutil_and_plistlib() {
         assert_eq!(view["drivers"], serde_json::json!(["OpenRuntime.efi", "OpenHfsPlus.efi"]));
         assert_eq!(view["vault"], "Optional");
         assert_eq!(view["secure_boot_model"], "Disabled");
+        assert_eq!(
+            (&view["hide_auxiliary"], &view["picker_timeout"]),
+            (&serde_json::json!(false), &serde_json::json!(10))
+        );
         assert_eq!(view["kexts"], 0);
         assert_eq!(
             view["booter"],

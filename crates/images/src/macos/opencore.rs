@@ -276,7 +276,7 @@ pub struct Misc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MiscBoot {
-    /// Hide recovery and tool entries unless asked for.
+    /// Hide recovery and tool entries unless asked for (vmkit shows them: the installer disk is a recovery image).
     pub hide_auxiliary: bool,
     /// `Builtin`: OpenCore's text picker (no theme files needed).
     pub picker_mode: String,
@@ -505,7 +505,8 @@ impl Config {
             },
             misc: Misc {
                 boot: MiscBoot {
-                    hide_auxiliary: true,
+                    // Shown: OpenCore may count a recovery image (the installer disk) as an auxiliary entry.
+                    hide_auxiliary: false,
                     picker_mode: "Builtin".to_owned(),
                     show_picker: true,
                     timeout: settings.picker_timeout,
