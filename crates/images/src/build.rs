@@ -281,6 +281,31 @@ pub enum BuildError {
     /// The guest's Secure Boot / TPM state is not what the recipe asked for.
     #[error("{0}")]
     Security(String),
+    /// A macOS recipe reached the Linux pipeline.
+    #[error(
+        "macOS recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes the OpenCore boot disk, the installer disk and DIR/install (docs/macos.md)"
+    )]
+    MacosNotBuilt,
+    /// The host cannot run the macOS version (the pre-flight's reasons).
+    #[error("this host cannot run macOS {version}: {problems}")]
+    Preflight {
+        /// The version.
+        version: &'static str,
+        /// Why not.
+        problems: String,
+    },
+    /// The OpenCore release is not usable.
+    #[error(transparent)]
+    OpenCore(#[from] crate::macos::opencore::OpenCoreError),
+    /// The macOS boot disk could not be written.
+    #[error(transparent)]
+    BootDisk(#[from] crate::macos::bootdisk::BootDiskError),
+    /// The recovery image could not be converted.
+    #[error(transparent)]
+    Dmg(#[from] media::dmg::DmgError),
+    /// A recorded Mac identity is damaged.
+    #[error(transparent)]
+    Identity(#[from] crate::macos::smbios::IdentityError),
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -305,8 +330,12 @@ impl BuildError {
                 | Self::MediaUnreadable { .. }
                 | Self::Answer(_)
                 | Self::Script(_)
+                | Self::MacosNotBuilt
+                | Self::OpenCore(_)
+                | Self::Identity(_)
         ) || matches!(self, Self::Phase { source, .. } if source.is_bad_input())
             || matches!(self, Self::Fetch(e) if e.is_bad_input())
+            || matches!(self, Self::Dmg(e) if !matches!(e, media::dmg::DmgError::Io { .. }))
             || matches!(self, Self::CloudInitSeed(e) if e.is_bad_input())
     }
 }
@@ -879,6 +908,7 @@ async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<B
             })
         }
         Source::Windows(_) => Err(BuildError::WindowsRecipe("the Linux base image")),
+        Source::Macos(_) => Err(BuildError::MacosNotBuilt),
         Source::CloudImage { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let source = fetch::Source::new(url, digest)?;

@@ -281,3 +281,86 @@ fn a_windows_build_without_media_or_with_a_broken_script_exits_2_and_leaves_noth
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A stand-in OpenCore release zip (OpenCorePkg's layout, placeholder bytes) made by Debian's `zip`.
+fn opencore_stand_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let root = dir.join("release");
+    for file in [
+        "X64/EFI/BOOT/BOOTx64.efi",
+        "X64/EFI/OC/OpenCore.efi",
+        "X64/EFI/OC/Drivers/OpenRuntime.efi",
+        "X64/EFI/OC/Drivers/OpenHfsPlus.efi",
+        "Docs/Sample.plist",
+    ] {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("stand-in {file}")).unwrap();
+    }
+    let zip = dir.join("OpenCore-RELEASE.zip");
+    tool(std::process::Command::new("zip").arg("-q").arg("-r").arg(&zip).arg(".").current_dir(&root));
+    zip
+}
+
+#[test]
+fn macos_prepare_verifies_the_pinned_opencore_release_and_prints_no_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = opencore_stand_in(dir.path());
+    let dmg = dir.path().join("BaseSystem.dmg");
+    let disk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    testbed::udif::write(&disk, &dmg, |_, _| testbed::udif::Compression::Zlib);
+    let recipe = dir.path().join("mac.toml");
+    let write_recipe = |sha256: &str| {
+        std::fs::write(
+            &recipe,
+            format!(
+                "name = \"mac\"\nusername = \"agent\"\nmemory = 4096\ndiskSize = \"8G\"\n[source.macos]\n\
+                 version = \"sonoma\"\nopencore = {{ url = \"file://{}\", sha256 = \"{sha256}\" }}\n",
+                zip.display()
+            ),
+        )
+        .unwrap();
+    };
+    let out = dir.path().join("mac");
+    let cache = dir.path().join("cache");
+    let prepare = |extra: &[&str]| {
+        let mut cmd = vmkit();
+        cmd.args(["image", "prepare"])
+            .arg(&recipe)
+            .arg("--out")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg("--recovery")
+            .arg(&dmg)
+            .args(["--progress", "off"])
+            .args(extra)
+            // The pre-flight sees "no usable KVM", whatever this host has.
+            .env("VMKIT_ACCEL", "tcg");
+        cmd
+    };
+
+    // A release whose bytes are not the pinned ones: exit 1, nothing made.
+    write_recipe(&"ab".repeat(32));
+    prepare(&["--allow-tcg"]).assert().code(1).stderr(predicate::str::contains("SHA-256 mismatch"));
+    assert!(!out.exists());
+    // No usable KVM and no --allow-tcg: refused before anything is fetched.
+    let digest = fetch::Sha256::of_file(&zip).unwrap().to_hex();
+    write_recipe(&digest);
+    prepare(&[]).assert().code(1).stderr(predicate::str::contains("--allow-tcg"));
+    assert!(!out.exists() && !cache.join("sha256").join(&digest).exists());
+    // Windows flags on a macOS recipe: bad input.
+    prepare(&["--allow-tcg", "--iso", "win.iso"]).assert().code(2).stderr(predicate::str::contains("Windows recipes"));
+
+    let done =
+        prepare(&["--allow-tcg"]).assert().code(0).stdout(predicate::str::contains("prepared (macOS sonoma, tcg)"));
+    let output = done.get_output();
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let prepared: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("prepared.json")).unwrap()).unwrap();
+    assert_eq!(prepared["opencore"]["sha256"], digest.as_str());
+    for field in ["serial", "mlb", "systemUuid", "rom"] {
+        let value = prepared["identity"][field].as_str().unwrap();
+        assert!(!printed.contains(value), "the {field} was printed: {printed}");
+    }
+    assert!(cache.join("sha256").join(&digest).is_file(), "the verified release is in the cache");
+}

@@ -109,12 +109,14 @@ pub struct Prepared {
     pub public_key: String,
 }
 
-/// Resolves one piece of media: a local file must exist; a download is fetched into the cache and verified.
-async fn resolve_media(
+/// Resolves one piece of media: a local file must exist; a download is fetched into the cache under `cache_root`
+/// and verified.
+pub(crate) async fn resolve_media(
     what: &str,
     over: Option<&Path>,
     recipe: Option<&MediaSource>,
-    opts: &PrepareOptions,
+    cache_root: &Path,
+    progress: fetch::ProgressMode,
 ) -> Result<MediaRecord, BuildError> {
     let source = match (over, recipe) {
         (Some(path), _) => MediaSource::Path(path.to_owned()),
@@ -140,7 +142,7 @@ async fn resolve_media(
         MediaSource::Download { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let src = fetch::Source::new(&url, digest)?;
-            let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?.progress(opts.progress);
+            let fetcher = fetch::Fetcher::new(fetch::Cache::at(cache_root))?.progress(progress);
             let fetched = fetcher.fetch(&src).await?;
             let size = std::fs::metadata(&fetched.path).map(|m| m.len()).unwrap_or(0);
             Ok(MediaRecord { path: fetched.path, url: Some(url), sha256: Some(sha256), size })
@@ -202,8 +204,16 @@ pub(crate) async fn prepare_into(
     if let Some(missing) = firmware.missing() {
         return Err(BuildError::Firmware { path: missing.to_owned() });
     }
-    let iso = resolve_media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), opts).await?;
-    let virtio = resolve_media("VirtIO driver media", opts.media.virtio.as_deref(), w.virtio.as_ref(), opts).await?;
+    let iso = resolve_media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), &opts.cache_root, opts.progress)
+        .await?;
+    let virtio = resolve_media(
+        "VirtIO driver media",
+        opts.media.virtio.as_deref(),
+        w.virtio.as_ref(),
+        &opts.cache_root,
+        opts.progress,
+    )
+    .await?;
     // Both ISOs are looked into before anything boots: the edition must be on the install image (for x64), and
     // the VirtIO media must hold the storage and network drivers for this Windows version.
     let install = media::windows::inspect_path(&iso.path)?;

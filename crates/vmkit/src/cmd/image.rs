@@ -33,9 +33,11 @@ enum Sub {
     Build(BuildArgs),
     /// Boot a built image from a throwaway overlay and run the SSH health check. Exit 0 pass, 1 fail.
     Test(TestArgs),
-    /// Everything up to the first boot into a new directory, and stop there: for Windows the verified media,
-    /// keys, answer file and media, firmware VARS, TPM state, disk; for Linux the base, keys, NoCloud seed, disk
-    /// and kernel; and an `install` script that runs the first boot.
+    /// Everything up to the first boot into a new directory, and stop there, with an `install` script that runs
+    /// the first boot. Windows recipes: verified media, keys, answer file and media, firmware VARS, TPM state,
+    /// disk. macOS recipes: host pre-flight, verified OpenCore release, boot disk with config.plist and the
+    /// image's Mac identity, installer disk from the recovery image, disk, firmware VARS. Linux recipes: the base,
+    /// keys, NoCloud seed, disk and kernel.
     Prepare(PrepareArgs),
     /// Validate a recipe without building anything; print it as vmkit reads it (defaults applied, file contents
     /// inlined, the Ubuntu source as its URL). Exit 0 valid, 2 not.
@@ -81,7 +83,7 @@ struct PrepareArgs {
     progress: Progress,
 }
 
-/// Media on the command line, overriding a Windows recipe's.
+/// Media on the command line, overriding a recipe's.
 #[derive(Debug, clap::Args)]
 struct MediaArgs {
     /// The Windows install ISO (overrides the recipe's `iso`).
@@ -91,6 +93,18 @@ struct MediaArgs {
     /// The VirtIO driver ISO (overrides the recipe's `virtio`).
     #[arg(long, value_name = "PATH")]
     virtio: Option<PathBuf>,
+
+    /// A macOS recovery image on disk (overrides the recipe's `recovery`; otherwise it is fetched from Apple).
+    #[arg(long, value_name = "PATH")]
+    recovery: Option<PathBuf>,
+
+    /// An OpenCore release zip (or unpacked release) on disk (overrides the recipe's `opencore`).
+    #[arg(long, value_name = "PATH")]
+    opencore: Option<PathBuf>,
+
+    /// macOS: run under TCG emulation when KVM is not usable (an install then takes many hours).
+    #[arg(long)]
+    allow_tcg: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -283,6 +297,35 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
 
 async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
     let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
+    let bad_or_failed = |e: images::build::BuildError| {
+        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
+    };
+    let windows_flags = args.media.iso.is_some() || args.media.virtio.is_some();
+    let macos_flags = args.media.recovery.is_some() || args.media.opencore.is_some() || args.media.allow_tcg;
+    let mismatch = match &recipe.source {
+        images::recipe::Source::Macos(_) if windows_flags => Some(("--iso and --virtio", "Windows")),
+        images::recipe::Source::Windows(_) if macos_flags => Some(("--recovery, --opencore and --allow-tcg", "macOS")),
+        _ => None,
+    };
+    if let Some((flags, kind)) = mismatch {
+        return Err(exit::BadInput(format!("{}: {flags} are for {kind} recipes", args.recipe.display())).into());
+    }
+    if let images::recipe::Source::Macos(macos) = &recipe.source {
+        let opts = images::macos::prepare::PrepareOptions {
+            out: args.out.clone(),
+            cache_root: images::cache_root(args.common.cache_dir.as_deref())?,
+            replace: args.replace,
+            recovery: args.media.recovery,
+            opencore: args.media.opencore,
+            allow_tcg: args.media.allow_tcg,
+            progress: args.progress.into(),
+            quiet: args.common.quiet,
+        };
+        let prepared = images::macos::prepare::prepare(&recipe, macos, &opts).await.map_err(bad_or_failed)?;
+        outln!("{}: prepared (macOS {}, {})", args.out.display(), prepared.version, prepared.accel);
+        outln!("install:   {}", args.out.join(images::macos::prepare::names::INSTALL).display());
+        return Ok(ExitCode::from(exit::OK));
+    }
     let images::recipe::Source::Windows(windows) = &recipe.source else {
         return prepare_linux(&args, &recipe).await;
     };
@@ -294,9 +337,7 @@ async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
         progress: args.progress.into(),
         quiet: args.common.quiet,
     };
-    let prepared = images::windows::prepare::prepare(&recipe, windows, &opts).await.map_err(|e| {
-        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
-    })?;
+    let prepared = images::windows::prepare::prepare(&recipe, windows, &opts).await.map_err(bad_or_failed)?;
     outln!("{}: prepared (image index {}, {})", args.out.display(), prepared.image_index, prepared.accel);
     outln!("install:   {}", args.out.join(images::windows::prepare::names::INSTALL).display());
     Ok(ExitCode::from(exit::OK))
