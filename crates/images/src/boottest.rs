@@ -9,6 +9,9 @@
 //!    check, the same one automation scripts end with — asking for the hostname after `cloud-init status --wait`;
 //!    compare it with the manifest; check that the VM made its own machine id and SSH host keys rather than
 //!    carrying the build boot's (recorded in the manifest); shut down (guest power-off, ACPI, quit, kill).
+//! 4. A Windows image boots with copies of its VARS and TPM state (swtpm started on the copy), and its check is
+//!    PowerShell ([`crate::windows::guest::SECURITY_QUERY`]): Secure Boot on and a TPM 2.0 present when the recipe
+//!    asked for them, read from the guest, parsed as JSON; a failure names what was found.
 //!
 //! [`BootedImage`] is the boot on its own, for callers (and tests) that want to look around in the guest.
 
@@ -25,8 +28,11 @@ use crate::build::{BuildError, Say, Watch, files, serial_tail};
 use crate::fsutil::{QEMU_PIDFILE, WorkDir};
 use crate::guest::{GuestIdentity, GuestSsh};
 use crate::machine::{BootKind, ImageMachine};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, WindowsMachineRecord};
 use crate::tools::{create_overlay, image_info};
+use crate::windows::guest as ps;
+use crate::windows::machine::WindowsMachine;
+use crate::windows::prepare::names;
 
 /// How to test.
 #[derive(Debug, Clone)]
@@ -85,6 +91,8 @@ pub struct BootedImage {
     pub serial_log: PathBuf,
     /// Seconds from [`BootedImage::start`] until QEMU was up.
     pub started_after: f64,
+    /// The image's TPM (a copy of its state), for Windows images with one; stopped after QEMU.
+    swtpm: Option<qemu::Swtpm>,
     work: WorkDir,
     accel: String,
 }
@@ -126,17 +134,20 @@ impl BootedImage {
             _ => BootKind::Disk,
         };
         let accel = KvmProbe::with_cache_dir(Some(cache_root.join("kvm-probe"))).choose().await?;
+        let serial_log = w.join(files::SERIAL);
+        if let Some(windows) = manifest.machine.windows.clone() {
+            return Self::start_windows(started, &dir, manifest, windows, key, work, overlay, accel).await;
+        }
         let mut machine = ImageMachine {
             name: format!("{}-test", manifest.name),
             accel: accel.accel,
             memory_mib: manifest.machine.memory,
             cpus: manifest.machine.cpus,
             disk: overlay,
-            seed: Some(dir.join(&manifest.machine.seed)),
+            seed: manifest.machine.seed.as_ref().map(|s| dir.join(s)),
             boot,
             ssh_port: 0,
         };
-        let serial_log = w.join(files::SERIAL);
         let mut last = None;
         for _ in 0..3 {
             machine.ssh_port = qemu::free_tcp_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -152,6 +163,7 @@ impl BootedImage {
                         manifest,
                         serial_log,
                         started_after: started.elapsed().as_secs_f64(),
+                        swtpm: None,
                         work,
                         accel: accel.accel.to_string(),
                     });
@@ -166,9 +178,104 @@ impl BootedImage {
         ))
     }
 
+    /// A Windows image: its VARS and TPM state copied into the throwaway directory (the image is only read), swtpm
+    /// started on the copy, the machine without install media, VNC on 127.0.0.1.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_windows(
+        started: Instant,
+        dir: &Path,
+        manifest: Manifest,
+        windows: WindowsMachineRecord,
+        key: PathBuf,
+        work: WorkDir,
+        overlay: PathBuf,
+        accel: qemu::AccelChoice,
+    ) -> Result<Self, BuildError> {
+        let w = work.path().to_owned();
+        let io = |op: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |source| BuildError::Io { op, path, source }
+        };
+        let vars = w.join(names::VARS);
+        std::fs::copy(dir.join(&windows.vars), &vars).map_err(io("copying", &dir.join(&windows.vars)))?;
+        let swtpm = match &windows.tpm_state {
+            Some(state) => {
+                let copy = w.join(names::TPM_DIR);
+                std::fs::create_dir(&copy).map_err(io("creating", &copy))?;
+                for entry in std::fs::read_dir(dir.join(state)).map_err(io("reading", &dir.join(state)))? {
+                    let entry = entry.map_err(io("reading", &dir.join(state)))?;
+                    if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                        std::fs::copy(entry.path(), copy.join(entry.file_name()))
+                            .map_err(io("copying", &entry.path()))?;
+                    }
+                }
+                Some(qemu::Swtpm::start(
+                    &qemu::SwtpmCommand::new(&copy, w.join("swtpm.sock")),
+                    Duration::from_secs(10),
+                )?)
+            }
+            None => None,
+        };
+        let mut machine = WindowsMachine {
+            name: format!("{}-test", manifest.name),
+            accel: accel.accel,
+            memory_mib: manifest.machine.memory,
+            cpus: manifest.machine.cpus,
+            disk: overlay,
+            firmware_code: PathBuf::from(&windows.firmware_code),
+            vars,
+            secure_boot: windows.secure_boot,
+            tpm_socket: swtpm.as_ref().map(|t| t.socket().to_owned()),
+            install: None,
+            ssh_port: 0,
+        };
+        let serial_log = w.join(files::SERIAL);
+        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut last = None;
+        for _ in 0..3 {
+            machine.ssh_port =
+                qemu::free_tcp_port(localhost).map_err(io("finding a free port on", Path::new("127.0.0.1")))?;
+            let display = qemu::free_vnc_display(localhost)
+                .map_err(io("finding a free VNC display on", Path::new("127.0.0.1")))?;
+            let cmd = machine.supervised(
+                w.join("qmp.sock"),
+                (w.join("serial.sock"), serial_log.clone()),
+                w.join(QEMU_PIDFILE),
+                qemu::Vnc::localhost(display),
+            );
+            match Qemu::start_with(&cmd, StartOptions::default()).await {
+                Ok(qemu) => {
+                    let ssh = GuestSsh::local(machine.ssh_port, &manifest.ssh.user, key);
+                    return Ok(Self {
+                        qemu,
+                        ssh,
+                        manifest,
+                        serial_log,
+                        started_after: started.elapsed().as_secs_f64(),
+                        swtpm,
+                        work,
+                        accel: accel.accel.to_string(),
+                    });
+                }
+                Err(e) if e.is_addr_in_use() => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.map_or_else(
+            || BuildError::Io { op: "starting QEMU", path: w.clone(), source: std::io::Error::other("no attempt") },
+            Into::into,
+        ))
+    }
+
+    /// Whether this is a Windows image (commands are PowerShell, see [`crate::windows::guest`]).
+    pub fn is_windows(&self) -> bool {
+        self.manifest.machine.windows.is_some()
+    }
+
     /// Waits until SSH lets the user in (failing at once if QEMU exits).
     pub async fn wait_ssh(&self, limit: Duration) -> Result<Duration, BuildError> {
-        self.watch().step("waiting for SSH", self.ssh.wait_ready(limit, Duration::from_millis(100))).await
+        let probe = if self.is_windows() { ps::command(ps::READY) } else { "true".to_owned() };
+        self.watch().step("waiting for SSH", self.ssh.wait_ready_with(limit, Duration::from_millis(100), &probe)).await
     }
 
     /// Races `fut` against QEMU's exit.
@@ -179,10 +286,19 @@ impl BootedImage {
     /// Powers the guest off (guest, ACPI, quit, kill) and removes the throwaway directory.
     pub async fn shutdown(self) -> Result<qemu::Stopped, BuildError> {
         let ssh = self.ssh.clone();
+        let windows = self.is_windows();
         let poweroff = async move {
-            let _ = ssh.run_as_root("systemctl poweroff", Duration::from_secs(30)).await;
+            let _ = if windows {
+                ssh.run(&ps::command(ps::SHUTDOWN), Duration::from_secs(60), 0).await
+            } else {
+                ssh.run_as_root("systemctl poweroff", Duration::from_secs(30)).await
+            };
         };
-        let stopped = self.qemu.stop(StopPlan::default().with_guest(poweroff, Duration::from_secs(120))).await?;
+        let wait = if windows { Duration::from_secs(600) } else { Duration::from_secs(120) };
+        let stopped = self.qemu.stop(StopPlan::default().with_guest(poweroff, wait)).await?;
+        if let Some(tpm) = self.swtpm {
+            tpm.stop(Duration::from_secs(10));
+        }
         Ok(stopped)
     }
 
@@ -255,39 +371,25 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
         }
     };
     say.line(&format!("SSH answers after {ready:.1}s; running the health check"));
-    let check = HealthCheck {
-        user: booted.ssh.user.clone(),
-        password: None,
-        key_file: Some(booted.ssh.key.clone()),
-        host: None,
-        port: None,
-        command: "cloud-init status --wait >/dev/null && hostname".to_owned(),
-        timeout: Duration::from_secs(600),
-        retries: 3,
-        retry_delay: Duration::from_secs(2),
-    };
-    let target = SshTarget { host: booted.ssh.target.host.clone(), port: booted.ssh.target.port };
-    let health = booted
-        .watch()
-        .run(
-            "running the health check",
-            run_health_check(&check, &target, |a| {
-                tracing::debug!(attempt = a.number, ok = a.result.is_ok(), "health check attempt")
-            }),
-        )
-        .await;
-    let verdict = match health {
-        Err(e) => Err(e.to_string()),
-        Ok(report) => match report.attempts.last().map(|a| &a.result) {
-            Some(Ok(out)) if out.trim() == manifest.hostname => {
-                Ok(format!("SSH login as {} works; cloud-init done; hostname {}", manifest.ssh.user, manifest.hostname))
-            }
-            Some(Ok(out)) => {
-                Err(format!("the guest calls itself `{}`, the manifest says `{}`", out.trim(), manifest.hostname))
-            }
-            Some(Err(e)) => Err(format!("health check failed: {e}")),
-            None => Err("the health check made no attempt".to_owned()),
-        },
+    let verdict = if let Some(windows) = &manifest.machine.windows {
+        let query = booted
+            .watch()
+            .step(
+                "asking Windows about Secure Boot and the TPM",
+                booted.ssh.run(&ps::command(ps::SECURITY_QUERY), Duration::from_secs(300), 2),
+            )
+            .await;
+        match query {
+            Err(e) => Err(e.to_string()),
+            Ok(out) => ps::SecurityState::parse(&out)
+                .and_then(|state| state.check(windows.secure_boot, windows.tpm_state.is_some()))
+                .map(|found| {
+                    let found = if found.is_empty() { "neither asked for".to_owned() } else { found };
+                    format!("SSH login as {} works; PowerShell answers; {found}", manifest.ssh.user)
+                }),
+        }
+    } else {
+        linux_health(&booted, &manifest).await
     };
     // A VM made from the image has its own identity, not the build boot's (see GuestIdentity).
     let verdict = match (verdict, &manifest.build_identity) {
@@ -337,6 +439,44 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
         }
     }
     Ok(report)
+}
+
+/// The Linux health check: `cloud-init status --wait`, then the hostname, compared with the manifest.
+async fn linux_health(booted: &BootedImage, manifest: &Manifest) -> Result<String, String> {
+    let check = HealthCheck {
+        user: booted.ssh.user.clone(),
+        password: None,
+        key_file: Some(booted.ssh.key.clone()),
+        host: None,
+        port: None,
+        command: "cloud-init status --wait >/dev/null && hostname".to_owned(),
+        timeout: Duration::from_secs(600),
+        retries: 3,
+        retry_delay: Duration::from_secs(2),
+    };
+    let target = SshTarget { host: booted.ssh.target.host.clone(), port: booted.ssh.target.port };
+    let health = booted
+        .watch()
+        .run(
+            "running the health check",
+            run_health_check(&check, &target, |a| {
+                tracing::debug!(attempt = a.number, ok = a.result.is_ok(), "health check attempt")
+            }),
+        )
+        .await;
+    match health {
+        Err(e) => Err(e.to_string()),
+        Ok(report) => match report.attempts.last().map(|a| &a.result) {
+            Some(Ok(out)) if out.trim() == manifest.hostname => {
+                Ok(format!("SSH login as {} works; cloud-init done; hostname {}", manifest.ssh.user, manifest.hostname))
+            }
+            Some(Ok(out)) => {
+                Err(format!("the guest calls itself `{}`, the manifest says `{}`", out.trim(), manifest.hostname))
+            }
+            Some(Err(e)) => Err(format!("health check failed: {e}")),
+            None => Err("the health check made no attempt".to_owned()),
+        },
+    }
 }
 
 /// The manifest of the image directory `dir`.

@@ -38,6 +38,7 @@ use crate::manifest::{
 };
 use crate::recipe::{Recipe, Source};
 use crate::tools::{ToolError, compact, create_overlay, image_info, version};
+use serde::Serialize;
 
 /// Bump when the same recipe would build a different image: existing outputs are then rebuilt.
 const BUILD_REVISION: u32 = 1;
@@ -77,6 +78,33 @@ pub struct BuildOptions {
     pub progress: fetch::ProgressMode,
     /// No step messages on stderr.
     pub quiet: bool,
+    /// Where step messages go; `None` writes them to stderr (unless `quiet`).
+    pub sink: Option<ProgressSink>,
+    /// Windows: how often a long wait (the install) reports that it is still waiting.
+    pub progress_every: Duration,
+    /// Windows: media given on the command line instead of the recipe's.
+    pub media: crate::windows::prepare::MediaOverrides,
+}
+
+/// One step message of a build: the image, the time since the build started, what is happening.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressEvent {
+    /// The recipe's name.
+    pub image: String,
+    /// Since the build started.
+    pub elapsed: Duration,
+    /// What is happening (a phase name first for Windows builds: `setup: waiting for SSH …`).
+    pub message: String,
+}
+
+/// Receives a build's [`ProgressEvent`]s; the binary prints them (the library never does when one is given).
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Fn(&ProgressEvent) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
 }
 
 impl BuildOptions {
@@ -90,6 +118,9 @@ impl BuildOptions {
             command_timeout: Duration::from_secs(60 * 60),
             progress: fetch::ProgressMode::Auto,
             quiet: false,
+            sink: None,
+            progress_every: Duration::from_secs(60),
+            media: crate::windows::prepare::MediaOverrides::default(),
         }
     }
 }
@@ -220,11 +251,61 @@ pub enum BuildError {
         /// What was wrong.
         why: String,
     },
-    /// A Windows recipe reached the Linux pipeline.
+    /// A phase of a Windows build failed.
+    #[error("{phase} failed: {source}")]
+    Phase {
+        /// The phase (`prepare`, `boot`, `setup`, `provision`, `shutdown`, `compact`, `finish`).
+        phase: &'static str,
+        /// Why.
+        source: Box<BuildError>,
+    },
+    /// The recipe's automation script cannot be loaded.
+    #[error("automate: {0}")]
+    Script(String),
+    /// The recipe's automation script ran and failed.
+    #[error("the automation script {} failed: {detail}", script.display())]
+    Automation {
+        /// The script.
+        script: PathBuf,
+        /// The failing step and why.
+        detail: String,
+    },
+    /// The guest neither powered off over SSH nor on the ACPI power button.
     #[error(
-        "Windows recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes everything up to the first boot, and DIR/install runs Setup (docs/windows.md)"
+        "the guest did not power off (asked over SSH, then by the ACPI power button); QEMU was killed and the image is not kept, as its file systems may be inconsistent"
     )]
-    NotLinux,
+    NotShutDown,
+    /// A Linux-only step was given a Windows recipe.
+    #[error("{0} is for Linux recipes; Windows recipes are prepared and built from their install media")]
+    WindowsRecipe(&'static str),
+    /// The guest's Secure Boot / TPM state is not what the recipe asked for.
+    #[error("{0}")]
+    Security(String),
+    /// A macOS recipe reached the Linux pipeline.
+    #[error(
+        "macOS recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes the OpenCore boot disk, the installer disk and DIR/install (docs/macos.md)"
+    )]
+    MacosNotBuilt,
+    /// The host cannot run the macOS version (the pre-flight's reasons).
+    #[error("this host cannot run macOS {version}: {problems}")]
+    Preflight {
+        /// The version.
+        version: &'static str,
+        /// Why not.
+        problems: String,
+    },
+    /// The OpenCore release is not usable.
+    #[error(transparent)]
+    OpenCore(#[from] crate::macos::opencore::OpenCoreError),
+    /// The macOS boot disk could not be written.
+    #[error(transparent)]
+    BootDisk(#[from] crate::macos::bootdisk::BootDiskError),
+    /// The recovery image could not be converted.
+    #[error(transparent)]
+    Dmg(#[from] media::dmg::DmgError),
+    /// A recorded Mac identity is damaged.
+    #[error(transparent)]
+    Identity(#[from] crate::macos::smbios::IdentityError),
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -248,8 +329,13 @@ impl BuildError {
                 | Self::MissingMedia { .. }
                 | Self::MediaUnreadable { .. }
                 | Self::Answer(_)
-                | Self::NotLinux
-        ) || matches!(self, Self::Fetch(e) if e.is_bad_input())
+                | Self::Script(_)
+                | Self::MacosNotBuilt
+                | Self::OpenCore(_)
+                | Self::Identity(_)
+        ) || matches!(self, Self::Phase { source, .. } if source.is_bad_input())
+            || matches!(self, Self::Fetch(e) if e.is_bad_input())
+            || matches!(self, Self::Dmg(e) if !matches!(e, media::dmg::DmgError::Io { .. }))
             || matches!(self, Self::CloudInitSeed(e) if e.is_bad_input())
     }
 }
@@ -258,21 +344,34 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Bu
     move |source| BuildError::Io { op, path: path.to_owned(), source }
 }
 
-/// Step messages on stderr, with the time since the build started.
+/// Step messages, with the time since the build started: to the caller's [`ProgressSink`], else on stderr.
 pub(crate) struct Say {
     started: Instant,
     name: String,
     quiet: bool,
+    sink: Option<ProgressSink>,
 }
 
 impl Say {
     pub(crate) fn new(name: &str, quiet: bool) -> Self {
-        Self { started: Instant::now(), name: name.to_owned(), quiet }
+        Self { started: Instant::now(), name: name.to_owned(), quiet, sink: None }
+    }
+
+    pub(crate) fn with_sink(name: &str, quiet: bool, sink: Option<ProgressSink>) -> Self {
+        Self { sink, ..Self::new(name, quiet) }
     }
 
     pub(crate) fn line(&self, msg: &str) {
-        if !self.quiet {
-            eprintln!("vmkit: {} [{:>6.1}s] {msg}", self.name, self.started.elapsed().as_secs_f64());
+        if self.quiet {
+            return;
+        }
+        match &self.sink {
+            Some(sink) => (sink.0)(&ProgressEvent {
+                image: self.name.clone(),
+                elapsed: self.started.elapsed(),
+                message: msg.to_owned(),
+            }),
+            None => eprintln!("vmkit: {} [{:>6.1}s] {msg}", self.name, self.started.elapsed().as_secs_f64()),
         }
     }
 
@@ -369,64 +468,30 @@ struct Base {
 
 /// Builds `recipe` into `opts.out` (or reports it up to date).
 pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, BuildError> {
-    let say = Say::new(&recipe.name, opts.quiet);
+    if let Source::Windows(w) = &recipe.source {
+        return crate::windows::build::build(recipe, w, opts).await;
+    }
+    let say = Say::with_sink(&recipe.name, opts.quiet, opts.sink.clone());
     let (inputs, inputs_sha256) = inputs_of(recipe)?;
     if let Some(manifest) = up_to_date(&opts.out, &inputs_sha256) {
         return Ok(Outcome::UpToDate(Box::new(manifest)));
     }
-    if opts.out.exists() && (!opts.out.is_dir() || Manifest::load(&opts.out).is_err()) {
-        let empty = std::fs::read_dir(&opts.out).map(|mut d| d.next().is_none()).unwrap_or(false);
-        if !empty {
-            return Err(BuildError::OutputInTheWay { path: opts.out.clone() });
-        }
-    }
-    let out_name =
-        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
-    WorkDir::sweep_stale(&parent, &partial);
-    sweep_old_outputs(&parent, &format!(".{out_name}.old-"));
-    let work = WorkDir::create(&parent, &partial)?;
+    let Staging { work, out_name, parent } = stage(&opts.out, &recipe.name)?;
     let w = work.path().to_owned();
     let mut timings = std::collections::BTreeMap::new();
     let mut tools = std::collections::BTreeMap::new();
 
-    // Base.
+    // Base, keys, seed, disk.
     let t = Instant::now();
-    let base = base_image(recipe, opts, &say).await?;
+    let FirstBoot { base, keypair, key_path, private_key, boot } =
+        first_boot(recipe, opts, &say, &w, WORK_DISK, BUILD_SEED).await?;
     timings.insert("base".to_owned(), t.elapsed().as_secs_f64());
     tools.extend(base.tools.iter().cloned());
-    if recipe.disk_bytes < base.virtual_size {
-        return Err(BuildError::DiskTooSmall { asked: recipe.disk_size.clone(), base_bytes: base.virtual_size });
-    }
-
-    // Keys, seed, disk.
-    let (keypair, key_path, private_key) = match &recipe.ssh_key {
-        Some(path) => (KeyPair::load(path)?, path.clone(), None),
-        None => {
-            let pair = KeyPair::generate(&format!("vmkit@{}", recipe.name))?;
-            let written = pair.write(&w, files::KEY)?;
-            (pair, written.private, Some(files::KEY.to_owned()))
-        }
-    };
-    // The build boots with the whole recipe; the image ships a seed that only names the machine and its login,
-    // so a VM's first boot makes its own identity without installing anything again.
-    Seed::new(&cloud_config(recipe, &keypair), None)?.write_image(&w.join(BUILD_SEED), SeedFormat::Iso)?;
+    let work_disk = w.join(WORK_DISK);
+    // The build boots with the whole recipe (the build seed, from first_boot); the image ships a seed that only
+    // names the machine and its login, so a VM's first boot makes its own identity without installing anything
+    // again.
     Seed::new(&run_config(recipe, &keypair), None)?.write_image(&w.join(files::SEED), SeedFormat::Iso)?;
-    let work_disk = w.join("work.qcow2");
-    create_overlay(&work_disk, &base.disk, &base.format, recipe.disk_bytes).await?;
-    let boot = match &base.kernel {
-        Some((kernel, initrd)) => {
-            for (from, name) in [(kernel, files::KERNEL), (initrd, files::INITRD)] {
-                std::fs::copy(from, w.join(name)).map_err(io("copying", from))?;
-            }
-            BootKind::Kernel { kernel: w.join(files::KERNEL), initrd: w.join(files::INITRD) }
-        }
-        None => BootKind::Disk,
-    };
 
     // QEMU.
     let probe = KvmProbe::with_cache_dir(Some(opts.cache_root.join("kvm-probe")));
@@ -588,7 +653,8 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
             memory: recipe.memory,
             cpus: recipe.cpus,
             disk: files::DISK.to_owned(),
-            seed: files::SEED.to_owned(),
+            seed: Some(files::SEED.to_owned()),
+            windows: None,
             kernel: base.kernel.as_ref().map(|_| files::KERNEL.to_owned()),
             initrd: base.kernel.as_ref().map(|_| files::INITRD.to_owned()),
             disk_size,
@@ -627,6 +693,187 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
     Ok(Outcome::Built(Box::new(manifest)))
 }
 
+/// The disk a Linux build boots (compacted into [`files::DISK`] at the end).
+const WORK_DISK: &str = "work.qcow2";
+
+/// What the first boot of a Linux image needs, made in a directory.
+struct FirstBoot {
+    base: Base,
+    keypair: KeyPair,
+    /// The private key: the generated one in the directory, or the recipe's.
+    key_path: PathBuf,
+    /// The generated key's file name.
+    private_key: Option<String>,
+    boot: BootKind,
+}
+
+/// The base (cached or fetched), the key pair, the NoCloud seed `seed` with the whole recipe (what the first boot
+/// installs), a qcow2 overlay `disk` on the base sized as the recipe says, and the kernel and initrd when the base
+/// ships them — all in `w`.
+async fn first_boot(
+    recipe: &Recipe,
+    opts: &BuildOptions,
+    say: &Say,
+    w: &Path,
+    disk: &str,
+    seed: &str,
+) -> Result<FirstBoot, BuildError> {
+    let base = base_image(recipe, opts, say).await?;
+    if recipe.disk_bytes < base.virtual_size {
+        return Err(BuildError::DiskTooSmall { asked: recipe.disk_size.clone(), base_bytes: base.virtual_size });
+    }
+    let (keypair, key_path, private_key) = match &recipe.ssh_key {
+        Some(path) => (KeyPair::load(path)?, path.clone(), None),
+        None => {
+            let pair = KeyPair::generate(&format!("vmkit@{}", recipe.name))?;
+            let written = pair.write(w, files::KEY)?;
+            (pair, written.private, Some(files::KEY.to_owned()))
+        }
+    };
+    Seed::new(&cloud_config(recipe, &keypair), None)?.write_image(&w.join(seed), SeedFormat::Iso)?;
+    create_overlay(&w.join(disk), &base.disk, &base.format, recipe.disk_bytes).await?;
+    let boot = match &base.kernel {
+        Some((kernel, initrd)) => {
+            for (from, name) in [(kernel, files::KERNEL), (initrd, files::INITRD)] {
+                std::fs::copy(from, w.join(name)).map_err(io("copying", from))?;
+            }
+            BootKind::Kernel { kernel: w.join(files::KERNEL), initrd: w.join(files::INITRD) }
+        }
+        None => BootKind::Disk,
+    };
+    Ok(FirstBoot { base, keypair, key_path, private_key, boot })
+}
+
+/// What `vmkit image prepare` made for a Linux recipe (`prepared.json`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinuxPrepared {
+    /// The recipe's name.
+    pub name: String,
+    /// vmkit's version.
+    pub vmkit: String,
+    /// The base the disk is an overlay on.
+    pub base: BaseRecord,
+    /// The base's file (the disk's backing file: keep it, or `qemu-img convert` the disk to make it standalone).
+    pub backing: PathBuf,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// Why.
+    pub accel_reason: String,
+    /// The public key authorised for the user.
+    pub public_key: String,
+}
+
+/// `vmkit image prepare` for a Linux recipe: the base, key pair, NoCloud seed, disk (an overlay on the cached
+/// base), kernel and initrd, and an `install` script that runs the first boot — everything a build boots, and no
+/// boot. All or nothing, like a build; an existing `out` is replaced only when `replace` is set.
+pub async fn prepare_linux(
+    recipe: &Recipe,
+    out: &Path,
+    replace: bool,
+    opts: &BuildOptions,
+) -> Result<LinuxPrepared, BuildError> {
+    if matches!(recipe.source, Source::Windows(_)) {
+        return Err(BuildError::WindowsRecipe("prepare_linux"));
+    }
+    let say = Say::with_sink(&recipe.name, opts.quiet, opts.sink.clone());
+    if out.exists() && !replace {
+        return Err(BuildError::OutputExists { path: out.to_owned() });
+    }
+    let out_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let partial = format!(".{out_name}.partial-");
+    WorkDir::sweep_stale(&parent, &partial);
+    let work = WorkDir::create(&parent, &partial)?;
+    let w = work.path().to_owned();
+    let first = first_boot(recipe, opts, &say, &w, files::DISK, files::SEED).await?;
+    let accel = KvmProbe::with_cache_dir(Some(opts.cache_root.join("kvm-probe"))).choose().await?;
+    let machine = ImageMachine {
+        name: recipe.name.clone(),
+        accel: accel.accel,
+        memory_mib: recipe.memory,
+        cpus: recipe.cpus,
+        disk: PathBuf::from(files::DISK),
+        seed: Some(PathBuf::from(files::SEED)),
+        boot: match first.boot {
+            BootKind::Kernel { .. } => BootKind::Kernel { kernel: files::KERNEL.into(), initrd: files::INITRD.into() },
+            BootKind::Disk => BootKind::Disk,
+        },
+        ssh_port: recipe.ssh_port,
+    };
+    let login = login_hint(out, recipe.ssh_port, &recipe.username, first.private_key.is_some(), &first.key_path);
+    let script = RunScript {
+        comments: vec![
+            format!(
+                "{} — the first boot prepared by vmkit {} ({}).",
+                recipe.name,
+                env!("CARGO_PKG_VERSION"),
+                accel.accel
+            ),
+            "Boots the disk with the NoCloud seed attached: cloud-init creates the user and runs the recipe's"
+                .to_owned(),
+            "packages and files; the console is on this terminal; extra arguments go to QEMU.".to_owned(),
+            format!("Log in from another terminal: {login}"),
+        ],
+        cd_to_script_dir: true,
+        pass_args: true,
+        before: vec![],
+        // The first boot installs onto the prepared disk itself, as a build's does.
+        state: None,
+    }
+    .render(&machine.interactive())?;
+    write_mode(&w.join(crate::windows::prepare::names::INSTALL), script.as_bytes(), 0o755)?;
+    let prepared = LinuxPrepared {
+        name: recipe.name.clone(),
+        vmkit: env!("CARGO_PKG_VERSION").to_owned(),
+        base: first.base.record.clone(),
+        backing: first.base.disk.clone(),
+        accel: accel.accel.to_string(),
+        accel_reason: accel.reason,
+        public_key: first.keypair.public_openssh(),
+    };
+    let json = serde_json::to_vec_pretty(&prepared).unwrap_or_default();
+    write_mode(&w.join(crate::windows::prepare::names::PREPARED), &json, 0o644)?;
+    publish(work, out, &out_name, &parent)?;
+    say.line(&format!(
+        "prepared {}: run {} for the first boot",
+        out.display(),
+        out.join(crate::windows::prepare::names::INSTALL).display()
+    ));
+    Ok(prepared)
+}
+
+/// A build's hidden work directory beside its output.
+pub(crate) struct Staging {
+    pub(crate) work: WorkDir,
+    pub(crate) out_name: String,
+    pub(crate) parent: PathBuf,
+}
+
+/// Refuses an output path that holds something other than a vmkit image, sweeps what killed builds left, and
+/// creates the hidden work directory beside `out`.
+pub(crate) fn stage(out: &Path, name: &str) -> Result<Staging, BuildError> {
+    if out.exists() && (!out.is_dir() || Manifest::load(out).is_err()) {
+        let empty = std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !empty {
+            return Err(BuildError::OutputInTheWay { path: out.to_owned() });
+        }
+    }
+    let out_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_owned());
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let partial = format!(".{out_name}.partial-");
+    WorkDir::sweep_stale(&parent, &partial);
+    sweep_old_outputs(&parent, &format!(".{out_name}.old-"));
+    let work = WorkDir::create(&parent, &partial)?;
+    Ok(Staging { work, out_name, parent })
+}
+
 /// How to log in once `run` is running.
 pub fn login_hint(out: &Path, port: u16, user: &str, generated_key: bool, key: &Path) -> String {
     let key = if generated_key { out.join(files::KEY) } else { key.to_owned() };
@@ -660,7 +907,8 @@ async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<B
                 },
             })
         }
-        Source::Windows(_) => Err(BuildError::NotLinux),
+        Source::Windows(_) => Err(BuildError::WindowsRecipe("the Linux base image")),
+        Source::Macos(_) => Err(BuildError::MacosNotBuilt),
         Source::CloudImage { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let source = fetch::Source::new(url, digest)?;
@@ -770,20 +1018,35 @@ pub(crate) fn write_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), Buil
     file.sync_all().map_err(io("syncing", path))
 }
 
-/// SHA-256 and size of every file in the work directory (the lock file aside), synced to disk on the way.
-async fn hash_outputs(dir: &Path) -> Result<std::collections::BTreeMap<String, OutputRecord>, BuildError> {
+/// SHA-256 and size of every file in the work directory and its subdirectories (the TPM state; hidden files such
+/// as the lock file aside), synced to disk on the way. Names are relative, `/`-separated.
+pub(crate) async fn hash_outputs(dir: &Path) -> Result<std::collections::BTreeMap<String, OutputRecord>, BuildError> {
+    fn walk(
+        dir: &Path,
+        prefix: &str,
+        outputs: &mut std::collections::BTreeMap<String, OutputRecord>,
+    ) -> Result<(), BuildError> {
+        for entry in std::fs::read_dir(dir).map_err(io("reading", dir))? {
+            let entry = entry.map_err(io("reading", dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let kind = entry.file_type().map_err(io("reading", &path))?;
+            if name.starts_with('.') || (prefix.is_empty() && name == MANIFEST) {
+                continue;
+            }
+            if kind.is_dir() {
+                walk(&path, &format!("{prefix}{name}/"), outputs)?;
+            } else if kind.is_file() {
+                std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io("syncing", &path))?;
+                outputs.insert(format!("{prefix}{name}"), record(&path)?);
+            }
+        }
+        Ok(())
+    }
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut outputs = std::collections::BTreeMap::new();
-        for entry in std::fs::read_dir(&dir).map_err(io("reading", &dir))? {
-            let entry = entry.map_err(io("reading", &dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name == MANIFEST || !entry.path().is_file() {
-                continue;
-            }
-            std::fs::File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io("syncing", &entry.path()))?;
-            outputs.insert(name, record(&entry.path())?);
-        }
+        walk(&dir, "", &mut outputs)?;
         Ok(outputs)
     })
     .await

@@ -78,6 +78,17 @@ impl GuestSsh {
     /// only then tries the guest, so while the guest's network is not up a connection just sits there. A login
     /// attempt would wait for its whole timeout; a banner check gives up after a second and tries again.
     pub async fn wait_ready(&self, limit: Duration, interval: Duration) -> Result<Duration, GuestError> {
+        self.wait_ready_with(limit, interval, "true").await
+    }
+
+    /// [`GuestSsh::wait_ready`] with another command proving the login works (Windows has no `true`: its probe
+    /// is PowerShell, [`crate::windows::guest::READY`]).
+    pub async fn wait_ready_with(
+        &self,
+        limit: Duration,
+        interval: Duration,
+        probe: &str,
+    ) -> Result<Duration, GuestError> {
         let started = Instant::now();
         let mut last = String::from("no attempt");
         while started.elapsed() < limit {
@@ -89,7 +100,7 @@ impl GuestSsh {
                 }
                 continue;
             }
-            let report = run_health_check(&self.check("true", Duration::from_secs(30)), &self.target, |_| {}).await;
+            let report = run_health_check(&self.check(probe, Duration::from_secs(30)), &self.target, |_| {}).await;
             if let Some(attempt) = report.attempts.last() {
                 match &attempt.result {
                     Ok(_) => return Ok(started.elapsed()),

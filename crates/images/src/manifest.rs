@@ -74,6 +74,22 @@ pub enum BaseRecord {
         /// Every package in the base with its version.
         packages: BTreeMap<String, String>,
     },
+    /// Windows installed from Microsoft's media.
+    #[serde(rename_all = "camelCase")]
+    Windows {
+        /// The install ISO (its path on the build host; URL and SHA-256 for downloads).
+        iso: crate::windows::prepare::MediaRecord,
+        /// The VirtIO driver media.
+        virtio: crate::windows::prepare::MediaRecord,
+        /// The image index installed.
+        image_index: u32,
+        /// The edition's name on the media.
+        edition: String,
+        /// The driver folders the answer file names.
+        drivers: Vec<String>,
+        /// Setup checks bypassed.
+        bypasses: Vec<String>,
+    },
     /// A downloaded cloud image.
     #[serde(rename_all = "camelCase")]
     CloudImage {
@@ -100,14 +116,32 @@ pub struct MachineRecord {
     pub cpus: u32,
     /// The disk image.
     pub disk: String,
-    /// The NoCloud seed.
-    pub seed: String,
+    /// The NoCloud seed (Linux images).
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// The firmware and TPM of a Windows image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<WindowsMachineRecord>,
     /// The kernel, when the image boots one directly.
     pub kernel: Option<String>,
     /// The initrd, when the image boots a kernel directly.
     pub initrd: Option<String>,
     /// The disk's virtual size in bytes.
     pub disk_size: u64,
+}
+
+/// What a Windows image boots with besides its disk; paths relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowsMachineRecord {
+    /// The firmware code (a host file of Debian's `ovmf`).
+    pub firmware_code: String,
+    /// The image's own UEFI variable store.
+    pub vars: String,
+    /// Secure Boot (SMM-protected flash, Microsoft's keys).
+    pub secure_boot: bool,
+    /// The TPM's state directory, when the image has a TPM.
+    pub tpm_state: Option<String>,
 }
 
 /// The login.

@@ -11,6 +11,7 @@
 //! # or: source = { cloudImage = { url = "https://…/ubuntu-24.04-server-cloudimg-amd64.img", sha256 = "…" } }
 //! # or: source = { ubuntu = { version = "24.04", codename = "noble", build = "20260615", sha256 = "…" } }
 //! # or: [source.windows] … — an unattended Windows 10/11 install, see [`crate::windows::source`]
+//! # or: [source.macos] … — macOS from Apple's recovery image with OpenCore, see [`crate::macos::source`]
 //!
 //! [provision]
 //! packages = ["curl"]                       # installed by cloud-init on first boot
@@ -27,6 +28,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use crate::macos::source::MacosSource;
+use crate::macos::source::RawMacos;
 use crate::windows::source::RawWindows;
 pub use crate::windows::{EditionChoice, MediaSource, WindowsSource, WindowsVersion};
 
@@ -90,6 +93,8 @@ pub enum Source {
     },
     /// Windows installed unattended from Microsoft's install ISO (see [`WindowsSource`]).
     Windows(Box<WindowsSource>),
+    /// macOS from Apple's recovery image, booted through OpenCore (see [`MacosSource`]).
+    Macos(Box<MacosSource>),
 }
 
 /// A Debian system built from the archive.
@@ -165,6 +170,8 @@ enum RawSource {
     CloudImage { url: Spanned<String>, sha256: Spanned<String> },
     #[serde(rename = "windows")]
     Windows(Box<RawWindows>),
+    #[serde(rename = "macos")]
+    Macos(Box<RawMacos>),
     #[serde(rename = "ubuntu")]
     Ubuntu {
         version: Spanned<String>,
@@ -247,6 +254,10 @@ impl Recipe {
             }
         };
         let windows = matches!(raw.source.get_ref(), RawSource::Windows(_));
+        let macos = match raw.source.get_ref() {
+            RawSource::Macos(m) => Some(m.version_hint()),
+            _ => None,
+        };
         let username = raw.username.get_ref().clone();
         if windows {
             crate::windows::validate_windows_user(&username).map_err(|m| at(raw.username.span(), m))?;
@@ -254,10 +265,20 @@ impl Recipe {
             cloudinit::validate_username(&username).map_err(|e| at(raw.username.span(), e.to_string()))?;
         }
         let ssh_port = int_in(&raw.ssh_port, 1, 65535, "sshPort", &at)?.map_or(DEFAULT_SSH_PORT, |v| v as u16);
-        let default_memory = if windows { crate::windows::DEFAULT_WINDOWS_MEMORY } else { DEFAULT_MEMORY };
+        let default_memory = match macos {
+            Some(version) => {
+                crate::macos::machine::min_memory_mib(version.unwrap_or(fetch::macos::MacosVersion::Tahoe))
+            }
+            None if windows => crate::windows::DEFAULT_WINDOWS_MEMORY,
+            None => DEFAULT_MEMORY,
+        };
         let memory = int_in(&raw.memory, 128, 4 << 20, "memory (MB)", &at)?.map_or(default_memory, |v| v as u32);
         let cpus = int_in(&raw.cpus, 1, 255, "cpus", &at)?.map_or(DEFAULT_CPUS, |v| v as u32);
-        let default_disk = if windows { crate::windows::DEFAULT_WINDOWS_DISK } else { DEFAULT_DISK_SIZE };
+        let default_disk = match macos {
+            Some(_) => crate::macos::source::DEFAULT_MACOS_DISK,
+            None if windows => crate::windows::DEFAULT_WINDOWS_DISK,
+            None => DEFAULT_DISK_SIZE,
+        };
         let disk_size = raw.disk_size.as_ref().map_or(default_disk.to_owned(), |d| d.get_ref().clone());
         let disk_bytes = parse_size(&disk_size).ok_or_else(|| {
             at(
@@ -280,6 +301,12 @@ impl Recipe {
                     return Err(at(source_span, "installNix: not available for a Windows source".to_owned()));
                 }
                 Source::Windows(Box::new(w.validate(&hostname, hostname_span, dir, &at)?))
+            }
+            RawSource::Macos(m) => {
+                if raw.install_nix == Some(true) {
+                    return Err(at(source_span, "installNix: not available for a macOS source".to_owned()));
+                }
+                Source::Macos(Box::new(m.validate(dir, &at)?))
             }
             RawSource::Debian { suite, packages, mirror } => {
                 let s = suite.get_ref();
@@ -324,8 +351,8 @@ impl Recipe {
 
         let mut provision = Provision::default();
         if let Some(p) = raw.provision {
-            if windows {
-                // The guest has no cloud-init: only commands (PowerShell over SSH) apply.
+            if windows || macos.is_some() {
+                // The guest has no cloud-init: only commands (over SSH) apply.
                 let stray = p
                     .packages
                     .first()
@@ -334,7 +361,11 @@ impl Recipe {
                 if let Some((span, key)) = stray {
                     return Err(at(
                         span,
-                        format!("provision {key}: not available for a Windows source (use PowerShell `commands`)"),
+                        format!(
+                            "provision {key}: not available for a {} source (use {} `commands`)",
+                            if windows { "Windows" } else { "macOS" },
+                            if windows { "PowerShell" } else { "shell" }
+                        ),
                     ));
                 }
             }

@@ -14,15 +14,13 @@
 //!   log and presses the key over QMP; GRUB reports the key.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use images::recipe::{Recipe, Source};
 use images::windows::machine::{self, InstallMedia};
 use images::windows::prepare::{self, MediaOverrides, PrepareOptions, names};
 
-const SHIM: &str = "/usr/lib/shim/shimx64.efi.signed";
-const GRUB: &str = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed";
+use testbed::windows_standin::{self, GRUB, SHIM};
 
 /// The stand-in's GRUB script: what Secure Boot says, where the media are, then the DVD's prompt.
 const GRUB_CFG: &str = r#"set timeout=0
@@ -34,65 +32,16 @@ if sleep --interruptible 60; then echo "VMKIT-NO-KEY"; else echo "VMKIT-KEY-PRES
 halt
 "#;
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A UEFI-bootable ISO: an ESP image (shim as the default loader, GRUB beside it) as the El Torito EFI boot image,
-/// `-no-emul-boot`; GRUB's script on the ISO's own file system, where Debian's signed GRUB looks for it.
+/// A UEFI-bootable ISO (testbed's stand-in layout: shim as the ESP's default loader, GRUB beside it, an
+/// install.wim) whose GRUB runs [`GRUB_CFG`].
 fn standin_iso(dir: &Path, shim: &Path) -> PathBuf {
-    let esp = dir.join("efi.img");
-    run(Command::new("mkfs.fat").arg("-C").arg(&esp).arg("8192"));
-    let m = |args: &[&str]| {
-        run(Command::new(args[0]).args(&args[1..]).env("MTOOLS_SKIP_CHECK", "1"));
-    };
-    let e = esp.to_str().unwrap();
-    m(&["mmd", "-i", e, "::/EFI", "::/EFI/BOOT"]);
-    m(&["mcopy", "-i", e, shim.to_str().unwrap(), "::/EFI/BOOT/BOOTX64.EFI"]);
-    m(&["mcopy", "-i", e, GRUB, "::/EFI/BOOT/grubx64.efi"]);
     let tree = dir.join("iso");
     std::fs::create_dir_all(tree.join("boot/grub")).unwrap();
     std::fs::create_dir_all(tree.join(".disk")).unwrap();
     std::fs::write(tree.join("boot/grub/grub.cfg"), GRUB_CFG).unwrap();
     std::fs::write(tree.join(".disk/info"), "vmkit stand-in\n").unwrap();
-    std::fs::copy(&esp, tree.join("efi.img")).unwrap();
-    // The install image the media reader looks into: one x64 "Windows 11 Pro" made with wimlib.
-    std::fs::create_dir_all(tree.join("sources")).unwrap();
-    let content = dir.join("wim-content");
-    std::fs::create_dir_all(&content).unwrap();
-    std::fs::write(content.join("readme.txt"), "stand-in\n").unwrap();
-    let wim = tree.join("sources/install.wim");
-    run(Command::new("wimlib-imagex")
-        .arg("capture")
-        .arg(&content)
-        .arg(&wim)
-        .args(["Windows 11 Pro", "Windows 11 Pro"]));
-    run(Command::new("wimlib-imagex").arg("info").arg(&wim).args([
-        "1",
-        "--image-property",
-        "WINDOWS/EDITIONID=Professional",
-        "--image-property",
-        "WINDOWS/ARCH=9",
-    ]));
     let iso = dir.join("install.iso");
-    run(Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-J", "-r", "-V", "STANDIN", "-e", "efi.img", "-no-emul-boot", "-o"])
-        .arg(&iso)
-        .arg(&tree));
-    iso
-}
-
-/// VirtIO-like driver media: the directories the answer file names for Windows 11, made with genisoimage.
-fn virtio_iso(dir: &Path) -> PathBuf {
-    let tree = dir.join("virtio");
-    for driver in ["viostor", "vioscsi", "NetKVM"] {
-        let d = tree.join(driver).join("w11/amd64");
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join(format!("{}.inf", driver.to_lowercase())), "; stand-in\n").unwrap();
-    }
-    let iso = dir.join("virtio.iso");
-    run(Command::new("genisoimage").args(["-quiet", "-J", "-r", "-V", "virtio-win", "-o"]).arg(&iso).arg(&tree));
+    windows_standin::uefi_iso(dir, &tree, shim, &iso).unwrap();
     iso
 }
 
@@ -164,7 +113,7 @@ fn recipe(dir: &Path, iso: &Path, virtio: &Path) -> Recipe {
 async fn e2e_windows_profile_secure_boot_tpm_media_and_the_boot_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let iso = standin_iso(dir.path(), Path::new(SHIM));
-    let virtio = virtio_iso(dir.path());
+    let virtio = windows_standin::virtio_iso(dir.path()).unwrap();
     let recipe = recipe(dir.path(), &iso, &virtio);
     let out = dir.path().join("prepared");
     let opts = PrepareOptions {

@@ -312,7 +312,7 @@ impl Guest {
 
 /// The image's initramfs followed by a second archive holding `files` (Linux unpacks concatenated archives,
 /// each starting on a 4-byte boundary; zeros between them are skipped), written into `dir`.
-fn initrd_with(base: &Path, files: &[GuestFile], dir: &Path) -> anyhow::Result<PathBuf> {
+pub fn initrd_with(base: &Path, files: &[GuestFile], dir: &Path) -> anyhow::Result<PathBuf> {
     let mut archive = images::initramfs::cpio::Archive::new();
     for f in files {
         let rel = f.path.trim_start_matches('/');

@@ -8,6 +8,7 @@
 //! nothing silently (a missing program is an error that names the Debian package to install).
 
 pub mod browser;
+pub mod efi;
 pub mod guest;
 pub mod http;
 pub mod input_log;
@@ -19,6 +20,8 @@ pub mod recovery;
 pub mod scenes;
 pub mod screenshot;
 pub mod sshd;
+pub mod udif;
+pub mod windows_standin;
 pub mod x11;
 
 pub use guest::{Guest, GuestFile, GuestOptions};

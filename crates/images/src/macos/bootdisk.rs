@@ -3,12 +3,14 @@
 //! OVMF cannot boot macOS by itself; OpenCore, started from an EFI system partition, can. So every macOS image
 //! carries a small disk with OpenCore's files on a FAT32 ESP. Building it needs neither root nor loop devices nor
 //! `mkfs`/`sgdisk` on the host: the GPT (protective MBR, primary and backup headers and entry arrays with their
-//! CRC32s) is written here, and the ESP is formatted and filled with `fatfs` through a window onto the
-//! partition's bytes. The file is written under a temporary name and renamed, so a failed build leaves no
+//! CRC32s) is written here, and the ESP is formatted and filled by the one FAT writer, [`crate::fat`], through a
+//! window onto the partition's bytes. The file is written under a temporary name and renamed, so a failed build leaves no
 //! half-made disk.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use crate::fat::{FatError, FatImage, FatLayout};
 
 /// Bytes per sector.
 pub const SECTOR: u64 = 512;
@@ -40,6 +42,9 @@ pub enum BootDiskError {
     /// A size or file the disk cannot hold.
     #[error("boot disk: {0}")]
     Invalid(String),
+    /// The ESP's files or label cannot be written to FAT.
+    #[error("boot disk: {0}")]
+    Fat(#[from] FatError),
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -57,7 +62,7 @@ pub enum BootDiskError {
 pub struct BootDisk {
     /// Disk size in bytes (a multiple of 512, at least [`MIN_SIZE`]).
     pub size: u64,
-    /// The FAT volume label (up to 11 ASCII characters).
+    /// The FAT volume label (up to 11 of A–Z, 0–9, space, `-`, `_`).
     pub label: String,
     /// The disk's GUID (on-disk byte order).
     pub disk_guid: [u8; 16],
@@ -106,22 +111,9 @@ impl BootDisk {
                 self.size
             )));
         }
-        if self.label.is_empty()
-            || self.label.len() > 11
-            || !self.label.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ' || b == b'_')
-        {
-            return Err(BootDiskError::Invalid(format!(
-                "volume label `{}` (1 to 11 of A-Z, 0-9, space, _)",
-                self.label
-            )));
-        }
-        for (path, _) in &self.files {
-            let ok = !path.is_empty()
-                && path.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && part.len() <= 255)
-                && !path.contains('\\');
-            if !ok {
-                return Err(BootDiskError::Invalid(format!("file path `{path}`")));
-            }
+        let mut volume = FatImage::new(&self.label)?;
+        for (path, data) in &self.files {
+            volume.add_file(path, data.clone())?;
         }
         let io = |op, path: &Path, source| BootDiskError::Io { op, path: path.to_owned(), source };
         let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -131,7 +123,7 @@ impl BootDisk {
             .map_err(|e| io("creating a temporary file in", dir, e))?;
         tmp.as_file().set_len(self.size).map_err(|e| io("sizing", tmp.path(), e))?;
         self.write_gpt(tmp.as_file_mut()).map_err(|e| io("writing the partition table of", output, e))?;
-        self.write_esp(tmp.as_file_mut()).map_err(|e| io("writing the EFI partition of", output, e))?;
+        self.write_esp(tmp.as_file_mut(), &volume)?;
         tmp.as_file().sync_all().map_err(|e| io("syncing", output, e))?;
         tmp.persist_noclobber(output).map_err(|e| io("renaming into", output, e.error))?;
         Ok(())
@@ -188,50 +180,22 @@ impl BootDisk {
         Ok(())
     }
 
-    fn write_esp(&self, file: &mut std::fs::File) -> std::io::Result<()> {
+    fn write_esp(&self, file: &mut std::fs::File, volume: &FatImage) -> Result<(), FatError> {
         let start = ESP_FIRST_LBA * SECTOR;
         let len = (self.esp_last_lba() + 1 - ESP_FIRST_LBA) * SECTOR;
-        let mut window = Window { file, start, len, pos: 0 };
-        let mut label = [b' '; 11];
-        label[..self.label.len()].copy_from_slice(self.label.as_bytes());
+        let window = Window { file, start, len, pos: 0 };
         let volume_id = u32::from_le_bytes([
             self.partition_guid[0],
             self.partition_guid[1],
             self.partition_guid[2],
             self.partition_guid[3],
         ]);
-        let options = fatfs::FormatVolumeOptions::new()
-            .fat_type(fatfs::FatType::Fat32)
-            .bytes_per_cluster(512)
-            .volume_label(label)
-            .volume_id(volume_id);
-        fatfs::format_volume(&mut window, options)?;
-        let fs = fatfs::FileSystem::new(&mut window, fatfs::FsOptions::new())?;
-        let root = fs.root_dir();
-        for (path, data) in &self.files {
-            let mut parts: Vec<&str> = path.split('/').collect();
-            let name = parts.pop().unwrap_or_default();
-            let mut dir = root.clone();
-            for part in parts {
-                dir = match dir.open_dir(part) {
-                    Ok(d) => d,
-                    Err(_) => dir.create_dir(part)?,
-                };
-            }
-            let mut out = dir.create_file(name)?;
-            out.truncate()?;
-            out.write_all(data)?;
-            out.flush()?;
-        }
-        drop(root);
-        // Counting the free clusters records them in FAT32's FSInfo sector, which fsck.fat expects filled in.
-        fs.stats()?;
-        fs.unmount()?;
-        Ok(())
+        // FAT32 with 512-byte clusters: the smallest FAT32 ESP firmware accepts fits in MIN_SIZE.
+        volume.format_into(window, FatLayout { fat32: true, bytes_per_cluster: Some(512), volume_id: Some(volume_id) })
     }
 }
 
-/// A window onto `len` bytes of a file starting at `start`: what `fatfs` formats and fills.
+/// A window onto `len` bytes of a file starting at `start`: what the FAT writer formats and fills.
 struct Window<'a> {
     file: &'a mut std::fs::File,
     start: u64,

@@ -9,6 +9,8 @@
 //! what only a real install can show.
 
 pub mod answer;
+pub mod build;
+pub mod guest;
 pub mod machine;
 pub mod prepare;
 pub mod source;

@@ -68,7 +68,7 @@ pub struct PrepareOptions {
 }
 
 /// A verified piece of media.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaRecord {
     /// Where it is on this host.
@@ -109,12 +109,14 @@ pub struct Prepared {
     pub public_key: String,
 }
 
-/// Resolves one piece of media: a local file must exist; a download is fetched into the cache and verified.
-async fn resolve_media(
+/// Resolves one piece of media: a local file must exist; a download is fetched into the cache under `cache_root`
+/// and verified.
+pub(crate) async fn resolve_media(
     what: &str,
     over: Option<&Path>,
     recipe: Option<&MediaSource>,
-    opts: &PrepareOptions,
+    cache_root: &Path,
+    progress: fetch::ProgressMode,
 ) -> Result<MediaRecord, BuildError> {
     let source = match (over, recipe) {
         (Some(path), _) => MediaSource::Path(path.to_owned()),
@@ -140,7 +142,7 @@ async fn resolve_media(
         MediaSource::Download { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let src = fetch::Source::new(&url, digest)?;
-            let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?.progress(opts.progress);
+            let fetcher = fetch::Fetcher::new(fetch::Cache::at(cache_root))?.progress(progress);
             let fetched = fetcher.fetch(&src).await?;
             let size = std::fs::metadata(&fetched.path).map(|m| m.len()).unwrap_or(0);
             Ok(MediaRecord { path: fetched.path, url: Some(url), sha256: Some(sha256), size })
@@ -162,12 +164,56 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     if opts.out.exists() && !opts.replace {
         return Err(BuildError::OutputExists { path: opts.out.clone() });
     }
+    let out_name =
+        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
+    let parent = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let partial = format!(".{out_name}.partial-");
+    WorkDir::sweep_stale(&parent, &partial);
+    let work = WorkDir::create(&parent, &partial)?;
+    let made = prepare_into(recipe, w, work.path(), opts, &say).await?;
+    crate::build::publish(work, &opts.out, &out_name, &parent)?;
+    say.line(&format!("prepared {}: run {} to install", opts.out.display(), opts.out.join(names::INSTALL).display()));
+    Ok(made.prepared)
+}
+
+/// What [`prepare_into`] made, for the build that goes on from there.
+pub(crate) struct Made {
+    pub(crate) prepared: Prepared,
+    pub(crate) accel: qemu::AccelChoice,
+    pub(crate) keypair: KeyPair,
+    /// The private key: the generated one in the directory, or the recipe's.
+    pub(crate) key_path: PathBuf,
+    /// The generated key's file name, when the key was generated.
+    pub(crate) generated_key: Option<String>,
+    pub(crate) iso: PathBuf,
+    pub(crate) virtio: PathBuf,
+}
+
+/// Everything up to the first boot, written into the existing directory `dir`.
+pub(crate) async fn prepare_into(
+    recipe: &Recipe,
+    w: &WindowsSource,
+    dir: &Path,
+    opts: &PrepareOptions,
+    say: &crate::build::Say,
+) -> Result<Made, BuildError> {
     let firmware = FirmwareFiles::debian(w.secure_boot);
     if let Some(missing) = firmware.missing() {
         return Err(BuildError::Firmware { path: missing.to_owned() });
     }
-    let iso = resolve_media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), opts).await?;
-    let virtio = resolve_media("VirtIO driver media", opts.media.virtio.as_deref(), w.virtio.as_ref(), opts).await?;
+    let iso = resolve_media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), &opts.cache_root, opts.progress)
+        .await?;
+    let virtio = resolve_media(
+        "VirtIO driver media",
+        opts.media.virtio.as_deref(),
+        w.virtio.as_ref(),
+        &opts.cache_root,
+        opts.progress,
+    )
+    .await?;
     // Both ISOs are looked into before anything boots: the edition must be on the install image (for x64), and
     // the VirtIO media must hold the storage and network drivers for this Windows version.
     let install = media::windows::inspect_path(&iso.path)?;
@@ -178,29 +224,18 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     let driver_dirs: Vec<String> = drivers.drivers.iter().map(|d| d.path.clone()).collect();
     let password = Password::read(&w.password_file)?;
 
-    let out_name =
-        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
-    WorkDir::sweep_stale(&parent, &partial);
-    let work = WorkDir::create(&parent, &partial)?;
-    let dir = work.path().to_owned();
-
     let probe = KvmProbe::with_cache_dir(Some(opts.cache_root.join("kvm-probe")));
     let accel = probe.choose().await?;
     if accel.accel == qemu::Accel::Tcg {
         say.line(&format!("warning: {TCG_WARNING}"));
     }
 
-    let keypair = match &recipe.ssh_key {
-        Some(path) => KeyPair::load(path)?,
+    let (keypair, key_path, generated_key) = match &recipe.ssh_key {
+        Some(path) => (KeyPair::load(path)?, path.clone(), None),
         None => {
             let pair = KeyPair::generate(&format!("vmkit@{}", recipe.name))?;
-            pair.write(&dir, files::KEY)?;
-            pair
+            let written = pair.write(dir, files::KEY)?;
+            (pair, written.private, Some(files::KEY.to_owned()))
         }
     };
     let facts = MachineFacts {
@@ -261,6 +296,7 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     .render(&machine.interactive())?;
     crate::build::write_mode(&dir.join(names::INSTALL), script.as_bytes(), 0o755)?;
 
+    let (iso_path, virtio_path) = (absolute(&iso.path), absolute(&virtio.path));
     let prepared = Prepared {
         name: recipe.name.clone(),
         vmkit: env!("CARGO_PKG_VERSION").to_owned(),
@@ -271,14 +307,12 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
         drivers: driver_dirs.clone(),
         bypasses: bypasses.iter().map(|b| b.value_name().to_owned()).collect(),
         accel: accel.accel.to_string(),
-        accel_reason: accel.reason,
+        accel_reason: accel.reason.clone(),
         public_key: keypair.public_openssh(),
     };
     let json = serde_json::to_vec_pretty(&prepared).unwrap_or_default();
     crate::build::write_mode(&dir.join(names::PREPARED), &json, 0o644)?;
-    crate::build::publish(work, &opts.out, &out_name, &parent)?;
-    say.line(&format!("prepared {}: run {} to install", opts.out.display(), opts.out.join(names::INSTALL).display()));
-    Ok(prepared)
+    Ok(Made { prepared, accel, keypair, key_path, generated_key, iso: iso_path, virtio: virtio_path })
 }
 
 /// The Windows machine of an image directory `dir` (`""` for paths relative to it, as the scripts use): the disk,

@@ -298,7 +298,13 @@ impl RawWindows {
     }
 }
 
-fn media(value: Spanned<toml::Value>, key: &str, dir: &Path, at: At<'_>) -> Result<MediaSource, RecipeError> {
+/// A piece of media in a recipe: a path (resolved against `dir`) or `{ url, sha256 }`.
+pub(crate) fn media(
+    value: Spanned<toml::Value>,
+    key: &str,
+    dir: &Path,
+    at: At<'_>,
+) -> Result<MediaSource, RecipeError> {
     let span = value.span();
     match value.into_inner() {
         toml::Value::String(p) if !p.is_empty() && !p.contains('\0') => Ok(MediaSource::Path(dir.join(p))),

@@ -1,8 +1,9 @@
-//! `vmkit image build`, `vmkit image test` and `vmkit image prepare`: unattended images from a TOML recipe, their
-//! boot test, and a Windows install made ready up to its first boot; `vmkit image windows-editions`: what a Windows
-//! ISO offers (read by the `media` crate).
+//! `vmkit image build`, `vmkit image test` and `vmkit image prepare`: unattended Linux and Windows images from a
+//! TOML recipe, their boot test, and any recipe made ready up to its first boot; `vmkit image windows-editions`:
+//! what a Windows ISO offers (read by the `media` crate).
 //!
-//! The work is in the `images` crate; this module maps flags onto it, turns Ctrl-C and SIGTERM into a clean
+//! The work is in the `images` crate; this module maps flags onto it, prints the library's progress events on
+//! stderr (the image, the time since the build started, the phase), turns Ctrl-C and SIGTERM into a clean
 //! cancellation (the build future is dropped: QEMU is killed and the hidden work directory removed, so no partial
 //! output remains), and prints what the user does next (the `run` script, the SSH command).
 
@@ -19,7 +20,7 @@ use crate::output::outln;
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
-/// Build unattended Linux VM images from recipes, and boot-test them.
+/// Build unattended Linux and Windows VM images from recipes, and boot-test them.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -32,8 +33,11 @@ enum Sub {
     Build(BuildArgs),
     /// Boot a built image from a throwaway overlay and run the SSH health check. Exit 0 pass, 1 fail.
     Test(TestArgs),
-    /// Everything up to the first boot (verified media, keys, answer file and media, firmware VARS, TPM state,
-    /// disk, install script) into a new directory, and stop there (Windows recipes).
+    /// Everything up to the first boot into a new directory, and stop there, with an `install` script that runs
+    /// the first boot. Windows recipes: verified media, keys, answer file and media, firmware VARS, TPM state,
+    /// disk. macOS recipes: host pre-flight, verified OpenCore release, boot disk with config.plist and the
+    /// image's Mac identity, installer disk from the recovery image, disk, firmware VARS. Linux recipes: the base,
+    /// keys, NoCloud seed, disk and kernel.
     Prepare(PrepareArgs),
     /// Validate a recipe without building anything; print it as vmkit reads it (defaults applied, file contents
     /// inlined, the Ubuntu source as its URL). Exit 0 valid, 2 not.
@@ -79,7 +83,7 @@ struct PrepareArgs {
     progress: Progress,
 }
 
-/// Media on the command line, overriding a Windows recipe's.
+/// Media on the command line, overriding a recipe's.
 #[derive(Debug, clap::Args)]
 struct MediaArgs {
     /// The Windows install ISO (overrides the recipe's `iso`).
@@ -89,6 +93,18 @@ struct MediaArgs {
     /// The VirtIO driver ISO (overrides the recipe's `virtio`).
     #[arg(long, value_name = "PATH")]
     virtio: Option<PathBuf>,
+
+    /// A macOS recovery image on disk (overrides the recipe's `recovery`; otherwise it is fetched from Apple).
+    #[arg(long, value_name = "PATH")]
+    recovery: Option<PathBuf>,
+
+    /// An OpenCore release zip (or unpacked release) on disk (overrides the recipe's `opencore`).
+    #[arg(long, value_name = "PATH")]
+    opencore: Option<PathBuf>,
+
+    /// macOS: run under TCG emulation when KVM is not usable (an install then takes many hours).
+    #[arg(long)]
+    allow_tcg: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,7 +131,11 @@ struct BuildArgs {
     #[command(flatten)]
     common: Common,
 
-    /// How long the guest may take until SSH answers, in seconds.
+    #[command(flatten)]
+    media: MediaArgs,
+
+    /// How long the guest may take until SSH answers, in seconds (Linux; a Windows install has the recipe's
+    /// `maxInstallTime`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=86400))]
     boot_timeout: u64,
 
@@ -197,10 +217,21 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
     let cache_root = images::cache_root(args.common.cache_dir.as_deref())?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(&recipe.name));
+    let windows = matches!(recipe.source, images::recipe::Source::Windows(_));
+    if !windows && (args.media.iso.is_some() || args.media.virtio.is_some()) {
+        return Err(exit::BadInput(format!(
+            "{}: --iso and --virtio replace a Windows recipe's media; this recipe is not a Windows recipe",
+            args.recipe.display()
+        ))
+        .into());
+    }
     let mut opts = images::build::BuildOptions::new(out.clone(), cache_root);
     opts.boot_timeout = Duration::from_secs(args.boot_timeout);
     opts.quiet = args.common.quiet;
     opts.progress = args.progress.into();
+    opts.media = images::windows::prepare::MediaOverrides { iso: args.media.iso, virtio: args.media.virtio };
+    // The library reports; the binary prints: the phase and the time since the build started.
+    opts.sink = Some(progress_sink());
     let outcome = images::build::build(&recipe, &opts).await.map_err(|e| {
         if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
     })?;
@@ -266,12 +297,37 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
 
 async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
     let recipe = images::recipe::Recipe::load(&args.recipe).map_err(|e| exit::BadInput(e.to_string()))?;
+    let bad_or_failed = |e: images::build::BuildError| {
+        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
+    };
+    let windows_flags = args.media.iso.is_some() || args.media.virtio.is_some();
+    let macos_flags = args.media.recovery.is_some() || args.media.opencore.is_some() || args.media.allow_tcg;
+    let mismatch = match &recipe.source {
+        images::recipe::Source::Macos(_) if windows_flags => Some(("--iso and --virtio", "Windows")),
+        images::recipe::Source::Windows(_) if macos_flags => Some(("--recovery, --opencore and --allow-tcg", "macOS")),
+        _ => None,
+    };
+    if let Some((flags, kind)) = mismatch {
+        return Err(exit::BadInput(format!("{}: {flags} are for {kind} recipes", args.recipe.display())).into());
+    }
+    if let images::recipe::Source::Macos(macos) = &recipe.source {
+        let opts = images::macos::prepare::PrepareOptions {
+            out: args.out.clone(),
+            cache_root: images::cache_root(args.common.cache_dir.as_deref())?,
+            replace: args.replace,
+            recovery: args.media.recovery,
+            opencore: args.media.opencore,
+            allow_tcg: args.media.allow_tcg,
+            progress: args.progress.into(),
+            quiet: args.common.quiet,
+        };
+        let prepared = images::macos::prepare::prepare(&recipe, macos, &opts).await.map_err(bad_or_failed)?;
+        outln!("{}: prepared (macOS {}, {})", args.out.display(), prepared.version, prepared.accel);
+        outln!("install:   {}", args.out.join(images::macos::prepare::names::INSTALL).display());
+        return Ok(ExitCode::from(exit::OK));
+    }
     let images::recipe::Source::Windows(windows) = &recipe.source else {
-        return Err(exit::BadInput(format!(
-            "{}: `image prepare` takes Windows recipes; Linux recipes are prepared and built by `image build`",
-            args.recipe.display()
-        ))
-        .into());
+        return prepare_linux(&args, &recipe).await;
     };
     let opts = images::windows::prepare::PrepareOptions {
         out: args.out.clone(),
@@ -281,12 +337,39 @@ async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
         progress: args.progress.into(),
         quiet: args.common.quiet,
     };
-    let prepared = images::windows::prepare::prepare(&recipe, windows, &opts).await.map_err(|e| {
-        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
-    })?;
+    let prepared = images::windows::prepare::prepare(&recipe, windows, &opts).await.map_err(bad_or_failed)?;
     outln!("{}: prepared (image index {}, {})", args.out.display(), prepared.image_index, prepared.accel);
     outln!("install:   {}", args.out.join(images::windows::prepare::names::INSTALL).display());
     Ok(ExitCode::from(exit::OK))
+}
+
+/// `vmkit image prepare` for a Linux recipe: base, key, seed, disk, kernel, `install` script; no boot.
+async fn prepare_linux(args: &PrepareArgs, recipe: &images::recipe::Recipe) -> anyhow::Result<ExitCode> {
+    if args.media.iso.is_some() || args.media.virtio.is_some() {
+        return Err(exit::BadInput(format!(
+            "{}: --iso and --virtio replace a Windows recipe's media; this recipe is not a Windows recipe",
+            args.recipe.display()
+        ))
+        .into());
+    }
+    let mut opts =
+        images::build::BuildOptions::new(args.out.clone(), images::cache_root(args.common.cache_dir.as_deref())?);
+    opts.quiet = args.common.quiet;
+    opts.progress = args.progress.into();
+    opts.sink = Some(progress_sink());
+    let prepared = images::build::prepare_linux(recipe, &args.out, args.replace, &opts).await.map_err(|e| {
+        if e.is_bad_input() { anyhow::Error::from(exit::BadInput(e.to_string())) } else { anyhow::Error::from(e) }
+    })?;
+    outln!("{}: prepared ({})", args.out.display(), prepared.accel);
+    outln!("first boot: {}", args.out.join(images::windows::prepare::names::INSTALL).display());
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Prints a build's progress on stderr: the image, the time since the build started, the step.
+fn progress_sink() -> images::build::ProgressSink {
+    images::build::ProgressSink(std::sync::Arc::new(|e: &images::build::ProgressEvent| {
+        eprintln!("vmkit: {} [{:>6.1}s] {}", e.image, e.elapsed.as_secs_f64(), e.message);
+    }))
 }
 
 /// `vmkit image windows-editions ISO [--json]`.
