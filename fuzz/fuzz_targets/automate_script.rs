@@ -1,7 +1,7 @@
 //! Fuzzes the automation-script loader (YAML → checked script): arbitrary text as a script file.
 //!
 //! Properties beyond "no panic, no hang, no huge allocation": every diagnostic points into the text (a 1-based line
-//! no further than one past the last line, a 1-based column) and says something.
+//! no further than one past the last line as YAML counts lines, a 1-based column) and says something.
 
 #![no_main]
 
@@ -11,7 +11,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let lines = text.lines().count() as u64 + 1;
+    // Lines as YAML counts them (and editors show them): `\r\n`, a lone `\r` and `\n` each end one.
+    let lines = text.replace("\r\n", "\n").bytes().filter(|&b| b == b'\n' || b == b'\r').count() as u64 + 2;
     if let Err(automate::ScriptError::Invalid { diagnostics }) = automate::load_str(text, Path::new("fuzz.yaml")) {
         assert!(!diagnostics.is_empty());
         for d in diagnostics {
