@@ -15,16 +15,17 @@
 //!
 //! [`BootedImage`] is the boot on its own, for callers (and tests) that want to look around in the guest.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use automate::script::HealthCheck;
 use automate::ssh::{SshTarget, run_health_check};
-use qemu::{KvmProbe, Qemu, StartOptions, StopPlan};
+use qemu::{KvmProbe, Qemu, StopPlan};
 use serde::{Deserialize, Serialize};
 
-use crate::build::{BuildError, Say, Watch, files, serial_tail};
+use crate::build::{
+    BuildError, Say, Watch, files, free_local_port, free_local_vnc_display, serial_tail, start_on_free_ports,
+};
 use crate::fsutil::{QEMU_PIDFILE, WorkDir};
 use crate::guest::{GuestIdentity, GuestSsh};
 use crate::machine::{BootKind, ImageMachine};
@@ -148,34 +149,24 @@ impl BootedImage {
             boot,
             ssh_port: 0,
         };
-        let mut last = None;
-        for _ in 0..3 {
-            machine.ssh_port = qemu::free_tcp_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
-                .map_err(|source| BuildError::Io { op: "finding a free port on", path: "127.0.0.1".into(), source })?;
+        let (qemu, ()) = start_on_free_ports(&w, || {
+            machine.ssh_port = free_local_port()?;
             let cmd =
                 machine.supervised(w.join("qmp.sock"), w.join("serial.sock"), serial_log.clone(), w.join(QEMU_PIDFILE));
-            match Qemu::start_with(&cmd, StartOptions::default()).await {
-                Ok(qemu) => {
-                    let ssh = GuestSsh::local(machine.ssh_port, &manifest.ssh.user, key);
-                    return Ok(Self {
-                        qemu,
-                        ssh,
-                        manifest,
-                        serial_log,
-                        started_after: started.elapsed().as_secs_f64(),
-                        swtpm: None,
-                        work,
-                        accel: accel.accel.to_string(),
-                    });
-                }
-                Err(e) if e.is_addr_in_use() => last = Some(e),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(last.map_or_else(
-            || BuildError::Io { op: "starting QEMU", path: w.clone(), source: std::io::Error::other("no attempt") },
-            Into::into,
-        ))
+            Ok((cmd, ()))
+        })
+        .await?;
+        let ssh = GuestSsh::local(machine.ssh_port, &manifest.ssh.user, key);
+        Ok(Self {
+            qemu,
+            ssh,
+            manifest,
+            serial_log,
+            started_after: started.elapsed().as_secs_f64(),
+            swtpm: None,
+            work,
+            accel: accel.accel.to_string(),
+        })
     }
 
     /// A Windows image: its VARS and TPM state copied into the throwaway directory (the image is only read), swtpm
@@ -230,41 +221,28 @@ impl BootedImage {
             ssh_port: 0,
         };
         let serial_log = w.join(files::SERIAL);
-        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let mut last = None;
-        for _ in 0..3 {
-            machine.ssh_port =
-                qemu::free_tcp_port(localhost).map_err(io("finding a free port on", Path::new("127.0.0.1")))?;
-            let display = qemu::free_vnc_display(localhost)
-                .map_err(io("finding a free VNC display on", Path::new("127.0.0.1")))?;
+        let (qemu, ()) = start_on_free_ports(&w, || {
+            machine.ssh_port = free_local_port()?;
             let cmd = machine.supervised(
                 w.join("qmp.sock"),
                 (w.join("serial.sock"), serial_log.clone()),
                 w.join(QEMU_PIDFILE),
-                qemu::Vnc::localhost(display),
+                qemu::Vnc::localhost(free_local_vnc_display()?),
             );
-            match Qemu::start_with(&cmd, StartOptions::default()).await {
-                Ok(qemu) => {
-                    let ssh = GuestSsh::local(machine.ssh_port, &manifest.ssh.user, key);
-                    return Ok(Self {
-                        qemu,
-                        ssh,
-                        manifest,
-                        serial_log,
-                        started_after: started.elapsed().as_secs_f64(),
-                        swtpm,
-                        work,
-                        accel: accel.accel.to_string(),
-                    });
-                }
-                Err(e) if e.is_addr_in_use() => last = Some(e),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(last.map_or_else(
-            || BuildError::Io { op: "starting QEMU", path: w.clone(), source: std::io::Error::other("no attempt") },
-            Into::into,
-        ))
+            Ok((cmd, ()))
+        })
+        .await?;
+        let ssh = GuestSsh::local(machine.ssh_port, &manifest.ssh.user, key);
+        Ok(Self {
+            qemu,
+            ssh,
+            manifest,
+            serial_log,
+            started_after: started.elapsed().as_secs_f64(),
+            swtpm,
+            work,
+            accel: accel.accel.to_string(),
+        })
     }
 
     /// Whether this is a Windows image (commands are PowerShell, see [`crate::windows::guest`]).

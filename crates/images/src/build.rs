@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cloudinit::{CloudConfig, KeyPair, Seed, SeedFormat, User, WriteFile};
-use qemu::{KvmProbe, Qemu, QemuError, RunScript, StartOptions, StopPlan, StopStep};
+use qemu::{KvmProbe, Qemu, QemuCommand, QemuError, RunScript, StartOptions, StopPlan, StopStep};
 
 use crate::debootstrap::{DebootstrapError, ensure_base};
 use crate::fsutil::{FsError, QEMU_PIDFILE, WorkDir, remove_work_dir, sweep_old_outputs};
@@ -939,18 +939,35 @@ async fn start_machine(
     serial_log: &Path,
     work: &Path,
 ) -> Result<(Qemu, u16), BuildError> {
-    let mut last = None;
-    for _ in 0..3 {
-        machine.ssh_port = qemu::free_tcp_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
-            .map_err(io("finding a free port on", Path::new("127.0.0.1")))?;
+    start_on_free_ports(work, || {
+        machine.ssh_port = free_local_port()?;
         let cmd = machine.supervised(
             sockets.join("qmp.sock"),
             sockets.join("serial.sock"),
             serial_log.to_owned(),
             work.join(QEMU_PIDFILE),
         );
+        Ok((cmd, machine.ssh_port))
+    })
+    .await
+}
+
+/// How many times a start is tried when QEMU finds a host port taken between choosing it and binding it.
+const PORT_ATTEMPTS: u32 = 3;
+
+/// Starts QEMU from the command `attempt` makes — with freshly chosen host ports, and whatever else one try needs
+/// (`T`: the ports, a TPM emulator) — and again when QEMU finds a port taken meanwhile, [`PORT_ATTEMPTS`] times in
+/// all. The image machines' form of [`qemu::start_with_port_retry`]: their ports are chosen on the machine model
+/// that renders the command, not on the command.
+pub(crate) async fn start_on_free_ports<T>(
+    work: &Path,
+    mut attempt: impl FnMut() -> Result<(QemuCommand, T), BuildError>,
+) -> Result<(Qemu, T), BuildError> {
+    let mut last = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let (cmd, made) = attempt()?;
         match Qemu::start_with(&cmd, StartOptions::default()).await {
-            Ok(q) => return Ok((q, machine.ssh_port)),
+            Ok(q) => return Ok((q, made)),
             Err(e) if e.is_addr_in_use() => last = Some(e),
             Err(e) => return Err(e.into()),
         }
@@ -959,6 +976,17 @@ async fn start_machine(
         || BuildError::Io { op: "starting QEMU", path: work.to_owned(), source: std::io::Error::other("no attempt") },
         Into::into,
     ))
+}
+
+/// A free TCP port on 127.0.0.1, for a host forward.
+pub(crate) fn free_local_port() -> Result<u16, BuildError> {
+    qemu::free_tcp_port(IpAddr::V4(Ipv4Addr::LOCALHOST)).map_err(io("finding a free port on", Path::new("127.0.0.1")))
+}
+
+/// A free VNC display on 127.0.0.1.
+pub(crate) fn free_local_vnc_display() -> Result<u16, BuildError> {
+    qemu::free_vnc_display(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .map_err(io("finding a free VNC display on", Path::new("127.0.0.1")))
 }
 
 /// Races waits on the guest against QEMU's exit.

@@ -12,14 +12,7 @@ use qemu::{Accel, Device, Drive, Firmware, ImageFormat, Pattern, Qemu, QemuComma
 const MARKER: &str = "VMKIT-STAND-IN-BOOTED";
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testbed::process::run(cmd).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

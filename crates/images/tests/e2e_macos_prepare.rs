@@ -19,14 +19,7 @@ use images::recipe::{Recipe, Source};
 const MARKER: &str = "VMKIT-OPENCORE-STAND-IN";
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.env("MTOOLS_SKIP_CHECK", "1").output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testbed::process::run(cmd.env("MTOOLS_SKIP_CHECK", "1")).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// OpenCorePkg's layout with the GRUB stand-in as the bootstrap; the other EFI files are placeholders.

@@ -9,14 +9,7 @@ use std::process::Command;
 use images::fat::{FatImage, FatLayout};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.env("MTOOLS_SKIP_CHECK", "1").output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testbed::process::run(cmd.env("MTOOLS_SKIP_CHECK", "1")).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// A tree like OpenCore's: three levels, long names, names that differ from their 8.3 alias only by case, and one

@@ -12,14 +12,7 @@ use images::macos::smbios::{MODELS, MacIdentity};
 use images::recipe::{MediaSource, Recipe, Source};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testbed::process::run(cmd).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Reads a plist with Python's plistlib and checks the identity's formats in Python; prints JSON.

@@ -105,11 +105,17 @@ fn terminate(pid: libc::pid_t) {
     }
 }
 
-/// Runs a command to completion and returns its stdout; a non-zero exit is an error with its stderr.
-pub fn run(mut cmd: Command) -> anyhow::Result<String> {
+/// Runs a command to completion and returns its stdout; a non-zero exit is an error with its stdout and stderr
+/// (checkers such as `fsck.fat` report on stdout).
+pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

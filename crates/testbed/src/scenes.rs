@@ -49,7 +49,7 @@ fn place(d: &Display, process: Daemon, title: &str, x: i32, y: i32) -> anyhow::R
     let id = d.wait_for_window(title, WINDOW_TIMEOUT)?;
     let mut cmd = d.command("xdotool");
     cmd.args(["windowmove", "--sync", &id.to_string(), &x.to_string(), &y.to_string()]);
-    run(cmd)?;
+    run(&mut cmd)?;
     settle(d)?;
     let (x, y, width, height) = d.window_geometry(id)?;
     Ok(Window { process, id, x, y, width, height })
@@ -109,17 +109,17 @@ pub fn gtk_list_with_selection(d: &Display, x: i32, y: i32) -> anyhow::Result<Wi
     let (cx, cy) = (win.x + win.width as i32 / 2, win.y + 20);
     let mut cmd = d.command("xdotool");
     cmd.args(["mousemove", "--sync", &cx.to_string(), &cy.to_string()]);
-    run(cmd)?;
+    run(&mut cmd)?;
     for key in ["Home", "Down", "Down"] {
         let mut cmd = d.command("xdotool");
         cmd.args(["key", key]);
-        run(cmd)?;
+        run(&mut cmd)?;
         std::thread::sleep(Duration::from_millis(100));
     }
     // The pointer would hover a row and tint it; move it away.
     let mut cmd = d.command("xdotool");
     cmd.args(["mousemove", "--sync", "1", "1"]);
-    run(cmd)?;
+    run(&mut cmd)?;
     settle(d)?;
     Ok(win)
 }

@@ -135,7 +135,7 @@ impl Display {
     pub fn window_geometry(&self, window: u64) -> anyhow::Result<(i32, i32, u32, u32)> {
         let mut cmd = self.command("xdotool");
         cmd.args(["getwindowgeometry", "--shell", &window.to_string()]);
-        let text = run(cmd)?;
+        let text = run(&mut cmd)?;
         let get = |key: &str| -> anyhow::Result<i64> {
             text.lines()
                 .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix('=')))

@@ -134,7 +134,7 @@ impl Sshd {
 fn keygen(path: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new("ssh-keygen");
     cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", "vmkit-test", "-f"]).arg(path);
-    run(cmd).context("ssh-keygen (Debian package openssh-client)")?;
+    run(&mut cmd).context("ssh-keygen (Debian package openssh-client)")?;
     Ok(())
 }
 

@@ -30,6 +30,7 @@ use anyhow::{Context, bail};
 use images::initramfs::busybox::{DEFAULT_MODULES, GuestSpec};
 
 use crate::guest::GuestFile;
+use crate::process::run;
 
 /// Debian's Microsoft-signed shim.
 pub const SHIM: &str = "/usr/lib/shim/shimx64.efi.signed";
@@ -198,14 +199,6 @@ pub fn guest_spec() -> GuestSpec {
     let mut modules: Vec<String> = DEFAULT_MODULES.iter().map(|m| (*m).to_owned()).collect();
     modules.extend(MODULES.iter().map(|m| (*m).to_owned()));
     GuestSpec { modules, ..GuestSpec::default() }
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// dropbear and every shared library it loads (from `ldd`), at their paths.

@@ -260,7 +260,7 @@ impl Display {
     pub fn resize(&self, width: u32, height: u32) -> anyhow::Result<()> {
         let mut cmd = self.command("xrandr");
         cmd.args(["--fb", &format!("{width}x{height}")]);
-        run(cmd).context("xrandr --fb")?;
+        run(&mut cmd).context("xrandr --fb")?;
         Ok(())
     }
 }

@@ -23,15 +23,14 @@
 //! media's identity — path, size and modification time of a local ISO, the SHA-256 of a download —, the
 //! automation script and the password), and the output appears complete or not at all.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use qemu::{Qemu, RunScript, StartOptions, StopPlan, StopStep, Swtpm, SwtpmCommand};
+use qemu::{Qemu, RunScript, StopPlan, StopStep, Swtpm, SwtpmCommand};
 
 use crate::build::{
-    BuildError, BuildOptions, Outcome, Say, Staging, Watch, files, hash_outputs, login_hint, publish, stage,
-    up_to_date, write_mode,
+    BuildError, BuildOptions, Outcome, Say, Staging, Watch, files, free_local_port, free_local_vnc_display,
+    hash_outputs, login_hint, publish, stage, start_on_free_ports, up_to_date, write_mode,
 };
 use crate::fsutil::{QEMU_PIDFILE, WorkDir};
 use crate::guest::GuestSsh;
@@ -276,8 +275,8 @@ async fn start(
     serial_log: &Path,
     dir: &Path,
 ) -> Result<(Qemu, Option<Swtpm>, u16, u16), BuildError> {
-    let mut last = None;
-    for _ in 0..3 {
+    let (qemu, (swtpm, display)) = start_on_free_ports(dir, || {
+        // swtpm serves one QEMU: a try that fails takes its emulator with it, so each try starts its own.
         let swtpm = match &m.tpm_socket {
             Some(socket) => {
                 let cmd = SwtpmCommand::new(dir.join(names::TPM_DIR), socket.clone());
@@ -285,17 +284,8 @@ async fn start(
             }
             None => None,
         };
-        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        m.ssh_port = qemu::free_tcp_port(localhost).map_err(|source| BuildError::Io {
-            op: "finding a free port on",
-            path: "127.0.0.1".into(),
-            source,
-        })?;
-        let display = qemu::free_vnc_display(localhost).map_err(|source| BuildError::Io {
-            op: "finding a free VNC display on",
-            path: "127.0.0.1".into(),
-            source,
-        })?;
+        m.ssh_port = free_local_port()?;
+        let display = free_local_vnc_display()?;
         let mut vnc = qemu::Vnc::localhost(display);
         vnc.password = true;
         let cmd = m.supervised(
@@ -304,16 +294,10 @@ async fn start(
             dir.join(QEMU_PIDFILE),
             vnc,
         );
-        match Qemu::start_with(&cmd, StartOptions::default()).await {
-            Ok(q) => return Ok((q, swtpm, m.ssh_port, 5900 + display)),
-            Err(e) if e.is_addr_in_use() => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(last.map_or_else(
-        || BuildError::Io { op: "starting QEMU", path: dir.to_owned(), source: std::io::Error::other("no attempt") },
-        Into::into,
-    ))
+        Ok((cmd, (swtpm, display)))
+    })
+    .await?;
+    Ok((qemu, swtpm, m.ssh_port, 5900 + display))
 }
 
 /// Setup: the automation script (if any) against the screen while waiting for SSH; both must finish within
