@@ -51,7 +51,7 @@ fn window(display: &Display) -> Daemon {
 }
 
 /// Waits until the window's log holds `what`.
-fn logged(win: &Daemon, what: &str) {
+fn block_on_log(win: &Daemon, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while !win.log().contains(what) {
         assert!(std::time::Instant::now() < deadline, "the window never logged {what:?}: {}", win.log());
@@ -89,102 +89,199 @@ async fn person(listen: std::net::SocketAddr, win: &Daemon) {
     let host = locate(&mut engine, &frame, "Hostname");
     // A person does not hit the centre: 5 px left of it.
     viewer.click(apply.x + apply.width / 2 - 5, apply.y + apply.height / 2, rfb::Button::Left).await.expect("click");
-    logged(win, "applied 1");
+    block_on_log(win, "applied 1");
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Into the entry, right of its label: no text there.
     viewer.click(host.x + host.width + 120, host.y + host.height / 2, rfb::Button::Left).await.expect("click");
     tokio::time::sleep(Duration::from_millis(500)).await;
     viewer.type_text("web-01 ok", &rfb::TypeOptions::default()).await.expect("type");
     viewer.press_chord(&"enter".parse().expect("chord")).await.expect("enter");
-    logged(win, "entered web-01 ok");
+    block_on_log(win, "entered web-01 ok");
     viewer.press_chord(&"ctrl+s".parse().expect("chord")).await.expect("ctrl+s");
-    logged(win, "saved");
+    block_on_log(win, "saved");
     tokio::time::sleep(Duration::from_millis(800)).await;
     drop(viewer);
+}
+
+/// A recording session: the machine's display, the window on it, the recorder's files.
+struct Session {
+    scratch: tempfile::TempDir,
+    opts: RecordOptions,
+}
+
+impl Session {
+    fn new(display: &Display) -> Self {
+        let scratch = testbed::scratch_dir("record").expect("scratch");
+        let listen: std::net::SocketAddr =
+            format!("127.0.0.1:{}", testbed::net::free_port().expect("port")).parse().expect("addr");
+        let opts = RecordOptions {
+            vnc: display.vnc_addr(),
+            password: None,
+            listen,
+            output: scratch.path().join("recorded.yml"),
+            frames: scratch.path().join("recorded.frames"),
+            force: false,
+            type_text: true,
+            timeout: Duration::from_secs(20),
+        };
+        Self { scratch, opts }
+    }
+
+    /// Records while `person` (on a thread of its own) uses the machine through the recorder; when the person
+    /// is done (or fails), the recording is stopped.
+    fn record(&self, person: impl FnOnce(std::net::SocketAddr) + Send) -> automate::record::Summary {
+        let mut lines = Vec::new();
+        let (done, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, listening) = std::sync::mpsc::channel::<()>();
+        let listen = self.opts.listen;
+        let summary = std::thread::scope(|s| {
+            let person = s.spawn(move || {
+                let _done = done;
+                listening.recv_timeout(Duration::from_secs(30)).expect("the recorder listens");
+                person(listen);
+                // Leave the recorder time to see the viewer go before the stop.
+                std::thread::sleep(Duration::from_secs(1));
+            });
+            let stop = async {
+                let _ = stopped.await;
+            };
+            let mut log = |l: String| {
+                if l.contains("point a VNC viewer at") {
+                    let _ = ready.send(());
+                }
+                lines.push(l);
+            };
+            let summary = runtime().block_on(record(&self.opts, stop, &mut log));
+            person.join().expect("the person did everything");
+            summary
+        });
+        let summary = summary.unwrap_or_else(|e| panic!("recording failed: {e}\n{}", lines.join("\n")));
+        assert_eq!(summary.ended, "the viewer disconnected", "{}", lines.join("\n"));
+        summary
+    }
+
+    /// Checks what the person did on the window: the button once, the text and Enter, Ctrl+S.
+    fn window_got_it(win: &Daemon) {
+        let log = win.log();
+        assert_eq!(log.matches("applied").count(), 1, "{log}");
+        assert!(log.contains("entered web-01 ok") && log.contains("saved"), "{log}");
+    }
+
+    /// Checks the written script: wait + click on the label (`offset_x` from its centre, give or take 2 px),
+    /// click_at into the field, the text, Enter, Ctrl+S; it loads, replays against its recording, and a
+    /// reworded copy does not.
+    fn script_replays(&self, offset_x: i32) {
+        let output = &self.opts.output;
+        let text = std::fs::read_to_string(output).expect("script written");
+        let script = automate::load_file(output).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let kinds: Vec<&str> = script.steps.iter().map(|s| s.action.keyword()).collect();
+        assert_eq!(kinds, ["wait", "click", "click_at", "type", "key", "hotkey"], "{text}");
+        let (Action::Wait(w), Action::Click(c)) = (&script.steps[0].action, &script.steps[1].action) else {
+            panic!("{text}")
+        };
+        assert_eq!(w.target.to_string(), "\"Apply\"", "{text}");
+        assert_eq!(c.target.to_string(), "\"Apply\"", "{text}");
+        assert!(
+            (offset_x - 2..=offset_x + 2).contains(&c.offset.x),
+            "the press was {offset_x} px from the centre: {text}"
+        );
+        assert!(text.contains("# no text was under the pointer"), "{text}");
+        let Action::Type(t) = &script.steps[3].action else { panic!("{text}") };
+        assert_eq!(t.text, "web-01 ok");
+        assert!(text.contains("key: enter"), "{text}");
+        let Action::Hotkey(h) = &script.steps[5].action else { panic!("{text}") };
+        assert_eq!(h.chord.to_string(), "ctrl+s");
+
+        // It replays against its own recording...
+        let replay = |script: &automate::Script| {
+            let opts = automate::ReplayOptions::new(self.opts.frames.clone());
+            let mut out = Vec::new();
+            let result = runtime().block_on(automate::replay(script, &opts, &mut |l| out.push(l.to_owned())));
+            (result, out.join("\n"))
+        };
+        let (result, out) = replay(&script);
+        assert_eq!(result.outcome, Outcome::Passed, "{out}\n{text}");
+
+        // ...and a reworded script does not.
+        let reworded_path = self.scratch.path().join("reworded.yml");
+        std::fs::write(&reworded_path, text.replace("Apply", "Discard")).expect("write");
+        let reworded = automate::load_file(&reworded_path).expect("loads");
+        let (result, out) = replay(&reworded);
+        assert_eq!(result.outcome, Outcome::Failed, "{out}");
+        assert!(out.contains("\"Discard\" not found"), "{out}");
+    }
 }
 
 #[test]
 fn a_session_through_the_recorder_becomes_a_script_that_replays() {
     let display = Display::xvnc(800, 600).expect("Xvnc");
     let win = window(&display);
-    let scratch = testbed::scratch_dir("record").expect("scratch");
-    let output = scratch.path().join("recorded.yml");
-    let frames = scratch.path().join("recorded.frames");
-    let listen: std::net::SocketAddr =
-        format!("127.0.0.1:{}", testbed::net::free_port().expect("port")).parse().expect("addr");
-    let opts = RecordOptions {
-        vnc: display.vnc_addr(),
-        password: None,
-        listen,
-        output: output.clone(),
-        frames: frames.clone(),
-        force: false,
-        type_text: true,
-        timeout: Duration::from_secs(20),
-    };
-    let rt = runtime();
-    let mut lines = Vec::new();
-    // The person runs on a thread of its own; when it ends (or fails), the recording is stopped.
-    let (done, stopped) = tokio::sync::oneshot::channel::<()>();
-    let summary = std::thread::scope(|s| {
-        let person = s.spawn(|| {
-            let _done = done;
-            runtime().block_on(person(listen, &win));
-            // Leave the recorder time to see the viewer go before the stop.
-            std::thread::sleep(Duration::from_secs(1));
-        });
-        let stop = async {
-            let _ = stopped.await;
-        };
-        let summary = rt.block_on(record(&opts, stop, &mut |l| lines.push(l)));
-        person.join().expect("the person did everything");
-        summary
-    });
-    let summary = summary.unwrap_or_else(|e| panic!("recording failed: {e}\n{}", lines.join("\n")));
-    assert_eq!(summary.ended, "the viewer disconnected");
-
-    // The real window got every input exactly once.
-    let log = win.log();
-    assert_eq!(log.matches("applied").count(), 1, "{log}");
-    assert!(log.contains("entered web-01 ok") && log.contains("saved"), "{log}");
-
-    // The script: wait + click on the label, click_at into the field, the text, Enter, Ctrl+S.
-    let text = std::fs::read_to_string(&output).expect("script written");
-    let script = automate::load_file(&output).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let kinds: Vec<&str> = script.steps.iter().map(|s| s.action.keyword()).collect();
-    assert_eq!(kinds, ["wait", "click", "click_at", "type", "key", "hotkey"], "{text}");
-    let (Action::Wait(w), Action::Click(c)) = (&script.steps[0].action, &script.steps[1].action) else {
-        panic!("{text}")
-    };
-    assert_eq!(w.target.to_string(), "\"Apply\"", "{text}");
-    assert_eq!(c.target.to_string(), "\"Apply\"", "{text}");
-    assert!((-7..=-3).contains(&c.offset.x), "the press was 5 px left of the centre: {text}");
-    assert!(text.contains("# no text was under the pointer"), "{text}");
-    let Action::Type(t) = &script.steps[3].action else { panic!("{text}") };
-    assert_eq!(t.text, "web-01 ok");
-    assert!(text.contains("key: enter"), "{text}");
-    let Action::Hotkey(h) = &script.steps[5].action else { panic!("{text}") };
-    assert_eq!(h.chord.to_string(), "ctrl+s");
-
-    // It replays against its own recording...
-    let replay = |script: &automate::Script| {
-        let opts = automate::ReplayOptions::new(frames.clone());
-        let mut out = Vec::new();
-        let result = runtime().block_on(automate::replay(script, &opts, &mut |l| out.push(l.to_owned())));
-        (result, out.join("\n"))
-    };
-    let (result, out) = replay(&script);
-    assert_eq!(result.outcome, Outcome::Passed, "{out}\n{text}");
-
-    // ...and a reworded script does not.
-    let reworded_path = scratch.path().join("reworded.yml");
-    std::fs::write(&reworded_path, text.replace("Apply", "Discard")).expect("write");
-    let reworded = automate::load_file(&reworded_path).expect("loads");
-    let (result, out) = replay(&reworded);
-    assert_eq!(result.outcome, Outcome::Failed, "{out}");
-    assert!(out.contains("\"Discard\" not found"), "{out}");
+    let session = Session::new(&display);
+    session.record(|listen| runtime().block_on(person(listen, &win)));
+    Session::window_got_it(&win);
+    session.script_replays(-5);
 
     // The recorder never overwrites: a second recording into the same files is refused before it starts.
-    let again = rt.block_on(record(&opts, std::future::pending(), &mut |_| {}));
+    let again = runtime().block_on(record(&session.opts, std::future::pending(), &mut |_| {}));
     assert!(again.is_err_and(|e| e.is_bad_input()));
+}
+
+/// The same session made by a person at TigerVNC's viewer (a third-party viewer: Tight encoding, fences,
+/// continuous updates, asking for an exclusive session), driven with xdotool on a display of its own.
+#[test]
+fn a_tigervnc_viewer_through_the_recorder_is_recorded() {
+    let machine = Display::xvnc(800, 600).expect("Xvnc");
+    let win = window(&machine);
+    let desk = Display::xvnc(1024, 768).expect("the person's display");
+    let session = Session::new(&machine);
+    session.record(|listen| {
+        let mut viewer = desk.command("xtigervncviewer");
+        viewer.args(["-Shared=0", "-geometry", "800x600+0+0", &format!("127.0.0.1::{}", listen.port())]);
+        let mut viewer = desk.spawn("tigervnc", viewer).expect("tigervnc-viewer");
+        let wid = desk.wait_for_window("TigerVNC", Duration::from_secs(30)).expect("the viewer's window").to_string();
+        // The person's eyes: the person's own screen, through its own VNC server.
+        let rt = runtime();
+        let eyes = rt.block_on(rfb::Client::connect(&desk.vnc_addr(), Default::default())).expect("eyes");
+        let mut engine = ocr::Engine::new().expect("tesseract");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let (apply, host) = loop {
+            let frame = eyes.frame();
+            let pixels =
+                ocr::Frame::packed(frame.rgba(), frame.width(), frame.height(), ocr::PixelLayout::Rgbx).expect("frame");
+            let text = engine.read(&pixels).expect("ocr");
+            let find = |p: &str| {
+                ocr::matching::find(&text, &ocr::matching::Pattern::phrase(p), &Default::default())
+                    .first()
+                    .map(|m| m.bbox)
+            };
+            if let (Some(a), Some(h)) = (find("Apply"), find("Hostname")) {
+                break (a, h);
+            }
+            assert!(std::time::Instant::now() < deadline, "the viewer never showed the window: {}", text.text());
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let xdotool = |args: &[&str]| {
+            let out = desk.command("xdotool").args(args).output().expect("xdotool");
+            assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let at = |x: u32, y: u32| [x.to_string(), y.to_string()];
+        let [x, y] = at(apply.x + apply.width / 2 + 6, apply.y + apply.height / 2);
+        xdotool(&["mousemove", &x, &y, "click", "1"]);
+        block_on_log(&win, "applied 1");
+        std::thread::sleep(Duration::from_millis(500));
+        let [x, y] = at(host.x + host.width + 120, host.y + host.height / 2);
+        xdotool(&["mousemove", &x, &y, "click", "1"]);
+        std::thread::sleep(Duration::from_millis(500));
+        // No window manager: give the viewer the keyboard as one would by clicking on its title bar.
+        xdotool(&["windowfocus", "--sync", &wid]);
+        xdotool(&["type", "--delay", "40", "web-01 ok"]);
+        xdotool(&["key", "Return"]);
+        block_on_log(&win, "entered web-01 ok");
+        xdotool(&["key", "ctrl+s"]);
+        block_on_log(&win, "saved");
+        std::thread::sleep(Duration::from_millis(800));
+        viewer.stop();
+    });
+    Session::window_got_it(&win);
+    session.script_replays(6);
 }
