@@ -9,7 +9,8 @@ use std::time::Duration;
 use automate::record::{RecordOptions, record};
 use automate::result::Outcome;
 use automate::script::Action;
-use testbed::{Daemon, Display};
+use testbed::x11::DisplayOptions;
+use testbed::{Daemon, Display, DisplayKind};
 
 /// A window with a label, an entry field that logs its text on Enter, a button that acts on release and a
 /// Ctrl+S binding, each logging to stdout.
@@ -70,8 +71,12 @@ fn locate(engine: &mut ocr::Engine, frame: &rfb::Frame, phrase: &str) -> ocr::Re
 
 /// The person: connects through the recorder, clicks "Apply" off its centre, clicks into the entry, types,
 /// presses Enter and Ctrl+S, then leaves.
-async fn person(listen: std::net::SocketAddr, win: &Daemon) {
-    let opts = rfb::ConnectOptions { timeout: Duration::from_secs(20), ..Default::default() };
+async fn person(listen: std::net::SocketAddr, win: &Daemon, password: Option<&str>) {
+    let opts = rfb::ConnectOptions {
+        timeout: Duration::from_secs(20),
+        password: password.map(str::to_owned),
+        ..Default::default()
+    };
     let mut viewer = None;
     for _ in 0..100 {
         match rfb::Client::connect(&listen.to_string(), opts.clone()).await {
@@ -111,12 +116,16 @@ struct Session {
 
 impl Session {
     fn new(display: &Display) -> Self {
+        Self::with_password(display, None)
+    }
+
+    fn with_password(display: &Display, password: Option<&str>) -> Self {
         let scratch = testbed::scratch_dir("record").expect("scratch");
         let listen: std::net::SocketAddr =
             format!("127.0.0.1:{}", testbed::net::free_port().expect("port")).parse().expect("addr");
         let opts = RecordOptions {
             vnc: display.vnc_addr(),
-            password: None,
+            password: password.map(automate::script::Secret::new),
             listen,
             output: scratch.path().join("recorded.yml"),
             frames: scratch.path().join("recorded.frames"),
@@ -217,7 +226,7 @@ fn a_session_through_the_recorder_becomes_a_script_that_replays() {
     let display = Display::xvnc(800, 600).expect("Xvnc");
     let win = window(&display);
     let session = Session::new(&display);
-    session.record(|listen| runtime().block_on(person(listen, &win)));
+    session.record(|listen| runtime().block_on(person(listen, &win, None)));
     Session::window_got_it(&win);
     session.script_replays(-5);
 
@@ -284,4 +293,58 @@ fn a_tigervnc_viewer_through_the_recorder_is_recorded() {
     });
     Session::window_got_it(&win);
     session.script_replays(6);
+}
+
+/// VNC Authentication passes through the recorder (here to x11vnc, which takes keysyms only): a viewer with a
+/// wrong password is refused by the server and nothing is written; with the right one the session is recorded.
+/// The recorder's own connection uses its password; the password appears in no file it writes.
+#[test]
+fn vnc_authentication_passes_through_to_x11vnc() {
+    const PASSWORD: &str = "pw-rec42";
+    let machine = Display::start(DisplayOptions {
+        kind: DisplayKind::X11vnc,
+        width: 800,
+        height: 600,
+        password: Some(PASSWORD.into()),
+        ..DisplayOptions::default()
+    })
+    .expect("x11vnc");
+    let win = window(&machine);
+
+    let refused = Session::with_password(&machine, Some(PASSWORD));
+    let rt = runtime();
+    let listen = refused.opts.listen;
+    let wrong = rfb::ConnectOptions { password: Some("wrong".into()), ..Default::default() };
+    let (recording, viewer) = rt.block_on(async {
+        let mut quiet = |_| {};
+        let recording = record(&refused.opts, std::future::pending(), &mut quiet);
+        let viewer = async {
+            for _ in 0..200 {
+                match rfb::Client::connect(&listen.to_string(), wrong.clone()).await {
+                    Err(e) if e.is_connection_lost() => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    other => return other.map(|_| ()),
+                }
+            }
+            panic!("never reached the recorder")
+        };
+        tokio::join!(recording, viewer)
+    });
+    let e = viewer.expect_err("a wrong password is refused");
+    assert!(matches!(e, rfb::Error::AuthFailed { .. }), "{e}");
+    let e = recording.expect_err("the session failed");
+    assert!(e.to_string().contains("refused"), "{e}");
+    assert!(!refused.opts.output.exists() && !refused.opts.frames.exists(), "nothing written");
+
+    let session = Session::with_password(&machine, Some(PASSWORD));
+    session.record(|listen| runtime().block_on(person(listen, &win, Some(PASSWORD))));
+    Session::window_got_it(&win);
+    session.script_replays(-5);
+    for entry in std::fs::read_dir(&session.opts.frames).expect("frames").flatten() {
+        let bytes = std::fs::read(entry.path()).expect("read");
+        assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD), "{}", entry.path().display());
+    }
+    let script = std::fs::read_to_string(&session.opts.output).expect("script");
+    assert!(!script.contains(PASSWORD));
 }

@@ -67,8 +67,8 @@ struct Mods {
 #[derive(Debug)]
 enum Planned {
     Click { frame: rfb::Frame, x: u32, y: u32, changed: bool, notes: Vec<String> },
-    Type(String),
-    Key(KeyPress),
+    Type(String, Vec<String>),
+    Key(KeyPress, Vec<String>),
 }
 
 /// The live half of a recording: see the module docs.
@@ -265,7 +265,8 @@ impl Composer {
             Ok(press) => {
                 self.end_watch();
                 self.recorder.input(Line::Key { t_ms: 0.0, chord: press.chord.to_string() });
-                self.plan.push(Planned::Key(press));
+                let notes = std::mem::take(&mut self.notes);
+                self.plan.push(Planned::Key(press, notes));
             }
             Err(e) => self.notes.push(format!("a key vmkit cannot script ({e}) is not recorded")),
         }
@@ -276,7 +277,8 @@ impl Composer {
             self.end_watch();
             let text = std::mem::take(&mut self.typing);
             self.recorder.input(Line::Type { t_ms: 0.0, text: text.clone() });
-            self.plan.push(Planned::Type(text));
+            let notes = std::mem::take(&mut self.notes);
+            self.plan.push(Planned::Type(text, notes));
         }
         if self.hidden > 0 {
             self.notes.push(format!(
@@ -345,19 +347,18 @@ impl Composer {
                         }
                     }
                 }
-                Planned::Type(text) => {
+                Planned::Type(text, notes) => {
                     counts.typed += 1;
-                    let notes = Vec::new();
                     steps.push(OutStep {
                         action: Action::Type(TypeText { text, secret: false, char_delay: None }),
                         notes,
                     });
                 }
-                Planned::Key(press) => {
+                Planned::Key(press, notes) => {
                     counts.keys += 1;
                     let action =
                         if press.chord.modifiers.is_empty() { Action::Key(press) } else { Action::Hotkey(press) };
-                    steps.push(OutStep { action, notes: Vec::new() });
+                    steps.push(OutStep { action, notes });
                 }
             }
         }
@@ -498,5 +499,125 @@ mod tests {
         assert_eq!(printable(0x0100_20ac), Some('€'));
         assert_eq!(printable(0xff0d), None);
         assert_eq!(printable(0x7f), None);
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+    use crate::recording::{Recording, start_line};
+    use ocr::{Rect, Word};
+
+    fn frame(shade: u8, serial: u64) -> rfb::Frame {
+        rfb::Frame::from_rgba(100, 50, vec![shade; 100 * 50 * 4], serial).expect("frame")
+    }
+
+    fn keys(c: &mut Composer, f: &rfb::Frame, syms: &[(bool, u32)]) {
+        for &(down, keysym) in syms {
+            c.input(Input::Key { down, keysym }, f, Instant::now());
+        }
+    }
+
+    fn click(c: &mut Composer, f: &rfb::Frame, x: u16, y: u16, button: u8) {
+        c.input(Input::Pointer { buttons: button, x, y }, f, Instant::now());
+        c.input(Input::Pointer { buttons: 0, x, y }, f, Instant::now());
+    }
+
+    /// One word, "OK", at (10, 10) 30x20.
+    fn ok_screen(_: &rfb::Frame) -> Result<ScreenText, String> {
+        let word = Word { text: "OK".into(), confidence: 90.0, bbox: Rect::new(10, 10, 30, 20) };
+        Ok(ScreenText::from_words(100, 50, vec![word]))
+    }
+
+    fn session(type_text: bool) -> (Vec<OutStep>, Counts, Vec<String>) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let start = Instant::now();
+        let rec = FrameRecorder::create(
+            tmp.path(),
+            start,
+            crate::redact::Redactor::default(),
+            start_line("h:1", "s", (100, 50)),
+        )
+        .expect("recorder");
+        let pointer = (rfb::PointerMode::Absolute, true);
+        let (a, b) = (frame(10, 1), frame(20, 2));
+        let mut c = Composer::new(rec, &a, pointer, type_text);
+        // A click on "OK" that changes the screen, a click on nothing that does not.
+        click(&mut c, &a, 25, 20, 1);
+        c.frame(&b, pointer, Instant::now());
+        click(&mut c, &b, 80, 40, 1);
+        // "Hi" with Shift, Enter, Shift+Tab, Ctrl+Shift+S, a right click, a paste, F5.
+        keys(&mut c, &b, &[(true, 0xffe1), (true, 0x48), (false, 0x48), (false, 0xffe1), (true, 0x69), (false, 0x69)]);
+        keys(&mut c, &b, &[(true, 0xff0d), (false, 0xff0d)]);
+        keys(&mut c, &b, &[(true, 0xffe1), (true, 0xff09), (false, 0xff09), (false, 0xffe1)]);
+        keys(
+            &mut c,
+            &b,
+            &[(true, 0xffe3), (true, 0xffe1), (true, 0x53), (false, 0x53), (false, 0xffe1), (false, 0xffe3)],
+        );
+        click(&mut c, &b, 5, 5, 4);
+        c.input(Input::Paste { len: 7 }, &b, Instant::now());
+        keys(&mut c, &b, &[(true, 0xffc2), (false, 0xffc2)]);
+        let (steps, counts) = c.finish(&b, ok_screen).expect("finished");
+        let recording = Recording::open(tmp.path()).expect("the recording opens");
+        let lines =
+            recording.index.lines.iter().filter(|(_, l)| l.is_checked_input()).map(|(_, l)| l.describe()).collect();
+        (steps, counts, lines)
+    }
+
+    #[test]
+    fn input_becomes_steps_and_the_lines_they_send() {
+        let (steps, counts, lines) = session(true);
+        let shown: Vec<String> = steps.iter().map(|s| format!("{}", s.action.keyword())).collect();
+        assert_eq!(shown, ["wait", "click", "click_at", "type", "key", "hotkey", "hotkey", "key"]);
+        let Action::Click(click) = &steps[1].action else { panic!("click") };
+        assert_eq!(click.check.expect_change, None, "the screen changed after it");
+        let Action::ClickAt(at) = &steps[2].action else { panic!("click_at") };
+        assert_eq!((at.point, at.check.expect_change), (Point { x: 80, y: 40 }, Some(false)));
+        assert!(
+            steps[2].notes.iter().any(|n| n.contains("no text was under the pointer at (80, 40)")),
+            "{:?}",
+            steps[2].notes
+        );
+        let Action::Type(t) = &steps[3].action else { panic!("type") };
+        assert_eq!(t.text, "Hi");
+        let chords: Vec<String> = steps[4..]
+            .iter()
+            .map(|s| match &s.action {
+                Action::Key(k) | Action::Hotkey(k) => k.chord.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(chords, ["enter", "shift+tab", "ctrl+shift+S", "f5"]);
+        // The right click and the paste are notes on the step after them.
+        assert!(steps[7].notes.iter().any(|n| n.contains("right-button click at (5, 5)")), "{:?}", steps[7].notes);
+        assert!(steps[7].notes.iter().any(|n| n.contains("7 bytes of its clipboard")), "{:?}", steps[7].notes);
+        assert_eq!((counts.clicks, counts.clicks_at, counts.typed, counts.keys), (1, 1, 1, 4));
+        assert_eq!(
+            lines,
+            [
+                "a left-button press at (25, 20)",
+                "a left-button release at (25, 20)",
+                "a left-button press at (80, 40)",
+                "a left-button release at (80, 40)",
+                "typing \"Hi\"",
+                "key enter",
+                "key shift+tab",
+                "key ctrl+shift+S",
+                "key f5",
+            ]
+        );
+    }
+
+    #[test]
+    fn no_type_text_keeps_typing_out_of_script_and_recording() {
+        let (steps, _, lines) = session(false);
+        assert!(!steps.iter().any(|s| matches!(s.action, Action::Type(_))));
+        assert!(!lines.iter().any(|l| l.starts_with("typing")), "{lines:?}");
+        assert!(
+            steps[3].notes.iter().any(|n| n.contains("2 typed characters are not recorded")),
+            "{:?}",
+            steps[3].notes
+        );
     }
 }
