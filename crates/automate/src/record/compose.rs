@@ -568,7 +568,7 @@ mod session_tests {
     #[test]
     fn input_becomes_steps_and_the_lines_they_send() {
         let (steps, counts, lines) = session(true);
-        let shown: Vec<String> = steps.iter().map(|s| format!("{}", s.action.keyword())).collect();
+        let shown: Vec<&str> = steps.iter().map(|s| s.action.keyword()).collect();
         assert_eq!(shown, ["wait", "click", "click_at", "type", "key", "hotkey", "hotkey", "key"]);
         let Action::Click(click) = &steps[1].action else { panic!("click") };
         assert_eq!(click.check.expect_change, None, "the screen changed after it");
