@@ -161,9 +161,10 @@ impl Composer {
             Input::Key { down, keysym } => self.key(down, keysym),
             Input::Paste { len } => {
                 self.flush_typing();
+                // Viewers send their clipboard on connecting and whenever it changes, not only to paste.
                 self.notes.push(format!(
-                    "the viewer sent {len} bytes of its clipboard here: pasting is not recorded (type the text \
-                     with `type:`)"
+                    "the viewer sent its clipboard ({len} bytes) here; clipboard contents are not recorded (text \
+                     pasted into the machine must be typed with `type:`)"
                 ));
             }
         }
@@ -591,7 +592,7 @@ mod session_tests {
         assert_eq!(chords, ["enter", "shift+tab", "ctrl+shift+S", "f5"]);
         // The right click and the paste are notes on the step after them.
         assert!(steps[7].notes.iter().any(|n| n.contains("right-button click at (5, 5)")), "{:?}", steps[7].notes);
-        assert!(steps[7].notes.iter().any(|n| n.contains("7 bytes of its clipboard")), "{:?}", steps[7].notes);
+        assert!(steps[7].notes.iter().any(|n| n.contains("clipboard (7 bytes)")), "{:?}", steps[7].notes);
         assert_eq!((counts.clicks, counts.clicks_at, counts.typed, counts.keys), (1, 1, 1, 4));
         assert_eq!(
             lines,
