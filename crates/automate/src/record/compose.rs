@@ -135,12 +135,17 @@ impl Composer {
     /// A screen from the recorder's connection: recorded when its pixels differ from the last one recorded. A
     /// change within [`CONFIRM`] of a click's release is that click's effect.
     pub fn frame(&mut self, frame: &rfb::Frame, pointer: (rfb::PointerMode, bool), now: Instant) {
+        let pointer_changed = self.pointer != pointer;
         self.pointer = pointer;
         let same = self
             .last
             .as_ref()
             .is_some_and(|l| (l.width(), l.height()) == (frame.width(), frame.height()) && l.rgba() == frame.rgba());
         if same {
+            if pointer_changed {
+                // The recorder writes the pointer's new state and keeps the unchanged screen out.
+                self.recorder.frame(frame, pointer);
+            }
             return;
         }
         self.recorder.frame(frame, pointer);
@@ -154,10 +159,12 @@ impl Composer {
     }
 
     /// One input event; `frame` is the screen at that moment (used for a button press: the screen the person
-    /// clicked on).
-    pub fn input(&mut self, input: Input, frame: &rfb::Frame, now: Instant) {
+    /// clicked on) and `pointer` the server's pointer state then.
+    pub fn input(&mut self, input: Input, frame: &rfb::Frame, pointer: (rfb::PointerMode, bool), now: Instant) {
         match input {
-            Input::Pointer { buttons, x, y } => self.pointer_event(buttons, u32::from(x), u32::from(y), frame, now),
+            Input::Pointer { buttons, x, y } => {
+                self.pointer_event(buttons, (u32::from(x), u32::from(y)), frame, pointer, now)
+            }
             Input::Key { down, keysym } => self.key(down, keysym),
             Input::Paste { len } => {
                 self.flush_typing();
@@ -174,7 +181,14 @@ impl Composer {
         self.watch = None;
     }
 
-    fn pointer_event(&mut self, buttons: u8, x: u32, y: u32, frame: &rfb::Frame, now: Instant) {
+    fn pointer_event(
+        &mut self,
+        buttons: u8,
+        (x, y): (u32, u32),
+        frame: &rfb::Frame,
+        pointer: (rfb::PointerMode, bool),
+        now: Instant,
+    ) {
         let (w, h) = (frame.width(), frame.height());
         let (x, y) = (x.min(w.saturating_sub(1)), y.min(h.saturating_sub(1)));
         let was = self.buttons;
@@ -185,7 +199,7 @@ impl Composer {
             self.flush_typing();
             self.end_watch();
             // The screen the person clicked on is the last frame before the press.
-            self.frame(frame, self.pointer, now);
+            self.frame(frame, pointer, now);
             self.recorder.input(Line::Move { t_ms: 0.0, x, y });
             self.recorder.input(Line::Button { t_ms: 0.0, button: ButtonName::Left, down: true, x, y });
             let notes = std::mem::take(&mut self.notes);
@@ -509,19 +523,21 @@ mod session_tests {
     use crate::recording::{Recording, start_line};
     use ocr::{Rect, Word};
 
+    const POINTER: (rfb::PointerMode, bool) = (rfb::PointerMode::Absolute, true);
+
     fn frame(shade: u8, serial: u64) -> rfb::Frame {
         rfb::Frame::from_rgba(100, 50, vec![shade; 100 * 50 * 4], serial).expect("frame")
     }
 
     fn keys(c: &mut Composer, f: &rfb::Frame, syms: &[(bool, u32)]) {
         for &(down, keysym) in syms {
-            c.input(Input::Key { down, keysym }, f, Instant::now());
+            c.input(Input::Key { down, keysym }, f, POINTER, Instant::now());
         }
     }
 
     fn click(c: &mut Composer, f: &rfb::Frame, x: u16, y: u16, button: u8) {
-        c.input(Input::Pointer { buttons: button, x, y }, f, Instant::now());
-        c.input(Input::Pointer { buttons: 0, x, y }, f, Instant::now());
+        c.input(Input::Pointer { buttons: button, x, y }, f, POINTER, Instant::now());
+        c.input(Input::Pointer { buttons: 0, x, y }, f, POINTER, Instant::now());
     }
 
     /// One word, "OK", at (10, 10) 30x20.
@@ -557,7 +573,7 @@ mod session_tests {
             &[(true, 0xffe3), (true, 0xffe1), (true, 0x53), (false, 0x53), (false, 0xffe1), (false, 0xffe3)],
         );
         click(&mut c, &b, 5, 5, 4);
-        c.input(Input::Paste { len: 7 }, &b, Instant::now());
+        c.input(Input::Paste { len: 7 }, &b, POINTER, Instant::now());
         keys(&mut c, &b, &[(true, 0xffc2), (false, 0xffc2)]);
         let (steps, counts) = c.finish(&b, ok_screen).expect("finished");
         let recording = Recording::open(tmp.path()).expect("the recording opens");
@@ -608,6 +624,31 @@ mod session_tests {
                 "key f5",
             ]
         );
+    }
+
+    #[test]
+    fn a_change_of_the_pointer_alone_is_recorded() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let header = start_line("h:1", "s", (100, 50));
+        let rec = FrameRecorder::create(tmp.path(), Instant::now(), crate::redact::Redactor::default(), header)
+            .expect("recorder");
+        let a = frame(10, 1);
+        let mut c = Composer::new(rec, &a, (rfb::PointerMode::Absolute, false), true);
+        // The same screen, now with the pointer kept out of it (the cursor encoding arrived).
+        c.frame(&frame(10, 2), POINTER, Instant::now());
+        let (steps, _) = c.finish(&a, ok_screen).expect("finished");
+        assert!(steps.is_empty());
+        let recording = Recording::open(tmp.path()).expect("opens");
+        let pointers: Vec<bool> = recording
+            .index
+            .lines
+            .iter()
+            .filter_map(|(_, l)| match l {
+                Line::Pointer { out_of_framebuffer, .. } => Some(*out_of_framebuffer),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pointers, [false, true]);
     }
 
     #[test]

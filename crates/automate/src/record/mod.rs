@@ -240,7 +240,7 @@ pub async fn record(
                         ClientMessage::CutText { len } => Input::Paste { len },
                         _ => continue,
                     };
-                    composer.input(input, &client.frame(), now);
+                    composer.input(input, &client.frame(), pointer(&client), now);
                 }
                 if let Err(e) = server_wr.write_all(bytes).await {
                     break format!("the server's connection failed: {e}");
