@@ -311,8 +311,13 @@ fn vnc_authentication_passes_through_to_x11vnc() {
     .expect("x11vnc");
     let win = window(&machine);
 
-    let refused = Session::with_password(&machine, Some(PASSWORD));
+    // The recorder's own password wrong: bad input, before anyone connects.
     let rt = runtime();
+    let wrong_own = Session::with_password(&machine, Some("wrong"));
+    let e = rt.block_on(record(&wrong_own.opts, std::future::pending(), &mut |_| {})).expect_err("refused");
+    assert!(e.is_bad_input(), "{e}");
+
+    let refused = Session::with_password(&machine, Some(PASSWORD));
     let listen = refused.opts.listen;
     let wrong = rfb::ConnectOptions { password: Some("wrong".into()), ..Default::default() };
     let (recording, viewer) = rt.block_on(async {

@@ -156,7 +156,14 @@ pub async fn record(
         shared: true,
         ..Default::default()
     };
-    let client = rfb::Client::connect(&opts.vnc, connect).await.map_err(|e| vnc_err(e.to_string()))?;
+    let client = rfb::Client::connect(&opts.vnc, connect).await.map_err(|e| {
+        if e.is_auth_failure() {
+            // Wrong or missing credentials are the user's input, as for `run`.
+            RecordError::BadInput(format!("VNC server {}: {e}", opts.vnc))
+        } else {
+            vnc_err(e.to_string())
+        }
+    })?;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| RecordError::Io { doing: format!("listening on {}", opts.listen), source })?;
