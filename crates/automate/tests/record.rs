@@ -127,6 +127,7 @@ impl Session {
             vnc: display.vnc_addr(),
             password: password.map(automate::script::Secret::new),
             listen,
+            allow_remote: false,
             output: scratch.path().join("recorded.yml"),
             frames: scratch.path().join("recorded.frames"),
             force: false,

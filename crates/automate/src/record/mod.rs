@@ -41,8 +41,11 @@ pub struct RecordOptions {
     pub vnc: String,
     /// Its password, for the recorder's own connection.
     pub password: Option<Secret>,
-    /// Where the viewer connects (a loopback address).
+    /// Where the viewer connects (a loopback address unless `allow_remote`).
     pub listen: SocketAddr,
+    /// Accept a viewer from another machine (`--allow-remote-viewer`): it must then authenticate to the server
+    /// (VNC Authentication only; a server without a password is refused).
+    pub allow_remote: bool,
     /// The script to write.
     pub output: PathBuf,
     /// The recording's directory (`frames/index.jsonl` + `NNNNNN.png` go straight into it).
@@ -113,10 +116,10 @@ pub struct Summary {
 /// Checks the options before anything starts: a loopback listener, no script or recording overwritten unless
 /// `force`.
 pub fn check_options(opts: &RecordOptions) -> Result<(), RecordError> {
-    if !opts.listen.ip().is_loopback() {
+    if !opts.listen.ip().is_loopback() && !opts.allow_remote {
         return Err(RecordError::BadInput(format!(
-            "--listen {}: the recorder listens on a loopback address only (127.0.0.1 or [::1]); anyone who reaches \
-             it controls the machine",
+            "--listen {}: the recorder listens on a loopback address (127.0.0.1 or [::1]) unless \
+             --allow-remote-viewer is given; anyone who reaches it controls the machine",
             opts.listen
         )));
     }
@@ -180,7 +183,8 @@ pub async fn record(
         () = &mut stop => return Err(RecordError::NoViewer),
     };
     drop(listener);
-    if !peer.ip().is_loopback() {
+    let remote = !peer.ip().is_loopback();
+    if remote && !opts.allow_remote {
         return Err(RecordError::BadInput(format!("a viewer connected from {peer}, not from this machine")));
     }
     log(format!("viewer connected from {peer}"));
@@ -190,7 +194,7 @@ pub async fn record(
         .map_err(|e| vnc_err(format!("connecting for the viewer: {e}")))?;
     let _ = server.set_nodelay(true);
     let _ = viewer.set_nodelay(true);
-    let negotiated = relay::relay_handshake(&mut viewer, &mut server, opts.timeout).await?;
+    let negotiated = relay::relay_handshake(&mut viewer, &mut server, opts.timeout, remote).await?;
     log(format!(
         "viewer session: RFB 3.{}, {}, {}x{} \"{}\"",
         negotiated.minor,
@@ -334,6 +338,7 @@ mod tests {
             vnc: "127.0.0.1:1".into(),
             password: None,
             listen: "127.0.0.1:0".parse().expect("addr"),
+            allow_remote: false,
             output: dir.join("s.yml"),
             frames: dir.join("frames"),
             force: false,
@@ -349,6 +354,8 @@ mod tests {
         assert!(check_options(&o).is_ok());
         o.listen = "0.0.0.0:5999".parse().expect("addr");
         assert!(check_options(&o).is_err_and(|e| e.is_bad_input() && e.to_string().contains("loopback")));
+        o.allow_remote = true;
+        assert!(check_options(&o).is_ok());
         let mut o = opts(tmp.path());
         std::fs::write(&o.output, "keep").expect("write");
         assert!(check_options(&o).is_err_and(|e| e.to_string().contains("--force")));

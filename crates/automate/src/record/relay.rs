@@ -128,11 +128,18 @@ fn version(line: &[u8; 12], who: &str) -> Result<u8, HandshakeError> {
     })
 }
 
+/// Why a viewer that must authenticate is refused by a server without a password.
+const AUTH_REQUIRED: &str = "the VNC server asks for no password, and a viewer from another machine must \
+     authenticate: give the server a password";
+
 /// Runs the handshake between `viewer` and `server` up to and including ServerInit (see the module docs).
+/// `require_auth`: only VNC Authentication is offered to the viewer (a viewer from another machine), and a server
+/// that asks for no password is refused.
 pub async fn relay_handshake<V, S>(
     viewer: &mut V,
     server: &mut S,
     timeout: Duration,
+    require_auth: bool,
 ) -> Result<Negotiated, HandshakeError>
 where
     V: AsyncRead + AsyncWrite + Unpin,
@@ -153,6 +160,13 @@ where
                 p.send_viewer(&0u32.to_be_bytes(), "passing on the refusal").await?;
                 let reason = p.relay_string("reading the server's reason").await?;
                 return Err(HandshakeError::Refused(reason));
+            }
+            1 if require_auth => {
+                let mut msg = 0u32.to_be_bytes().to_vec();
+                msg.extend_from_slice(&(AUTH_REQUIRED.len() as u32).to_be_bytes());
+                msg.extend_from_slice(AUTH_REQUIRED.as_bytes());
+                let _ = p.send_viewer(&msg, "telling the viewer why").await;
+                return Err(HandshakeError::Protocol(AUTH_REQUIRED.to_owned()));
             }
             1 | 2 => {
                 p.send_viewer(&chosen.to_be_bytes(), "passing on the security type").await?;
@@ -179,8 +193,15 @@ where
         }
         let mut offered = vec![0u8; usize::from(count)];
         timed(timeout, "reading the security types", p.server.read_exact(&mut offered)).await?;
-        let usable: Vec<u8> =
-            offered.iter().copied().filter(|t| matches!(*t, SECURITY_NONE | SECURITY_VNC_AUTH)).collect();
+        let usable: Vec<u8> = offered
+            .iter()
+            .copied()
+            .filter(|t| *t == SECURITY_VNC_AUTH || (*t == SECURITY_NONE && !require_auth))
+            .collect();
+        if usable.is_empty() && require_auth && offered.contains(&SECURITY_NONE) {
+            p.refuse_viewer(AUTH_REQUIRED).await;
+            return Err(HandshakeError::Protocol(AUTH_REQUIRED.to_owned()));
+        }
         if usable.is_empty() {
             let reason = format!(
                 "the VNC server offers security types {offered:?}; vmkit automate record follows only None (1) and \
@@ -246,11 +267,19 @@ mod tests {
         server_bytes: Vec<u8>,
         viewer_bytes: Vec<u8>,
     ) -> (Result<Negotiated, HandshakeError>, Vec<u8>, Vec<u8>) {
+        run_with(server_bytes, viewer_bytes, false).await
+    }
+
+    async fn run_with(
+        server_bytes: Vec<u8>,
+        viewer_bytes: Vec<u8>,
+        require_auth: bool,
+    ) -> (Result<Negotiated, HandshakeError>, Vec<u8>, Vec<u8>) {
         let (mut viewer, mut viewer_far) = tokio::io::duplex(4096);
         let (mut server, mut server_far) = tokio::io::duplex(4096);
         server_far.write_all(&server_bytes).await.expect("server bytes");
         viewer_far.write_all(&viewer_bytes).await.expect("viewer bytes");
-        let result = relay_handshake(&mut viewer, &mut server, Duration::from_millis(300)).await;
+        let result = relay_handshake(&mut viewer, &mut server, Duration::from_millis(300), require_auth).await;
         drop((viewer, server));
         let (mut to_viewer, mut to_server) = (Vec::new(), Vec::new());
         viewer_far.read_to_end(&mut to_viewer).await.expect("read");
@@ -328,5 +357,31 @@ mod tests {
 
         let (result, _, _) = run(b"HTTP/1.1 200".to_vec(), Vec::new()).await;
         assert!(result.expect_err("not rfb").to_string().contains("not an RFB 3.x version"));
+    }
+
+    #[tokio::test]
+    async fn a_viewer_that_must_authenticate_is_offered_only_vnc_auth() {
+        let mut server = b"RFB 003.008\n".to_vec();
+        server.extend_from_slice(&[2, 1, 2]);
+        server.extend_from_slice(&[7; 16]);
+        server.extend_from_slice(&[0, 0, 0, 0]);
+        server.extend(server_init("x"));
+        let mut viewer = b"RFB 003.008\n".to_vec();
+        viewer.push(2);
+        viewer.extend_from_slice(&[9; 16]);
+        viewer.push(1);
+        let (result, to_viewer, _) = run_with(server, viewer, true).await;
+        assert_eq!(result.expect("negotiated").security, 2);
+        assert_eq!(&to_viewer[12..14], &[1, 2], "only VNC Authentication offered");
+
+        let mut server = b"RFB 003.008\n".to_vec();
+        server.extend_from_slice(&[1, 1]);
+        let (result, to_viewer, _) = run_with(server, b"RFB 003.008\n".to_vec(), true).await;
+        assert!(result.expect_err("refused").to_string().contains("must authenticate"));
+        assert_eq!(to_viewer[12], 0);
+        let mut server = b"RFB 003.003\n".to_vec();
+        server.extend_from_slice(&[0, 0, 0, 1]);
+        let (result, _, _) = run_with(server, b"RFB 003.003\n".to_vec(), true).await;
+        assert!(result.expect_err("refused").to_string().contains("must authenticate"));
     }
 }

@@ -50,9 +50,14 @@ pub struct RecordArgs {
     /// authenticates to the server itself).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
-    /// Where the viewer connects: a loopback address and port.
+    /// Where the viewer connects: a loopback address and port (another address needs --allow-remote-viewer).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5999")]
     listen: std::net::SocketAddr,
+    /// Accept a viewer from another machine (with --listen on a non-loopback address). Such a viewer must
+    /// authenticate to the VNC server (VNC Authentication; a server without a password is refused) — and VNC
+    /// Authentication is weak (DES, 8 characters, no encryption of the session): use it on a trusted network.
+    #[arg(long)]
+    allow_remote_viewer: bool,
     /// The script to write.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
@@ -93,6 +98,7 @@ impl RecordArgs {
             vnc: self.vnc.clone(),
             password,
             listen: self.listen,
+            allow_remote: self.allow_remote_viewer,
             output: self.output.clone(),
             frames,
             force: self.force,
