@@ -38,7 +38,7 @@ use crate::script::{
     Action, Click, ClickCheck, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, Point, Script, Secret, Step, Target,
 };
 use crate::source::{Source, VncSource};
-use crate::ssh::{SshTarget, run_health_check};
+use ssh::{SshTarget, run_health_check};
 
 /// Exit code: everything passed.
 pub const EXIT_OK: u8 = 0;
