@@ -20,7 +20,7 @@ use images::recipe::{Recipe, Source};
 use images::windows::machine::{self, InstallMedia};
 use images::windows::prepare::{self, MediaOverrides, PrepareOptions, names};
 
-use testbed::windows_standin::{self, GRUB, SHIM};
+use testbed_guests::windows_standin::{self, GRUB, SHIM};
 
 /// The stand-in's GRUB script: what Secure Boot says, where the media are, then the DVD's prompt.
 const GRUB_CFG: &str = r#"set timeout=0

@@ -21,7 +21,7 @@ fn recipe() -> PathBuf {
 }
 
 fn cache() -> PathBuf {
-    testbed::guest::cache_dir().join("vmkit-cache")
+    testbed_guests::guest::cache_dir().join("vmkit-cache")
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cache::{CacheError, ensure_dir};
+use store::cache::{CacheError, ensure_dir};
 
 /// A failure getting or reading a Debian package.
 #[derive(Debug, thiserror::Error)]
