@@ -19,7 +19,6 @@
 //!   [`recording`] the frames and input a `--debug` run records for replay.
 
 pub mod annotate;
-pub mod cli;
 pub mod debug;
 pub mod find;
 pub mod html;

@@ -46,8 +46,10 @@ pub struct TestOptions {
     pub key: Option<PathBuf>,
     /// How long until SSH must answer.
     pub boot_timeout: Duration,
-    /// No step messages on stderr.
+    /// No step messages.
     pub quiet: bool,
+    /// Where step messages go; `None`: only `tracing` events.
+    pub sink: Option<crate::build::ProgressSink>,
 }
 
 /// The verdict.
@@ -297,7 +299,7 @@ fn cache_file(cache_root: &Path, manifest: &Manifest) -> PathBuf {
 pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, BuildError> {
     let started = Instant::now();
     let manifest = load_manifest(dir)?;
-    let say = Say::new(&manifest.name, opts.quiet);
+    let say = Say::with_sink(&manifest.name, opts.quiet, opts.sink.clone());
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let fail = |detail: String, accel: &str, ssh: Option<f64>, verify: f64| TestReport {
         passed: false,

@@ -76,9 +76,10 @@ pub struct BuildOptions {
     pub command_timeout: Duration,
     /// Progress of downloads.
     pub progress: fetch::ProgressMode,
-    /// No step messages on stderr.
+    /// No step messages.
     pub quiet: bool,
-    /// Where step messages go; `None` writes them to stderr (unless `quiet`).
+    /// Where step messages (and download progress lines) go; `None`: only `tracing` events (the library never
+    /// prints).
     pub sink: Option<ProgressSink>,
     /// Windows: how often a long wait (the install) reports that it is still waiting.
     pub progress_every: Duration,
@@ -344,7 +345,9 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Bu
     move |source| BuildError::Io { op, path: path.to_owned(), source }
 }
 
-/// Step messages, with the time since the build started: to the caller's [`ProgressSink`], else on stderr.
+/// Step messages, with the time since the build started: to the caller's [`ProgressSink`], else as `tracing`
+/// events.
+#[derive(Clone)]
 pub(crate) struct Say {
     started: Instant,
     name: String,
@@ -371,8 +374,14 @@ impl Say {
                 elapsed: self.started.elapsed(),
                 message: msg.to_owned(),
             }),
-            None => eprintln!("vmkit: {} [{:>6.1}s] {msg}", self.name, self.started.elapsed().as_secs_f64()),
+            None => tracing::info!(image = %self.name, elapsed_s = self.started.elapsed().as_secs_f64(), "{msg}"),
         }
+    }
+
+    /// A fetcher's progress lines as step messages of this build.
+    pub(crate) fn fetch_lines(&self) -> fetch::LineSink {
+        let say = self.clone();
+        fetch::LineSink(std::sync::Arc::new(move |line: &str| say.line(line)))
     }
 
     pub(crate) fn elapsed(&self) -> f64 {
@@ -912,7 +921,9 @@ async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<B
         Source::CloudImage { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let source = fetch::Source::new(url, digest)?;
-            let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?.progress(opts.progress);
+            let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?
+                .progress(opts.progress)
+                .lines(say.fetch_lines());
             let fetched = fetcher.fetch(&source).await?;
             say.line(&format!(
                 "base: {} ({})",

@@ -54,6 +54,7 @@ fn options(out: &Path, cache: &Path, replace: bool, allow_tcg: bool) -> PrepareO
         allow_tcg,
         progress: fetch::ProgressMode::Off,
         quiet: true,
+        sink: None,
     }
 }
 

@@ -123,6 +123,7 @@ async fn e2e_windows_profile_secure_boot_tpm_media_and_the_boot_prompt() {
         media: MediaOverrides::default(),
         progress: fetch::ProgressMode::Off,
         quiet: true,
+        sink: None,
     };
     let Source::Windows(w) = &recipe.source else { unreachable_recipe() };
     let prepared = prepare::prepare(&recipe, w, &opts).await.unwrap();

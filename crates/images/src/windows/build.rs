@@ -136,6 +136,7 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
         media: opts.media.clone(),
         progress: opts.progress,
         quiet: opts.quiet,
+        sink: opts.sink.clone(),
     };
     let made = prepare::prepare_into(recipe, w, &dir, &prepare_opts, &say).await.map_err(in_phase("prepare"))?;
     timings.insert("prepare".to_owned(), t.elapsed().as_secs_f64());
