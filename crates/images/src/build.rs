@@ -59,6 +59,12 @@ pub mod files {
     pub const RUN: &str = "run";
     /// The build's serial console.
     pub const SERIAL: &str = "serial.log";
+    /// A prepared machine's UEFI variable store (Windows, macOS).
+    pub const VARS: &str = "OVMF_VARS.fd";
+    /// A prepared machine's install script (Windows, macOS).
+    pub const INSTALL: &str = "install";
+    /// What was prepared (Windows, macOS).
+    pub const PREPARED: &str = "prepared.json";
 }
 
 /// How to build.

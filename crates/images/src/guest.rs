@@ -225,10 +225,8 @@ pub fn root_command(line: &str) -> String {
     format!("sudo -n sh -c {}", shell_quote(line))
 }
 
-/// Single-quotes `s` for a POSIX shell (a `'` inside becomes `'\''`).
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+/// Quotes `s` for a POSIX shell (vmkit's one quoter, [`qemu::script::sh_quote`]).
+pub use qemu::script::sh_quote as shell_quote;
 
 #[cfg(test)]
 mod tests {

@@ -42,12 +42,8 @@ pub mod names {
     pub const INSTALLER: &str = "installer.img";
     /// OpenCore's configuration as written to the boot disk, for inspection.
     pub const CONFIG: &str = "config.plist";
-    /// This VM's UEFI variable store.
-    pub const VARS: &str = "OVMF_VARS.fd";
-    /// The install script.
-    pub const INSTALL: &str = "install";
-    /// What was prepared.
-    pub const PREPARED: &str = "prepared.json";
+    /// This VM's UEFI variable store, the install script, what was prepared (named as for Windows).
+    pub use crate::build::files::{INSTALL, PREPARED, VARS};
 }
 
 /// The boot disk's size: room for OpenCore and its drivers many times over, above FAT32's minimum.

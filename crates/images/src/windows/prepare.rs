@@ -29,16 +29,12 @@ pub mod names {
     pub const ANSWER_MEDIA: &str = "answer.img";
     /// The answer file, for inspection.
     pub const ANSWER_XML: &str = "Autounattend.xml";
-    /// This image's UEFI variable store.
-    pub const VARS: &str = "OVMF_VARS.fd";
     /// The TPM's state directory.
     pub const TPM_DIR: &str = "tpm";
     /// swtpm's control socket, inside the TPM directory.
     pub const TPM_SOCKET: &str = "tpm/swtpm.sock";
-    /// The install script.
-    pub const INSTALL: &str = "install";
-    /// What was prepared.
-    pub const PREPARED: &str = "prepared.json";
+    /// This image's UEFI variable store, the install script, what was prepared (named as for macOS).
+    pub use crate::build::files::{INSTALL, PREPARED, VARS};
 }
 
 /// Media given on the command line instead of the recipe's.
