@@ -674,13 +674,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
             initrd: base.kernel.as_ref().map(|_| files::INITRD.to_owned()),
             disk_size,
         },
-        ssh: SshRecord {
-            user: recipe.username.clone(),
-            port: recipe.ssh_port,
-            private_key,
-            public_key: keypair.public_openssh(),
-            fingerprint: keypair.fingerprint(),
-        },
+        ssh: SshRecord::new(&recipe.username, recipe.ssh_port, private_key, &keypair),
         hostname: recipe.hostname.clone(),
         tools,
         outputs,
@@ -689,12 +683,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
         built_at_unix,
         build_identity: Some(build_identity),
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BuildError::Io {
-        op: "writing the manifest of",
-        path: opts.out.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    write_mode(&w.join(MANIFEST), &json, 0o644)?;
+    write_manifest(&w, &manifest)?;
     publish(work, &opts.out, &out_name, &parent)?;
     say.line(&format!("built {} in {:.0}s", opts.out.display(), say.elapsed()));
     let state_dir = qemu::VmState::dir_for(&opts.out);
@@ -1046,6 +1035,16 @@ pub fn serial_tail(log: &Path) -> String {
     let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines.get(lines.len().saturating_sub(25)..).unwrap_or_default().join("\n")
+}
+
+/// Writes `dir/manifest.json` (mode 0644): where the Linux and the Windows build both finish.
+pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BuildError> {
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| BuildError::Io {
+        op: "writing the manifest of",
+        path: dir.to_owned(),
+        source: std::io::Error::other(e),
+    })?;
+    write_mode(&dir.join(MANIFEST), &json, 0o644)
 }
 
 pub(crate) fn write_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), BuildError> {
