@@ -12,7 +12,7 @@
 //! Changes first ([`Screen::changes_first`], on for live runs): a screen full of text costs seconds of OCR to
 //! read once, and a `wait` that started by reading all of it would see the dialog it waits for only after that
 //! read — with eight runners sharing two cores, many seconds late. So the text that was on the screen before
-//! the runner looked is read by a [`Background`] reader instead: its own engine on its own thread at idle CPU
+//! the runner looked is read by a `Background` reader instead: its own engine on its own thread at idle CPU
 //! priority (`SCHED_IDLE`), band by band, top to bottom. What changes is read at once, in the foreground, at
 //! normal priority, whatever the background is doing; the bands the background finishes are merged in as they
 //! arrive, except where the screen has changed since (the foreground has read those parts from newer pixels).
