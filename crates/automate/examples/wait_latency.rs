@@ -97,7 +97,7 @@ fn main() {
         let _ = c.kill();
         let _ = c.wait();
     }
-    assert_eq!(result.exit_code, 0, "the run failed: {:?}", result.error);
+    assert_eq!(result.verdict, automate::result::Verdict::Passed, "the run failed: {:?}", result.error);
 
     let mut latencies = Vec::new();
     for (k, passed) in passed_at.iter().enumerate().skip(1) {

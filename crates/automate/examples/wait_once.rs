@@ -34,7 +34,7 @@ fn main() {
     let result = rt.block_on(automate::run(&script, &opts, &mut progress));
     let step = result.steps.first();
     match passed_at {
-        Some(t) if result.exit_code == 0 => println!(
+        Some(t) if result.verdict == automate::result::Verdict::Passed => println!(
             "PASSED {t:.6} ocr_passes={} tesseract_calls={}",
             step.map_or(0, |s| s.ocr_passes),
             step.map_or(0, |s| s.tesseract_calls)

@@ -24,63 +24,9 @@ impl fmt::Display for KeyPress {
     }
 }
 
-/// The modifier spellings of the script format.
-pub const MODIFIERS: &[&str] = &["cmd", "command", "super", "win", "meta", "ctrl", "control", "alt", "option", "shift"];
-
-/// Key names offered as suggestions for a mistyped name.
-const KEY_NAMES: &[&str] = &[
-    "enter",
-    "return",
-    "tab",
-    "space",
-    "backspace",
-    "bsp",
-    "delete",
-    "del",
-    "esc",
-    "escape",
-    "up",
-    "down",
-    "left",
-    "right",
-    "home",
-    "end",
-    "pgup",
-    "pageup",
-    "pgdn",
-    "pagedown",
-    "insert",
-    "ins",
-    "menu",
-    "capslock",
-    "print",
-    "printscreen",
-    "plus",
-    "f1",
-    "f2",
-    "f3",
-    "f4",
-    "f5",
-    "f6",
-    "f7",
-    "f8",
-    "f9",
-    "f10",
-    "f11",
-    "f12",
-    "f13",
-    "f14",
-    "f15",
-    "f16",
-    "f17",
-    "f18",
-    "f19",
-    "f20",
-];
-
 /// True if `name` is one of the script format's modifier spellings (case-insensitive).
 pub fn is_modifier(name: &str) -> bool {
-    MODIFIERS.iter().any(|m| m.eq_ignore_ascii_case(name.trim()))
+    rfb::keys::modifier_names().any(|m| m.eq_ignore_ascii_case(name.trim()))
 }
 
 /// Parses `key:`'s value: a key name, a single character, or a chord joined with `+`.
@@ -96,16 +42,17 @@ pub fn parse_hotkey(modifiers: &[String], key: &str) -> Result<KeyPress, String>
 
 /// The message for an unknown modifier, with a suggestion.
 pub fn unknown_modifier(name: &str) -> String {
-    let hint = crate::load::suggest(name, MODIFIERS.iter().copied())
+    let hint = crate::load::suggest(name, rfb::keys::modifier_names())
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
-    format!("unknown modifier {}{hint}; expected one of: {}", quote(name), MODIFIERS.join(", "))
+    let expected = rfb::keys::modifier_names().collect::<Vec<_>>().join(", ");
+    format!("unknown modifier {}{hint}; expected one of: {expected}", quote(name))
 }
 
 fn explain(err: &rfb::KeyError) -> String {
     match err {
         rfb::KeyError::Unknown { name } => {
-            let hint = crate::load::suggest(name, KEY_NAMES.iter().chain(MODIFIERS).copied())
+            let hint = crate::load::suggest(name, rfb::keys::key_names().chain(rfb::keys::modifier_names()))
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             format!("unknown key {}{hint}; accepted: {}", quote(name), rfb::keys::ACCEPTED_NAMES)

@@ -10,7 +10,7 @@
 //! - [`yaml`]: the YAML document as a tree of positioned nodes (serde-saphyr underneath);
 //! - [`load`]: the checks that turn that tree into a [`Script`] or a list of [`Diagnostic`]s;
 //! - [`script`]: the typed model; [`keys`]: key names (resolved by the RFB client's key table);
-//! - [`ssh`]: the SSH health check;
+//! - the SSH health check itself lives in the `ssh` crate ([`script::HealthCheck`] is its model);
 //! - [`result`]: what a run did (the `--json` object), rendered by [`report`] (`report.html`) through the
 //!   escaping [`html`] tree; [`debug`] writes the debug directory, [`annotate`] draws on screenshots;
 //! - [`redact`]: keeps typed secrets and passwords out of every output;
@@ -21,7 +21,6 @@
 //!   person does in a VNC viewer.
 
 pub mod annotate;
-pub mod cli;
 pub mod debug;
 pub mod find;
 pub mod html;
@@ -37,7 +36,6 @@ pub mod runner;
 pub mod screen;
 pub mod script;
 pub mod source;
-pub mod ssh;
 pub mod time;
 pub mod yaml;
 

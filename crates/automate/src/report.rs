@@ -91,7 +91,7 @@ fn summary(r: &RunResult) -> Element {
     p = p
         .child(item("started", r.started_at.clone()))
         .child(item("duration", secs(r.duration_ms)))
-        .child(item("exit code", r.exit_code.to_string()))
+        .child(item("exit code", r.verdict.to_string()))
         .child(item("reconnects", r.reconnects.to_string()))
         .child(item("OCR passes", r.ocr_passes.to_string()));
     let passed = r.steps.iter().filter(|s| s.outcome == Outcome::Passed).count();
@@ -253,7 +253,7 @@ mod tests {
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_ms: 2500.0,
             outcome: Outcome::Failed,
-            exit_code: 1,
+            verdict: crate::result::Verdict::Failed,
             error: Some("step 2 failed".into()),
             steps: vec![
                 StepResult {

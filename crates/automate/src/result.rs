@@ -23,8 +23,9 @@ pub struct RunResult {
     pub duration_ms: f64,
     /// Overall outcome.
     pub outcome: Outcome,
-    /// The process exit code this outcome maps to (0, 1 or 2).
-    pub exit_code: u8,
+    /// Why the run ended as it did; in JSON the `exit_code` the documented contract gives it (0, 1 or 2).
+    #[serde(rename = "exit_code")]
+    pub verdict: Verdict,
     /// Why the run failed, when it did.
     pub error: Option<String>,
     /// Every step of the script, including those not reached.
@@ -39,6 +40,42 @@ pub struct RunResult {
     pub tesseract_calls: u64,
     /// Where debug files went, if `--debug` was given.
     pub debug_dir: Option<PathBuf>,
+}
+
+/// How a run ended, for the caller to turn into an exit status. In the JSON result it is the field `exit_code`
+/// with the runner's documented numbers (0 passed, 1 failed, 2 bad input); the binary maps it to its own exit
+/// codes (which are the same numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every step and the health check passed.
+    Passed,
+    /// A step or the health check failed, or the connection was lost for good.
+    Failed,
+    /// Bad input: the script, the arguments, the VNC credentials, a recording that cannot be read.
+    BadInput,
+}
+
+impl Verdict {
+    /// The number the JSON result's `exit_code` field carries.
+    pub fn json_code(self) -> u8 {
+        match self {
+            Verdict::Passed => 0,
+            Verdict::Failed => 1,
+            Verdict::BadInput => 2,
+        }
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.json_code())
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.json_code())
+    }
 }
 
 /// Overall or per-step outcome.

@@ -31,21 +31,14 @@ use crate::redact::Redactor;
 use crate::replay::ReplaySource;
 use crate::result::{
     AttemptResult, BBox, ClickResult, Failure, HealthResult, OcrText, Outcome, PointXY, RunResult, ScreenFiles,
-    StepResult, ms,
+    StepResult, Verdict, ms,
 };
 use crate::screen::{ReconnectPolicy, Screen, ScreenError};
 use crate::script::{
     Action, Click, ClickCheck, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, Point, Script, Secret, Step, Target,
 };
 use crate::source::{Source, VncSource};
-use crate::ssh::{SshTarget, run_health_check};
-
-/// Exit code: everything passed.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: a step or the health check failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: bad input (script, arguments, credentials).
-pub const EXIT_BAD_INPUT: u8 = 2;
+use ssh::{SshTarget, run_health_check};
 
 /// Longest wait for hover effects to finish after the pointer reaches a click's target.
 const HOVER_MAX: Duration = Duration::from_secs(1);
@@ -249,7 +242,7 @@ pub async fn replay(script: &Script, opts: &ReplayOptions, progress: &mut (dyn F
     {
         let mut result = new_result(script, &run);
         result.frames = Some(opts.frames.clone());
-        result.exit_code = EXIT_BAD_INPUT;
+        result.verdict = Verdict::BadInput;
         result.error = Some(format!(
             "--debug {} would write into the recording being replayed ({}); give another directory",
             debug.display(),
@@ -277,7 +270,7 @@ fn new_result(script: &Script, opts: &RunOptions) -> RunResult {
         started_at: crate::time::utc(SystemTime::now()).rfc3339(),
         duration_ms: 0.0,
         outcome: Outcome::Failed,
-        exit_code: EXIT_FAILED,
+        verdict: Verdict::Failed,
         error: None,
         steps: script.steps.iter().map(not_run).collect(),
         health_check: None,
@@ -318,7 +311,7 @@ async fn drive(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&st
             }
             Err(e) => {
                 result.error = Some(e.to_string());
-                result.exit_code = EXIT_BAD_INPUT;
+                result.verdict = Verdict::BadInput;
                 result.duration_ms = ms(start.elapsed());
                 return result;
             }
@@ -330,7 +323,7 @@ async fn drive(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&st
         rec.log(&format!(
             "run {} (exit {}) in {:.1}s",
             result.outcome.as_str(),
-            result.exit_code,
+            result.verdict,
             result.duration_ms / 1000.0
         ));
         match rec.write_report(&result) {
@@ -418,7 +411,7 @@ impl Runner<'_> {
                         let mut screen = Screen::new(source, engine);
                         self.say(&format!("replaying the {}", screen.source().name()));
                         self.run_on(&mut screen, result).await;
-                        if result.exit_code == EXIT_OK
+                        if result.verdict == Verdict::Passed
                             && let Some((n, first)) = screen.source().unplayed_input()
                         {
                             self.say(&format!(
@@ -428,7 +421,7 @@ impl Runner<'_> {
                         }
                     }
                     Err(e) => {
-                        result.exit_code = EXIT_BAD_INPUT;
+                        result.verdict = Verdict::BadInput;
                         result.error = Some(e.to_string());
                         self.say(&format!("error: {e}"));
                     }
@@ -454,7 +447,7 @@ impl Runner<'_> {
         let mut source = match connected {
             Ok(s) => s,
             Err(e) => {
-                result.exit_code = if matches!(e, ScreenError::Auth(_)) { EXIT_BAD_INPUT } else { EXIT_FAILED };
+                result.verdict = if matches!(e, ScreenError::Auth(_)) { Verdict::BadInput } else { Verdict::Failed };
                 result.error = Some(self.redactor.clean(&e.to_string()));
                 self.say(&format!("error: {e}"));
                 return;
@@ -507,7 +500,7 @@ impl Runner<'_> {
             if failed {
                 let step_error = result.steps.get(i).and_then(|s| s.failure.as_ref()).map(|f| f.message.clone());
                 result.error = Some(format!("step {} failed: {}", step.number, step_error.unwrap_or_default()));
-                result.exit_code = if self.bad_input { EXIT_BAD_INPUT } else { EXIT_FAILED };
+                result.verdict = if self.bad_input { Verdict::BadInput } else { Verdict::Failed };
                 self.mark_end(screen);
                 return;
             }
@@ -574,7 +567,7 @@ impl Runner<'_> {
             self.say("health check: not run in a replay (there is no machine to log in to)");
         }
         result.outcome = Outcome::Passed;
-        result.exit_code = EXIT_OK;
+        result.verdict = Verdict::Passed;
     }
 
     async fn run_step<S: Source>(&mut self, screen: &mut Screen<S>, step: &Step, total: usize) -> StepResult {

@@ -283,47 +283,5 @@ impl fmt::Debug for TypeText {
     }
 }
 
-/// The SSH check that proves the machine is up after the last step.
-#[derive(Debug, Clone)]
-pub struct HealthCheck {
-    /// Log in as this user.
-    pub user: String,
-    /// Password authentication.
-    pub password: Option<Secret>,
-    /// Public-key authentication with this private key (OpenSSH format), resolved relative to the script.
-    pub key_file: Option<PathBuf>,
-    /// Host from the script; the command line's `--ssh`/`--vm-ip` win over it.
-    pub host: Option<String>,
-    /// Port from the script; the command line wins over it.
-    pub port: Option<u16>,
-    /// Command that must exit 0.
-    pub command: String,
-    /// Per attempt: connect, authenticate, run.
-    pub timeout: Duration,
-    /// Attempts in all (at least 1).
-    pub retries: u32,
-    /// Pause between attempts.
-    pub retry_delay: Duration,
-}
-
-/// A value never printed: `Debug` shows `<redacted>`, and there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that needs it (authentication).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use ssh::HealthCheck;
+pub use userfile::Secret;

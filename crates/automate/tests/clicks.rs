@@ -1,14 +1,14 @@
 //! Clicks that take effect, checked from outside: Tk buttons on Xvnc and x11vnc that act on release and log
 //! their activation to stdout; a click on a dead area, reported as having no effect after bounded retries; and
 //! QEMU guests under TCG with a busy loop, with a USB tablet and with only a PS/2 mouse, where a program in the
-//! guest logs the press and release positions it received (`testbed::input_log`).
+//! guest logs the press and release positions it received (`testbed_guests::input_log`).
 
 use std::time::Duration;
 
 use automate::result::{Outcome, RunResult};
-use testbed::input_log::{InputGuest, Pointer};
 use testbed::x11::DisplayOptions;
 use testbed::{Daemon, Display, DisplayKind};
+use testbed_guests::input_log::{InputGuest, Pointer};
 
 /// A Tk button that, like GTK's, acts on release: each activation prints `activated N` and relabels the window.
 const TK_BUTTON: &str = r#"

@@ -32,7 +32,7 @@ fn report_renders_every_step_and_the_failure_in_chromium() {
     opts.debug = Some(Some(debug.clone()));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let result = rt.block_on(automate::run(&script, &opts, &mut |l| eprintln!("{l}")));
-    assert_eq!(result.exit_code, 1, "the fourth step must fail");
+    assert_eq!(result.verdict, automate::result::Verdict::Failed, "the fourth step must fail");
 
     let page = debug.join("report.html");
     let dom = testbed::browser::dump_dom(&page).expect("chromium renders the report");

@@ -5,8 +5,6 @@
 //! that mode in a temporary file and renamed into place, so there is no window in which it is readable by others
 //! and no half-written key file. A user may bring their own unencrypted OpenSSH private key instead.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use russh::keys::ssh_key::LineEnding;
@@ -122,47 +120,18 @@ impl KeyPair {
     }
 }
 
-/// Like [`write_atomic`], but fails with [`CloudInitError::KeyExists`] instead of replacing an existing `path`: the
-/// finished temporary file is hard-linked to `path`, which the kernel refuses atomically if `path` exists.
+/// Like [`write_atomic`], but fails with [`CloudInitError::KeyExists`] instead of replacing an existing `path`
+/// (see [`store::write_new`]).
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), CloudInitError> {
-    let io = |source| CloudInitError::Io { path: path.to_owned(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        std::fs::hard_link(&tmp, path)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(CloudInitError::KeyExists { path: path.to_owned() })
-        }
-        other => other.map_err(io),
-    }
+    store::write_new(path, data, mode).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => CloudInitError::KeyExists { path: path.to_owned() },
+        _ => CloudInitError::Io { path: path.to_owned(), source },
+    })
 }
 
-/// Writes `data` to a temporary file created with `mode` beside `path`, syncs it, and renames it over `path`.
+/// Writes `data` with `mode` over `path` atomically (see [`store::write_atomic`]).
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), CloudInitError> {
-    let io = |source| CloudInitError::Io { path: path.to_owned(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-        // The mode given to open() is filtered by the umask; set it exactly.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    store::write_atomic(path, data, mode).map_err(|source| CloudInitError::Io { path: path.to_owned(), source })
 }
 
 #[cfg(test)]
@@ -196,6 +165,7 @@ mod tests {
         assert!(line.starts_with("ssh-ed25519 AAAA") && line.ends_with(" vmkit@test"), "{line}");
         crate::config::validate_authorized_key(&line).unwrap();
         let files = pair.write(dir.path(), "id_ed25519").unwrap();
+        use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&files.private), 0o600);
         assert_eq!(mode(&files.public), 0o644);

@@ -31,11 +31,8 @@ pub struct ShellScript {
     pub exec: Vec<Word>,
 }
 
-/// Quotes a word for POSIX sh: single quotes, with embedded single quotes as `'\''`.
-pub fn sh_quote(s: &str) -> String {
-    let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=+@%,".contains(&b));
-    if safe { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
-}
+/// Quotes a word for POSIX sh (vmkit's one quoter, from `qemu`'s run scripts).
+pub use qemu::script::sh_quote;
 
 impl ShellScript {
     /// The script text.
@@ -102,8 +99,6 @@ pub fn write_launchers(
     connect: &str,
     config: Option<&Path>,
 ) -> std::io::Result<Written> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
     let mut out = Written::default();
     let mut names = Vec::new();
@@ -111,10 +106,7 @@ pub fn write_launchers(
         let file_name = format!("vm-{}", vm.name);
         let path = dir.join(&file_name);
         let text = launcher(&vm.name, program, connect, config).render();
-        let mut tmp = tempfile::Builder::new().prefix(&format!(".{file_name}.")).tempfile_in(dir)?;
-        tmp.write_all(text.as_bytes())?;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o755))?;
-        tmp.persist(&path).map_err(|e| e.error)?;
+        store::write_atomic(&path, text.as_bytes(), 0o755)?;
         out.written.push(path);
         names.push(file_name);
     }

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{FetchError, Sha256};
 
-/// The environment variable that overrides the cache location.
-pub const CACHE_DIR_ENV: &str = "VMKIT_CACHE_DIR";
+/// The environment variable that moves vmkit's cache.
+pub use store::CACHE_DIR_ENV;
 
 /// A content-addressed download cache rooted at a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +36,7 @@ impl Cache {
 
     /// The cache the user asked for: `explicit` if given, else `$VMKIT_CACHE_DIR`, else the XDG cache directory.
     pub fn locate(explicit: Option<&Path>) -> Result<Self, FetchError> {
-        if let Some(path) = explicit {
-            return Ok(Self::at(path));
-        }
-        if let Some(path) = std::env::var_os(CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
-            return Ok(Self::at(PathBuf::from(path)));
-        }
-        let dirs = directories::ProjectDirs::from("", "", "vmkit").ok_or(FetchError::NoCacheDir)?;
-        Ok(Self::at(dirs.cache_dir()))
+        store::cache_root(explicit).map(Self::at).map_err(|_| FetchError::NoCacheDir)
     }
 
     /// The cache's root directory.
@@ -87,8 +80,7 @@ impl Cache {
         let path = self.blob_path(&sha256);
         if !path.is_file() {
             self.ensure_dirs()?;
-            let tmp = self.root.join("partial").join(format!("{}.insert", sha256.to_hex()));
-            write_atomically(&tmp, &path, data, 0o444)?;
+            write_atomically(&path, data, 0o444)?;
         }
         Ok(crate::Fetched { path, sha256, from_cache: false, size: data.len() as u64 })
     }
@@ -98,8 +90,7 @@ impl Cache {
         let dir = self.root.join("refs").join(kind);
         std::fs::create_dir_all(&dir).map_err(|source| FetchError::Io { op: "creating", path: dir.clone(), source })?;
         let path = dir.join(key.to_hex());
-        let tmp = dir.join(format!("{}.tmp", key.to_hex()));
-        write_atomically(&tmp, &path, format!("{}\n", target.to_hex()).as_bytes(), 0o644)
+        write_atomically(&path, format!("{}\n", target.to_hex()).as_bytes(), 0o644)
     }
 
     /// The cached file `key` leads to, if the reference and the file are both there.
@@ -136,16 +127,9 @@ impl Cache {
     }
 }
 
-/// Writes `data` to `tmp`, syncs it, sets `mode` and renames it to `to`.
-fn write_atomically(tmp: &Path, to: &Path, data: &[u8], mode: u32) -> Result<(), FetchError> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let io = |op, path: &Path, source| FetchError::Io { op, path: path.to_owned(), source };
-    let mut file = std::fs::File::create(tmp).map_err(|e| io("creating", tmp, e))?;
-    file.write_all(data).and_then(|()| file.sync_all()).map_err(|e| io("writing", tmp, e))?;
-    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io("setting permissions of", tmp, e))?;
-    std::fs::rename(tmp, to).map_err(|e| io("renaming into", to, e))
+/// Writes `data` to `to` with `mode`, atomically (see [`store::write_atomic`]).
+fn write_atomically(to: &Path, data: &[u8], mode: u32) -> Result<(), FetchError> {
+    store::write_atomic(to, data, mode).map_err(|source| FetchError::Io { op: "writing", path: to.to_owned(), source })
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! 64 hex digits up front (a typo in a recipe is a bad input, not a failed download later).
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -34,18 +33,11 @@ impl Sha256 {
 
     /// The digest of a file's contents, read in 1 MiB blocks.
     pub fn of_file(path: &Path) -> Result<Self, FetchError> {
-        let io = |source| FetchError::Io { op: "reading", path: path.to_owned(), source };
-        let mut file = std::fs::File::open(path).map_err(io)?;
-        let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(buf.get(..n).unwrap_or_default());
-        }
-        Ok(Self(hasher.finalize().into()))
+        store::sha256_file(path).map(Self).map_err(|source| FetchError::Io {
+            op: "reading",
+            path: path.to_owned(),
+            source,
+        })
     }
 
     pub(crate) fn from_hasher(hasher: Hasher) -> Self {

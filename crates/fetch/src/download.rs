@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256 as Hasher};
 use tokio::io::AsyncWriteExt;
 
 use crate::chunklist::{ChunkCheck, Chunklist};
-use crate::progress::Reporter;
+use crate::progress::{LineSink, Reporter};
 use crate::{Cache, FetchError, ProgressMode, Sha256, Source};
 
 /// What [`Fetcher::fetch`] produced.
@@ -40,6 +40,7 @@ pub struct Fetcher {
     attempts: u32,
     retry_delay: Duration,
     progress: ProgressMode,
+    lines: Option<LineSink>,
     lock_timeout: Duration,
 }
 
@@ -102,6 +103,7 @@ impl Fetcher {
             attempts: 5,
             retry_delay: Duration::from_secs(2),
             progress: ProgressMode::Auto,
+            lines: None,
             lock_timeout: Duration::from_secs(60 * 60),
         })
     }
@@ -132,6 +134,13 @@ impl Fetcher {
     #[must_use]
     pub fn progress(mut self, mode: ProgressMode) -> Self {
         self.progress = mode;
+        self
+    }
+
+    /// Where progress lines go (the plain-lines display, notes, retries); without a sink they are `tracing`
+    /// events, never printed by the library.
+    pub fn lines(mut self, sink: LineSink) -> Self {
+        self.lines = Some(sink);
         self
     }
 
@@ -184,7 +193,7 @@ impl Fetcher {
     }
 
     async fn transfer(&self, job: Job<'_>) -> Result<Fetched, FetchError> {
-        let mut reporter = Reporter::new(self.progress, job.name);
+        let mut reporter = Reporter::new(self.progress, job.name, self.lines.clone());
         let list = match job.expect {
             Expect::Chunks(list) => Some(list),
             Expect::Sha256(_) => None,
@@ -240,7 +249,7 @@ impl Fetcher {
                     }
                     if !told {
                         // Through the progress display: nothing is printed with `ProgressMode::Off`.
-                        Reporter::new(self.progress, name).note(&format!(
+                        Reporter::new(self.progress, name, self.lines.clone()).note(&format!(
                             "another process is downloading it; waiting up to {} min",
                             self.lock_timeout.as_secs().div_ceil(60)
                         ));

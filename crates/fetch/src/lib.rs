@@ -14,7 +14,8 @@
 //!     "5fa5b05e5ec239858c4531485d6023b0896448c2df7c63b34f8dae6ea6051a44".parse()?,
 //! )?;
 //! let fetched = fetch::Fetcher::new(cache)?.fetch(&source).await?;
-//! println!("{}", fetched.path.display());
+//! let image: &std::path::Path = &fetched.path; // in the cache, named by its SHA-256
+//! # let _ = image;
 //! # Ok(()) }
 //! ```
 
@@ -31,7 +32,7 @@ use std::path::PathBuf;
 pub use cache::{CACHE_DIR_ENV, Cache};
 pub use digest::Sha256;
 pub use download::{Fetched, Fetcher};
-pub use progress::{LINE_INTERVAL, ProgressMode};
+pub use progress::{LINE_INTERVAL, LineSink, ProgressMode};
 pub use source::{Source, UbuntuCloudImage, VIRTIO_WIN_SHA256, VIRTIO_WIN_VERSION, VirtioWin};
 
 /// Everything that can go wrong while fetching.

@@ -473,16 +473,17 @@ impl Recovery {
             }
             let list_digest = Sha256::of_bytes(&bytes);
             let chunklist_file = cache.insert_bytes(&bytes)?;
+            let recovery = |image: Fetched| RecoveryImage {
+                version,
+                board_id: release.board_id,
+                os: release.os,
+                product: info.product.clone(),
+                image,
+                chunklist: chunklist_file.clone(),
+                trust,
+            };
             if let Some(image) = cache.resolve_ref(REF_KIND, &list_digest)? {
-                return Ok(RecoveryImage {
-                    version,
-                    board_id: release.board_id,
-                    os: release.os,
-                    product: info.product,
-                    image,
-                    chunklist: chunklist_file,
-                    trust,
-                });
+                return Ok(recovery(image));
             }
             let name = info
                 .image
@@ -506,15 +507,7 @@ impl Recovery {
             match fetched {
                 Ok(image) => {
                     cache.write_ref(REF_KIND, &list_digest, &image.sha256)?;
-                    return Ok(RecoveryImage {
-                        version,
-                        board_id: release.board_id,
-                        os: release.os,
-                        product: info.product,
-                        image,
-                        chunklist: chunklist_file,
-                        trust,
-                    });
+                    return Ok(recovery(image));
                 }
                 Err(err) if round < self.rounds && renewable(&err) => {
                     tracing::warn!("image download stopped ({err}); asking the recovery server for a new token");

@@ -2,7 +2,9 @@
 //!
 //! On a terminal, an indicatif bar with size, rate and ETA. Elsewhere (CI logs, pipes) a bar's carriage returns
 //! turn into noise, so the download prints a few plain lines instead: one when it starts, one every
-//! [`LINE_INTERVAL`], one when it ends. Everything goes to stderr; stdout stays free for the command's result.
+//! [`LINE_INTERVAL`], one when it ends. The library prints none of them itself: lines go to the caller's
+//! [`LineSink`] (the binary writes them to stderr; an image build prefixes them like its own steps), else they
+//! are `tracing` events. The bar is indicatif's, drawn on stderr when the caller asks for it.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -11,6 +13,16 @@ use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, Prog
 
 /// How often the plain-lines mode prints a progress line.
 pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Receives a download's progress lines (`fetch: LABEL: …`).
+#[derive(Clone)]
+pub struct LineSink(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for LineSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineSink")
+    }
+}
 
 /// Which progress display a download uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +52,7 @@ impl ProgressMode {
 pub(crate) struct Reporter {
     mode: ProgressMode,
     label: String,
+    lines: Option<LineSink>,
     bar: Option<ProgressBar>,
     total: Option<u64>,
     pos: u64,
@@ -49,11 +62,12 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    pub(crate) fn new(mode: ProgressMode, label: &str) -> Self {
+    pub(crate) fn new(mode: ProgressMode, label: &str, lines: Option<LineSink>) -> Self {
         let now = Instant::now();
         Self {
             mode: mode.resolve(),
             label: label.to_owned(),
+            lines,
             bar: None,
             total: None,
             pos: 0,
@@ -83,9 +97,9 @@ impl Reporter {
             ProgressMode::Lines => {
                 let size = total.map_or_else(|| "unknown size".to_owned(), |t| HumanBytes(t).to_string());
                 if offset > 0 {
-                    eprintln!("fetch: {}: resuming at {} of {size}", self.label, HumanBytes(offset));
+                    self.line(&format!("fetch: {}: resuming at {} of {size}", self.label, HumanBytes(offset)));
                 } else {
-                    eprintln!("fetch: {}: downloading {size}", self.label);
+                    self.line(&format!("fetch: {}: downloading {size}", self.label));
                 }
             }
             ProgressMode::Auto | ProgressMode::Off => {}
@@ -102,7 +116,7 @@ impl Reporter {
             }
             ProgressMode::Lines if self.last_line.elapsed() >= LINE_INTERVAL => {
                 self.last_line = Instant::now();
-                eprintln!("fetch: {}: {}", self.label, self.summary());
+                self.line(&format!("fetch: {}: {}", self.label, self.summary()));
             }
             _ => {}
         }
@@ -113,7 +127,7 @@ impl Reporter {
         let msg = format!("fetch: {}: {msg}", self.label);
         match (&self.mode, &self.bar) {
             (ProgressMode::Bar, Some(bar)) => bar.println(msg),
-            (ProgressMode::Lines | ProgressMode::Bar, _) => eprintln!("{msg}"),
+            (ProgressMode::Lines | ProgressMode::Bar, _) => self.line(&msg),
             _ => {}
         }
     }
@@ -123,7 +137,7 @@ impl Reporter {
         let msg = format!("fetch: {}: {why}; retrying in {}", self.label, HumanDuration(delay));
         match (&self.mode, &self.bar) {
             (ProgressMode::Bar, Some(bar)) => bar.println(msg),
-            (ProgressMode::Lines | ProgressMode::Bar, _) => eprintln!("{msg}"),
+            (ProgressMode::Lines | ProgressMode::Bar, _) => self.line(&msg),
             _ => {}
         }
     }
@@ -134,7 +148,16 @@ impl Reporter {
             bar.finish_and_clear();
         }
         if matches!(self.mode, ProgressMode::Lines | ProgressMode::Bar) {
-            eprintln!("fetch: {}: done, {} in {}", self.label, HumanBytes(self.pos), HumanDuration(took));
+            let msg = format!("fetch: {}: done, {} in {}", self.label, HumanBytes(self.pos), HumanDuration(took));
+            self.line(&msg);
+        }
+    }
+
+    /// One progress line: to the caller's sink, else a `tracing` event.
+    fn line(&self, msg: &str) {
+        match &self.lines {
+            Some(sink) => (sink.0)(msg),
+            None => tracing::info!("{msg}"),
         }
     }
 

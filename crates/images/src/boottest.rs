@@ -5,7 +5,7 @@
 //! 2. If this exact set of files (and this vmkit) passed before, say so and stop — the result is cached under
 //!    `<cache>/images/boot-tests/`, keyed by the outputs' digests. `--no-cache` boots anyway.
 //! 3. Boot it from a throwaway qcow2 overlay (the image is only read), on a free SSH port, under the accelerator
-//!    the probe picks for this host; wait for SSH with the image's key; run the health check — `automate`'s SSH
+//!    the probe picks for this host; wait for SSH with the image's key; run the health check — the `ssh` crate's
 //!    check, the same one automation scripts end with — asking for the hostname after `cloud-init status --wait`;
 //!    compare it with the manifest; check that the VM made its own machine id and SSH host keys rather than
 //!    carrying the build boot's (recorded in the manifest); shut down (guest power-off, ACPI, quit, kill).
@@ -18,10 +18,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use automate::script::HealthCheck;
-use automate::ssh::{SshTarget, run_health_check};
 use qemu::{KvmProbe, Qemu, StopPlan};
 use serde::{Deserialize, Serialize};
+use ssh::HealthCheck;
+use ssh::{SshTarget, run_health_check};
 
 use crate::build::{
     BuildError, Say, Watch, files, free_local_port, free_local_vnc_display, serial_tail, start_on_free_ports,
@@ -46,8 +46,10 @@ pub struct TestOptions {
     pub key: Option<PathBuf>,
     /// How long until SSH must answer.
     pub boot_timeout: Duration,
-    /// No step messages on stderr.
+    /// No step messages.
     pub quiet: bool,
+    /// Where step messages go; `None`: only `tracing` events.
+    pub sink: Option<crate::build::ProgressSink>,
 }
 
 /// The verdict.
@@ -297,7 +299,7 @@ fn cache_file(cache_root: &Path, manifest: &Manifest) -> PathBuf {
 pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, BuildError> {
     let started = Instant::now();
     let manifest = load_manifest(dir)?;
-    let say = Say::new(&manifest.name, opts.quiet);
+    let say = Say::with_sink(&manifest.name, opts.quiet, opts.sink.clone());
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let fail = |detail: String, accel: &str, ssh: Option<f64>, verify: f64| TestReport {
         passed: false,

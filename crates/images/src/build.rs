@@ -59,6 +59,12 @@ pub mod files {
     pub const RUN: &str = "run";
     /// The build's serial console.
     pub const SERIAL: &str = "serial.log";
+    /// A prepared machine's UEFI variable store (Windows, macOS).
+    pub const VARS: &str = "OVMF_VARS.fd";
+    /// A prepared machine's install script (Windows, macOS).
+    pub const INSTALL: &str = "install";
+    /// What was prepared (Windows, macOS).
+    pub const PREPARED: &str = "prepared.json";
 }
 
 /// How to build.
@@ -76,9 +82,10 @@ pub struct BuildOptions {
     pub command_timeout: Duration,
     /// Progress of downloads.
     pub progress: fetch::ProgressMode,
-    /// No step messages on stderr.
+    /// No step messages.
     pub quiet: bool,
-    /// Where step messages go; `None` writes them to stderr (unless `quiet`).
+    /// Where step messages (and download progress lines) go; `None`: only `tracing` events (the library never
+    /// prints).
     pub sink: Option<ProgressSink>,
     /// Windows: how often a long wait (the install) reports that it is still waiting.
     pub progress_every: Duration,
@@ -344,7 +351,9 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Bu
     move |source| BuildError::Io { op, path: path.to_owned(), source }
 }
 
-/// Step messages, with the time since the build started: to the caller's [`ProgressSink`], else on stderr.
+/// Step messages, with the time since the build started: to the caller's [`ProgressSink`], else as `tracing`
+/// events.
+#[derive(Clone)]
 pub(crate) struct Say {
     started: Instant,
     name: String,
@@ -371,8 +380,14 @@ impl Say {
                 elapsed: self.started.elapsed(),
                 message: msg.to_owned(),
             }),
-            None => eprintln!("vmkit: {} [{:>6.1}s] {msg}", self.name, self.started.elapsed().as_secs_f64()),
+            None => tracing::info!(image = %self.name, elapsed_s = self.started.elapsed().as_secs_f64(), "{msg}"),
         }
+    }
+
+    /// A fetcher's progress lines as step messages of this build.
+    pub(crate) fn fetch_lines(&self) -> fetch::LineSink {
+        let say = self.clone();
+        fetch::LineSink(std::sync::Arc::new(move |line: &str| say.line(line)))
     }
 
     pub(crate) fn elapsed(&self) -> f64 {
@@ -659,13 +674,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
             initrd: base.kernel.as_ref().map(|_| files::INITRD.to_owned()),
             disk_size,
         },
-        ssh: SshRecord {
-            user: recipe.username.clone(),
-            port: recipe.ssh_port,
-            private_key,
-            public_key: keypair.public_openssh(),
-            fingerprint: keypair.fingerprint(),
-        },
+        ssh: SshRecord::new(&recipe.username, recipe.ssh_port, private_key, &keypair),
         hostname: recipe.hostname.clone(),
         tools,
         outputs,
@@ -674,12 +683,7 @@ pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, Buil
         built_at_unix,
         build_identity: Some(build_identity),
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BuildError::Io {
-        op: "writing the manifest of",
-        path: opts.out.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    write_mode(&w.join(MANIFEST), &json, 0o644)?;
+    write_manifest(&w, &manifest)?;
     publish(work, &opts.out, &out_name, &parent)?;
     say.line(&format!("built {} in {:.0}s", opts.out.display(), say.elapsed()));
     let state_dir = qemu::VmState::dir_for(&opts.out);
@@ -912,7 +916,9 @@ async fn base_image(recipe: &Recipe, opts: &BuildOptions, say: &Say) -> Result<B
         Source::CloudImage { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let source = fetch::Source::new(url, digest)?;
-            let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?.progress(opts.progress);
+            let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?
+                .progress(opts.progress)
+                .lines(say.fetch_lines());
             let fetched = fetcher.fetch(&source).await?;
             say.line(&format!(
                 "base: {} ({})",
@@ -1029,6 +1035,16 @@ pub fn serial_tail(log: &Path) -> String {
     let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines.get(lines.len().saturating_sub(25)..).unwrap_or_default().join("\n")
+}
+
+/// Writes `dir/manifest.json` (mode 0644): where the Linux and the Windows build both finish.
+pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BuildError> {
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| BuildError::Io {
+        op: "writing the manifest of",
+        path: dir.to_owned(),
+        source: std::io::Error::other(e),
+    })?;
+    write_mode(&dir.join(MANIFEST), &json, 0o644)
 }
 
 pub(crate) fn write_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), BuildError> {

@@ -159,16 +159,8 @@ impl FatImage {
 
     /// Writes the volume to `path` atomically (a temporary file beside it, renamed) with `mode`.
     pub fn write(&self, path: &Path, mode: u32) -> Result<(), FatError> {
-        use std::os::unix::fs::PermissionsExt;
         let image = self.build()?;
-        let err = |source| FatError::File { path: path.to_owned(), source };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(err)?;
-        tmp.write_all(&image).map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        Ok(())
+        store::write_atomic(path, &image, mode).map_err(|source| FatError::File { path: path.to_owned(), source })
     }
 
     /// Formats all of `storage` (from its start to its end) as a FAT volume laid out as `layout` says, and

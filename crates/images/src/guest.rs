@@ -1,6 +1,6 @@
 //! Talking to a booting guest over SSH: wait until it answers, run commands, ask it to power off.
 //!
-//! vmkit has one SSH client, `automate`'s health check (russh, key or password, a command whose exit status
+//! vmkit has one SSH client, the `ssh` crate's health check (russh, key or password, a command whose exit status
 //! counts); this module drives it with the patterns a build needs. Each command is one connection, which costs a
 //! fraction of a second against a guest that takes tens of seconds to boot, and keeps every step independent of a
 //! session that sshd may drop while cloud-init restarts it. Root commands go through `sudo -n sh -c` with the
@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use automate::script::HealthCheck;
-use automate::ssh::{SshError, SshTarget, run_health_check};
+use ssh::HealthCheck;
+use ssh::{SshError, SshTarget, run_health_check};
 
 /// A guest reachable over SSH with a key.
 #[derive(Debug, Clone)]
@@ -225,10 +225,8 @@ pub fn root_command(line: &str) -> String {
     format!("sudo -n sh -c {}", shell_quote(line))
 }
 
-/// Single-quotes `s` for a POSIX shell (a `'` inside becomes `'\''`).
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+/// Quotes `s` for a POSIX shell (vmkit's one quoter, [`qemu::script::sh_quote`]).
+pub use qemu::script::sh_quote as shell_quote;
 
 #[cfg(test)]
 mod tests {

@@ -6,20 +6,19 @@
 
 pub mod boottest;
 pub mod build;
-pub mod cache;
-pub mod debian;
 pub mod debootstrap;
 pub mod fat;
 pub mod fsutil;
 pub mod guest;
-pub mod initramfs;
-pub mod kmod;
 pub mod machine;
 pub mod macos;
 pub mod manifest;
 pub mod recipe;
 pub mod tools;
 pub mod windows;
+
+pub use debguest::{debian, initramfs, kmod};
+pub use store::cache;
 
 pub use cache::{CacheError, cache_root};
 pub use debian::{Apt, DebArchive, DebPackage, DebianError};

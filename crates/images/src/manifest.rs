@@ -160,6 +160,20 @@ pub struct SshRecord {
     pub fingerprint: String,
 }
 
+impl SshRecord {
+    /// The login of an image whose authorised key is `keypair`'s public half (`private_key`: the key file in the
+    /// output directory, when the build generated it).
+    pub fn new(user: &str, port: u16, private_key: Option<String>, keypair: &cloudinit::KeyPair) -> Self {
+        Self {
+            user: user.to_owned(),
+            port,
+            private_key,
+            public_key: keypair.public_openssh(),
+            fingerprint: keypair.fingerprint(),
+        }
+    }
+}
+
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputRecord {

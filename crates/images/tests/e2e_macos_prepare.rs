@@ -1,6 +1,6 @@
 //! `image prepare` for a macOS recipe, end to end without Apple's servers: a stand-in OpenCore release (a zip with
 //! OpenCorePkg's layout, made by Debian's `zip`, whose `BOOTx64.efi` is `testbed::efi`'s GRUB stand-in) and a
-//! recovery image written by the test (`testbed::udif`). The prepared directory is checked from outside: the boot
+//! recovery image written by the test (`testbed_guests::udif`). The prepared directory is checked from outside: the boot
 //! disk by `sgdisk`, `fsck.fat` and mtools, its `config.plist` by Python's `plistlib`, the installer disk against
 //! the test's bytes, the system disk by `qemu-img`; then the directory's own `install` script is run (QEMU with
 //! the full macOS machine profile, under TCG) and OVMF boots the stand-in from the boot disk. A second prepare
@@ -54,6 +54,7 @@ fn options(out: &Path, cache: &Path, replace: bool, allow_tcg: bool) -> PrepareO
         allow_tcg,
         progress: fetch::ProgressMode::Off,
         quiet: true,
+        sink: None,
     }
 }
 
@@ -67,8 +68,8 @@ async fn e2e_macos_prepare_makes_a_directory_whose_install_script_boots_opencore
     let mut recovery_disk: Vec<u8> = (0..4u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
     recovery_disk[1 << 20..2 << 20].fill(0);
     let dmg = dir.join("BaseSystem.dmg");
-    testbed::udif::write(&recovery_disk, &dmg, |i, _| {
-        if i % 2 == 0 { testbed::udif::Compression::Zlib } else { testbed::udif::Compression::Raw }
+    testbed_guests::udif::write(&recovery_disk, &dmg, |i, _| {
+        if i % 2 == 0 { testbed_guests::udif::Compression::Zlib } else { testbed_guests::udif::Compression::Raw }
     });
     let recipe_path = dir.join("mac.toml");
     std::fs::write(

@@ -20,7 +20,7 @@ use images::recipe::{Recipe, Source};
 use images::windows::machine::{self, InstallMedia};
 use images::windows::prepare::{self, MediaOverrides, PrepareOptions, names};
 
-use testbed::windows_standin::{self, GRUB, SHIM};
+use testbed_guests::windows_standin::{self, GRUB, SHIM};
 
 /// The stand-in's GRUB script: what Secure Boot says, where the media are, then the DVD's prompt.
 const GRUB_CFG: &str = r#"set timeout=0
@@ -123,6 +123,7 @@ async fn e2e_windows_profile_secure_boot_tpm_media_and_the_boot_prompt() {
         media: MediaOverrides::default(),
         progress: fetch::ProgressMode::Off,
         quiet: true,
+        sink: None,
     };
     let Source::Windows(w) = &recipe.source else { unreachable_recipe() };
     let prepared = prepare::prepare(&recipe, w, &opts).await.unwrap();

@@ -21,15 +21,11 @@
 //! use media::{edition::EditionSelector, wim::Arch};
 //!
 //! let media = media::windows::inspect_path("Win11_24H2_English_x64.iso".as_ref())?;
-//! for e in &media.editions {
-//!     println!("{} {} {:?} {:?}", e.index, e.title(), e.edition_id, e.arch);
-//! }
+//! let titles: Vec<String> = media.editions.iter().map(|e| format!("{} {}", e.index, e.title())).collect();
 //! let pro = media.select(&"Pro".parse::<EditionSelector>()?, Some(Arch::X64))?;
 //! let drivers = media::virtio::check_path("virtio-win-0.1.262.iso".as_ref(), "w11", Arch::X64)?;
-//! for d in &drivers.drivers {
-//!     println!("DriverPaths entry: {}", d.path); // e.g. viostor/w11/amd64
-//! }
-//! # let _ = pro;
+//! let driver_paths: Vec<&str> = drivers.drivers.iter().map(|d| d.path.as_str()).collect(); // viostor/w11/amd64, …
+//! # let _ = (pro, titles, driver_paths);
 //! # Ok::<(), media::Error>(())
 //! ```
 

@@ -1,4 +1,4 @@
-//! UDIF disk images made by the test (`testbed::udif`: zero-fill, raw and zlib runs, the property list, the
+//! UDIF disk images made by the test (`testbed_guests::udif`: zero-fill, raw and zlib runs, the property list, the
 //! `koly` trailer), converted to raw disks by vmkit's reader and, independently, by `dmg2img` and
 //! `qemu-img`: all three must give back the disk the test started from. Compressions the reader does not decode,
 //! corrupted runs and broken trailers are refused with nothing written.
@@ -24,7 +24,7 @@ fn vmkit_dmg2img_and_qemu_img_read_back_the_same_disk() {
     let dir = tempfile::tempdir().unwrap();
     let disk = disk();
     let dmg = dir.path().join("test.dmg");
-    testbed::udif::write(&disk, &dmg, mixed);
+    testbed_guests::udif::write(&disk, &dmg, mixed);
 
     let udif = Udif::open(&dmg).unwrap();
     assert_eq!(udif.sectors * SECTOR, disk.len() as u64);
@@ -59,7 +59,7 @@ fn compressions_the_reader_does_not_decode_are_refused_by_name() {
         (Compression::Adc, "ADC (UDCO)"),
     ] {
         let dmg = dir.path().join(format!("{kind:?}.dmg"));
-        testbed::udif::write(&disk, &dmg, |i, _| if i == 5 { kind } else { Compression::Zlib });
+        testbed_guests::udif::write(&disk, &dmg, |i, _| if i == 5 { kind } else { Compression::Zlib });
         let udif = Udif::open(&dmg).unwrap();
         assert!(udif.compressions().contains(&kind));
         let out = dir.path().join(format!("{kind:?}.img"));
@@ -76,7 +76,7 @@ fn corrupt_runs_and_broken_trailers_are_refused_with_nothing_written() {
     let dir = tempfile::tempdir().unwrap();
     let disk = disk();
     let dmg = dir.path().join("zlib.dmg");
-    testbed::udif::write(&disk, &dmg, |_, _| Compression::Zlib);
+    testbed_guests::udif::write(&disk, &dmg, |_, _| Compression::Zlib);
     let mut bytes = std::fs::read(&dmg).unwrap();
     // Damage the first run's compressed bytes.
     for b in &mut bytes[10..40] {

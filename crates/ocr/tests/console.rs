@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ocr::{Engine, EngineOptions, Frame, PixelLayout};
 use testbed::Screenshot;
-use testbed::guest::{Guest, GuestFile, GuestOptions, Vga};
+use testbed_guests::guest::{Guest, GuestFile, GuestOptions, Vga};
 
 /// Printable ASCII, space included.
 fn printable() -> Vec<char> {

@@ -36,7 +36,7 @@ const PROBE_REVISION: u32 = 1;
 /// The environment variable that forces an accelerator.
 pub const ACCEL_ENV: &str = "VMKIT_ACCEL";
 /// The environment variable that moves vmkit's cache.
-pub const CACHE_DIR_ENV: &str = "VMKIT_CACHE_DIR";
+pub use store::CACHE_DIR_ENV;
 
 const START_MARKER: &str = "VMKIT-PROBE-START";
 const DONE_MARKER: &str = "VMKIT-PROBE-DONE ";
@@ -132,12 +132,9 @@ impl Default for KvmProbe {
     }
 }
 
-/// vmkit's cache root: `$VMKIT_CACHE_DIR`, else the XDG cache directory (`~/.cache/vmkit`).
+/// vmkit's cache root: `$VMKIT_CACHE_DIR`, else the XDG cache directory (`~/.cache/vmkit`) ([`store::cache_root`]).
 pub fn default_cache_root() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(path));
-    }
-    directories::ProjectDirs::from("", "", "vmkit").map(|d| d.cache_dir().to_owned())
+    store::cache_root(None).ok()
 }
 
 impl KvmProbe {
@@ -426,18 +423,11 @@ fn store(file: &Path, report: &ProbeReport) -> Result<(), ProbeError> {
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|source| ProbeError::Io { op: "creating", path: dir.to_owned(), source })?;
     let json = serde_json::to_vec_pretty(report).unwrap_or_default();
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| ProbeError::Io {
-        op: "creating a temp file in",
-        path: dir.to_owned(),
-        source,
-    })?;
-    std::fs::write(tmp.path(), json).map_err(|source| ProbeError::Io {
+    store::write_atomic(file, &json, 0o600).map_err(|source| ProbeError::Io {
         op: "writing",
-        path: tmp.path().to_owned(),
+        path: file.to_owned(),
         source,
-    })?;
-    tmp.persist(file).map_err(|e| ProbeError::Io { op: "renaming into", path: file.to_owned(), source: e.error })?;
-    Ok(())
+    })
 }
 
 /// The accelerator for this host with the default probe and cache (see [`KvmProbe::choose`]).

@@ -222,7 +222,14 @@ pub fn quote(arg: &OsStr) -> Result<String, ModelError> {
         what: "argument".to_owned(),
         value: arg.to_string_lossy().into_owned(),
     })?;
-    Ok(quote_str(text, true))
+    Ok(sh_quote(text))
+}
+
+/// Quotes a word for a POSIX shell: bare if it is made only of characters no shell treats specially, else in
+/// single quotes (a `'` inside becomes `'\''`). vmkit's one shell quoter: run scripts, desktop launchers, the
+/// commands an image build sends over SSH.
+pub fn sh_quote(text: &str) -> String {
+    quote_str(text, true)
 }
 
 fn quote_program(program: &OsStr) -> Result<String, ModelError> {

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use images::initramfs::busybox::{BANNER, POWER_BUTTON, POWERING_OFF};
+use debguest::initramfs::busybox::{BANNER, POWER_BUTTON, POWERING_OFF};
 use qemu::{RunState, StopStep};
-use testbed::Guest;
+use testbed_guests::Guest;
 
 const LONG: Duration = Duration::from_secs(120);
 

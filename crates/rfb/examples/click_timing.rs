@@ -1,7 +1,7 @@
 //! Where a QEMU guest sees clicks land, for a given click timing: the experiment behind [`rfb::ClickTiming`].
 //!
 //! Boots the busybox test guest (TCG unless KVM works) with a USB tablet or a PS/2 mouse and a busy loop, runs
-//! the input logger in it (`testbed::input_log`), clicks N points and moves the pointer away after each (as a
+//! the input logger in it (`testbed_guests::input_log`), clicks N points and moves the pointer away after each (as a
 //! runner parks it), then counts presses and releases the guest saw more than a pixel off the target.
 //!
 //! ```text
@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use rfb::{ClickTiming, Client, ConnectOptions};
-use testbed::input_log::{InputGuest, Pointer};
+use testbed_guests::input_log::{InputGuest, Pointer};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {

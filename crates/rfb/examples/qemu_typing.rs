@@ -17,7 +17,7 @@ mod console;
 use std::time::Duration;
 
 use rfb::{Client, ConnectOptions, TypeOptions};
-use testbed::{Guest, GuestOptions};
+use testbed_guests::{Guest, GuestOptions};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {

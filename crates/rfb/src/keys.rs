@@ -119,11 +119,27 @@ pub enum KeyError {
 }
 
 const MODIFIERS: &[(&[&str], Key)] = &[
-    (&["shift"], Key::SHIFT),
+    (&["cmd", "command", "super", "win", "meta"], Key::SUPER),
     (&["ctrl", "control"], Key::CTRL),
     (&["alt", "option"], Key::ALT),
-    (&["cmd", "command", "super", "win", "meta"], Key::SUPER),
+    (&["shift"], Key::SHIFT),
 ];
+
+/// The function keys' names.
+const FUNCTION_KEYS: [&str; 20] = [
+    "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9", "f10", "f11", "f12", "f13", "f14", "f15", "f16", "f17",
+    "f18", "f19", "f20",
+];
+
+/// Every key name [`Key::from_name`] accepts besides modifiers and single characters (for suggestions).
+pub fn key_names() -> impl Iterator<Item = &'static str> {
+    NAMED.iter().flat_map(|(names, _)| names.iter().copied()).chain(FUNCTION_KEYS)
+}
+
+/// Every modifier spelling a chord accepts: cmd and its aliases, ctrl, alt, shift.
+pub fn modifier_names() -> impl Iterator<Item = &'static str> {
+    MODIFIERS.iter().flat_map(|(names, _)| names.iter().copied())
+}
 
 const NAMED: &[(&[&str], Key)] = &[
     (&["enter", "return"], Key::ENTER),

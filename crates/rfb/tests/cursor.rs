@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use common::{WAIT, support};
 use rfb::{Client, ConnectOptions, Encoding, Frame};
-use testbed::guest::Vga;
 use testbed::x11::DisplayOptions;
-use testbed::{Display, DisplayKind, Guest, GuestFile, GuestOptions};
+use testbed::{Display, DisplayKind};
+use testbed_guests::guest::Vga;
+use testbed_guests::{Guest, GuestFile, GuestOptions};
 
 /// Every encoding this client implements except the pointer shape ones: a client as vmkit's was before it had
 /// them.

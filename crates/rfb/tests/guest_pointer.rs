@@ -1,12 +1,12 @@
 //! Clicks as a QEMU guest receives them: a program in the guest logs where it sees the left button go down and
-//! up (`testbed::input_log`), under TCG with a busy loop in the guest, for a USB tablet (absolute, polled over
+//! up (`testbed_guests::input_log`), under TCG with a busy loop in the guest, for a USB tablet (absolute, polled over
 //! USB) and for QEMU's default PS/2 mouse (relative). Each click is followed by the pointer moving away, as the
 //! runner parks it, so a release that arrived at the wrong place would show.
 
 use std::time::Duration;
 
 use rfb::{ClickTiming, Client, ConnectOptions, PointerMode};
-use testbed::input_log::{ButtonEvent, InputGuest, Pointer};
+use testbed_guests::input_log::{ButtonEvent, InputGuest, Pointer};
 
 /// VGA text mode's framebuffer, which the logger is told.
 const SCREEN: (u32, u32) = (720, 400);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::console::{check_lines, type_lines_through_serial};
 use common::{all_printable_ascii, random_ascii, seed};
 use rfb::{Client, ConnectOptions, TypeOptions};
-use testbed::{Guest, GuestOptions};
+use testbed_guests::{Guest, GuestOptions};
 
 const LONG: Duration = Duration::from_secs(180);
 

@@ -9,9 +9,7 @@
 
 pub mod browser;
 pub mod efi;
-pub mod guest;
 pub mod http;
-pub mod input_log;
 pub mod installer;
 pub mod libvirt;
 pub mod net;
@@ -20,11 +18,8 @@ pub mod recovery;
 pub mod scenes;
 pub mod screenshot;
 pub mod sshd;
-pub mod udif;
-pub mod windows_standin;
 pub mod x11;
 
-pub use guest::{Guest, GuestFile, GuestOptions};
 pub use http::HttpServer;
 pub use installer::Installer;
 pub use net::{free_port, wait_for_port};

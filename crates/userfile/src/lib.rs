@@ -10,7 +10,8 @@
 //!
 //! The other user-given text that must be handled with care before it reaches a message is a URL or URI with a
 //! password in it (`https://user:pw@host/…`, `qemu+ssh://user:pw@host/system`): [`redact_url_password`] masks
-//! it, for the download errors and the libvirt connection messages alike.
+//! it, for the download errors and the libvirt connection messages alike. A password held in memory is a
+//! [`Secret`], which has no `Display` and whose `Debug` prints `<redacted>`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -154,6 +155,28 @@ pub fn redact_url_password(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A value never printed: `Debug` shows `<redacted>`, and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that needs it (authentication).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod cmd;
 mod exit;
 mod output;
+mod script;
 
 use std::process::ExitCode;
 

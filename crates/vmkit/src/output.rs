@@ -48,19 +48,20 @@ pub fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".vmkit-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    {
-        let mut out = BufWriter::new(tmp.as_file_mut());
-        fill(&mut out)?;
-        out.flush()?;
+    // `fill`'s own error is kept whole (the I/O error handed to the writer only stops it).
+    let mut failed = None;
+    let written = store::write_atomic_with(path, 0o600, |file| {
+        let mut out = BufWriter::new(file);
+        match fill(&mut out) {
+            Ok(()) => out.flush(),
+            Err(e) => {
+                failed = Some(e);
+                Err(std::io::Error::other("not written"))
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    written.with_context(|| format!("writing {}", path.display()))
 }

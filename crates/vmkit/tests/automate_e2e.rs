@@ -9,7 +9,7 @@ use assert_cmd::Command;
 
 const SSH_PASSWORD: &str = "h3alth-ch3ck!";
 
-fn run(script: &Path, guest: &testbed::Guest, sshd: &testbed::Sshd) -> (Option<i32>, serde_json::Value, String) {
+fn run(script: &Path, guest: &testbed_guests::Guest, sshd: &testbed::Sshd) -> (Option<i32>, serde_json::Value, String) {
     let out = Command::cargo_bin("vmkit")
         .expect("vmkit binary")
         .args(["automate", "run", "--json", "--vnc", &guest.vnc_addr(), "--ssh", &sshd.addr(), "--password-file"])
@@ -35,7 +35,7 @@ fn health(user: &str, auth: &str, retries: u32) -> String {
 fn e2e_guest_console_script_then_ssh_health_check() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let guest = rt
-        .block_on(testbed::Guest::boot_with(testbed::GuestOptions {
+        .block_on(testbed_guests::Guest::boot_with(testbed_guests::GuestOptions {
             vnc_password: Some("guestvnc".into()),
             ..Default::default()
         }))

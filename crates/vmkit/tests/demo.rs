@@ -7,7 +7,7 @@ use assert_cmd::Command;
 
 #[test]
 fn e2e_demo_types_into_the_guest_and_reads_its_answer() {
-    let cache = testbed::guest::cache_dir();
+    let cache = testbed_guests::guest::cache_dir();
     let out = Command::cargo_bin("vmkit")
         .expect("vmkit")
         .args(["demo", "--cache-dir"])

@@ -341,7 +341,7 @@ fn e2e_a_small_domain_lives_through_the_cli() {
 
     // The guest: Debian's kernel and a busybox initramfs with virtio_balloon, virtio_net and acpid.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let image = rt.block_on(testbed::guest::build_image(Default::default())).unwrap();
+    let image = rt.block_on(testbed_guests::guest::build_image(Default::default())).unwrap();
 
     // Files QEMU reads (it runs as libvirt-qemu) live in a world-readable directory.
     let dir = tempfile::Builder::new().prefix("vmkit-desktop-e2e-").tempdir().unwrap();

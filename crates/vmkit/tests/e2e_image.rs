@@ -21,7 +21,7 @@ fn recipe() -> PathBuf {
 }
 
 fn cache() -> PathBuf {
-    testbed::guest::cache_dir().join("vmkit-cache")
+    testbed_guests::guest::cache_dir().join("vmkit-cache")
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
@@ -214,9 +214,9 @@ fn e2e_debian_image_lifecycle() {
         assert_ne!(code, 0);
         assert!(stderr.contains("Permission denied (publickey)"), "password login must be refused: {stderr}");
         // And vmkit's own client, trying a password: rejected, only publickey on offer.
-        let check = automate::script::HealthCheck {
+        let check = ssh::HealthCheck {
             user: "agent".into(),
-            password: Some(automate::script::Secret::new("agent")),
+            password: Some(ssh::Secret::new("agent")),
             key_file: None,
             host: None,
             port: None,
@@ -225,7 +225,7 @@ fn e2e_debian_image_lifecycle() {
             retries: 1,
             retry_delay: Duration::ZERO,
         };
-        let report = automate::ssh::run_health_check(&check, &booted.ssh.target, |_| {}).await;
+        let report = ssh::run_health_check(&check, &booted.ssh.target, |_| {}).await;
         let err =
             report.attempts.last().and_then(|a| a.result.as_ref().err()).map(ToString::to_string).unwrap_or_default();
         assert!(err.contains("refused") && err.contains("offers publickey"), "{err}");

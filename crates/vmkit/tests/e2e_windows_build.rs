@@ -1,5 +1,5 @@
 //! `vmkit image build` and `vmkit image test` on a Windows recipe, end to end under TCG, against a stand-in for
-//! Windows Setup (`testbed::windows_standin`: Debian's signed shim, GRUB and kernel with a busybox initramfs that
+//! Windows Setup (`testbed_guests::windows_standin`: Debian's signed shim, GRUB and kernel with a busybox initramfs that
 //! reads the answer media, writes the disk, serves SSH with the key from the answer media and has a `powershell`
 //! that decodes `-EncodedCommand`). No Windows media exists where vmkit is tested.
 //!
@@ -51,7 +51,7 @@ fn recipe(dir: &Path, name: &str, commands: &[&str], automate: Option<&str>) -> 
 fn build(
     recipe: &Path,
     out: &Path,
-    media: &testbed::windows_standin::StandinMedia,
+    media: &testbed_guests::windows_standin::StandinMedia,
     cache: &Path,
 ) -> (i32, String, String) {
     run(vmkit()
@@ -95,7 +95,7 @@ fn e2e_windows_build_standin_setup_provision_shutdown_compact_and_image_test() {
     let scratch = testbed::scratch_dir("winbuild").unwrap();
     let dir = scratch.path();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let media = runtime.block_on(testbed::windows_standin::media(dir)).expect("stand-in media");
+    let media = runtime.block_on(testbed_guests::windows_standin::media(dir)).expect("stand-in media");
     let cache = dir.join("cache");
     let recipe_path = recipe(
         dir,
@@ -125,7 +125,7 @@ fn e2e_windows_build_standin_setup_provision_shutdown_compact_and_image_test() {
     let serial = std::fs::read_to_string(out.join("serial.log")).unwrap();
     assert!(serial.contains("VMKIT-STANDIN lockdown=y shim_lock=y"), "Setup did not boot under Secure Boot:\n{serial}");
     assert!(serial.contains("VMKIT-KEY-PRESSED"), "{serial}");
-    assert!(serial.contains(testbed::windows_standin::SETUP_DONE), "{serial}");
+    assert!(serial.contains(testbed_guests::windows_standin::SETUP_DONE), "{serial}");
 
     // The disk: a standalone qcow2 that qemu-img accepts, compacted, holding what Setup and provisioning wrote.
     let disk = out.join("disk.qcow2");

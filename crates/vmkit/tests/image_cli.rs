@@ -307,7 +307,7 @@ fn macos_prepare_verifies_the_pinned_opencore_release_and_prints_no_identity() {
     let zip = opencore_stand_in(dir.path());
     let dmg = dir.path().join("BaseSystem.dmg");
     let disk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
-    testbed::udif::write(&disk, &dmg, |_, _| testbed::udif::Compression::Zlib);
+    testbed_guests::udif::write(&disk, &dmg, |_, _| testbed_guests::udif::Compression::Zlib);
     let recipe = dir.path().join("mac.toml");
     let write_recipe = |sha256: &str| {
         std::fs::write(

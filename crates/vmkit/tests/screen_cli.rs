@@ -260,7 +260,7 @@ fn a_point_outside_the_screen_is_bad_input() {
 /// and OCR reads the console.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_qemu_console_typed_into_and_read() {
-    let guest = testbed::guest::Guest::boot().await.expect("busybox guest");
+    let guest = testbed_guests::guest::Guest::boot().await.expect("busybox guest");
     let addr = guest.vnc_addr();
     let run = |args: Vec<String>| {
         let addr = addr.clone();

@@ -42,12 +42,8 @@ pub mod names {
     pub const INSTALLER: &str = "installer.img";
     /// OpenCore's configuration as written to the boot disk, for inspection.
     pub const CONFIG: &str = "config.plist";
-    /// This VM's UEFI variable store.
-    pub const VARS: &str = "OVMF_VARS.fd";
-    /// The install script.
-    pub const INSTALL: &str = "install";
-    /// What was prepared.
-    pub const PREPARED: &str = "prepared.json";
+    /// This VM's UEFI variable store, the install script, what was prepared (named as for Windows).
+    pub use crate::build::files::{INSTALL, PREPARED, VARS};
 }
 
 /// The boot disk's size: room for OpenCore and its drivers many times over, above FAT32's minimum.
@@ -72,6 +68,8 @@ pub struct PrepareOptions {
     pub progress: fetch::ProgressMode,
     /// No step messages.
     pub quiet: bool,
+    /// Where step messages go; `None`: only `tracing` events.
+    pub sink: Option<crate::build::ProgressSink>,
 }
 
 /// The recovery image used.
@@ -143,7 +141,7 @@ pub fn recorded_identity(dir: &Path) -> Result<Option<MacIdentity>, BuildError> 
 
 /// Prepares a macOS recipe into `opts.out`.
 pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) -> Result<Prepared, BuildError> {
-    let say = crate::build::Say::new(&recipe.name, opts.quiet);
+    let say = crate::build::Say::with_sink(&recipe.name, opts.quiet, opts.sink.clone());
     if opts.out.exists() && !opts.replace {
         return Err(BuildError::OutputExists { path: opts.out.clone() });
     }
@@ -177,7 +175,7 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
         MediaSource::Path(path) if path.is_dir() => {
             MediaRecord { path: path.clone(), url: None, sha256: None, size: 0 }
         }
-        _ => resolve_media("OpenCore release", None, Some(&source), &opts.cache_root, opts.progress).await?,
+        _ => resolve_media("OpenCore release", None, Some(&source), &opts.cache_root, opts.progress, &say).await?,
     };
     let release = OpenCoreFiles::read(&opencore.path)?;
 
@@ -289,7 +287,8 @@ async fn recovery_image(
         return Ok(RecoveryRecord { path: path.clone(), sha256, size: meta.len(), product: None, signed: None });
     }
     say.line(&format!("fetching the macOS {} recovery image from Apple", m.version));
-    let fetcher = fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?.progress(opts.progress);
+    let fetcher =
+        fetch::Fetcher::new(fetch::Cache::at(&opts.cache_root))?.progress(opts.progress).lines(say.fetch_lines());
     let got = fetch::macos::Recovery::new(fetcher)?.fetch(m.version).await?;
     Ok(RecoveryRecord {
         path: got.image.path,

@@ -34,9 +34,7 @@ use crate::build::{
 };
 use crate::fsutil::{QEMU_PIDFILE, WorkDir};
 use crate::guest::GuestSsh;
-use crate::manifest::{
-    BaseRecord, MANIFEST, MANIFEST_FORMAT, MachineRecord, Manifest, SshRecord, WindowsMachineRecord,
-};
+use crate::manifest::{BaseRecord, MANIFEST_FORMAT, MachineRecord, Manifest, SshRecord, WindowsMachineRecord};
 use crate::recipe::Recipe;
 use crate::tools::{compact, image_info, version};
 use crate::windows::guest as ps;
@@ -136,6 +134,7 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
         media: opts.media.clone(),
         progress: opts.progress,
         quiet: opts.quiet,
+        sink: opts.sink.clone(),
     };
     let made = prepare::prepare_into(recipe, w, &dir, &prepare_opts, &say).await.map_err(in_phase("prepare"))?;
     timings.insert("prepare".to_owned(), t.elapsed().as_secs_f64());
@@ -473,13 +472,7 @@ async fn finish(
             initrd: None,
             disk_size,
         },
-        ssh: SshRecord {
-            user: recipe.username.clone(),
-            port: recipe.ssh_port,
-            private_key: made.generated_key.clone(),
-            public_key: made.keypair.public_openssh(),
-            fingerprint: made.keypair.fingerprint(),
-        },
+        ssh: SshRecord::new(&recipe.username, recipe.ssh_port, made.generated_key.clone(), &made.keypair),
         hostname: w.computer_name.clone(),
         tools,
         outputs,
@@ -489,8 +482,7 @@ async fn finish(
         // Windows is not generalised by vmkit (sysprep is the recipe's to run): no build identity to compare.
         build_identity: None,
     };
-    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-    write_mode(&dir.join(MANIFEST), &json, 0o644)?;
+    crate::build::write_manifest(&dir, &manifest)?;
     publish(work, &opts.out, out_name, parent)?;
     say.line(&format!("built {} in {}", opts.out.display(), minutes(Duration::from_secs_f64(say.elapsed()))));
     Ok(Outcome::Built(Box::new(manifest)))

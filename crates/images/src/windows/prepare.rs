@@ -29,16 +29,12 @@ pub mod names {
     pub const ANSWER_MEDIA: &str = "answer.img";
     /// The answer file, for inspection.
     pub const ANSWER_XML: &str = "Autounattend.xml";
-    /// This image's UEFI variable store.
-    pub const VARS: &str = "OVMF_VARS.fd";
     /// The TPM's state directory.
     pub const TPM_DIR: &str = "tpm";
     /// swtpm's control socket, inside the TPM directory.
     pub const TPM_SOCKET: &str = "tpm/swtpm.sock";
-    /// The install script.
-    pub const INSTALL: &str = "install";
-    /// What was prepared.
-    pub const PREPARED: &str = "prepared.json";
+    /// This image's UEFI variable store, the install script, what was prepared (named as for macOS).
+    pub use crate::build::files::{INSTALL, PREPARED, VARS};
 }
 
 /// Media given on the command line instead of the recipe's.
@@ -65,6 +61,8 @@ pub struct PrepareOptions {
     pub progress: fetch::ProgressMode,
     /// No step messages.
     pub quiet: bool,
+    /// Where step messages go; `None`: only `tracing` events.
+    pub sink: Option<crate::build::ProgressSink>,
 }
 
 /// A verified piece of media.
@@ -117,6 +115,7 @@ pub(crate) async fn resolve_media(
     recipe: Option<&MediaSource>,
     cache_root: &Path,
     progress: fetch::ProgressMode,
+    say: &crate::build::Say,
 ) -> Result<MediaRecord, BuildError> {
     let source = match (over, recipe) {
         (Some(path), _) => MediaSource::Path(path.to_owned()),
@@ -142,7 +141,8 @@ pub(crate) async fn resolve_media(
         MediaSource::Download { url, sha256 } => {
             let digest: fetch::Sha256 = sha256.parse()?;
             let src = fetch::Source::new(&url, digest)?;
-            let fetcher = fetch::Fetcher::new(fetch::Cache::at(cache_root))?.progress(progress);
+            let fetcher =
+                fetch::Fetcher::new(fetch::Cache::at(cache_root))?.progress(progress).lines(say.fetch_lines());
             let fetched = fetcher.fetch(&src).await?;
             let size = std::fs::metadata(&fetched.path).map(|m| m.len()).unwrap_or(0);
             Ok(MediaRecord { path: fetched.path, url: Some(url), sha256: Some(sha256), size })
@@ -160,7 +160,7 @@ pub fn selector(choice: &EditionChoice) -> media::edition::EditionSelector {
 
 /// Prepares a Windows recipe into `opts.out`.
 pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) -> Result<Prepared, BuildError> {
-    let say = crate::build::Say::new(&recipe.name, opts.quiet);
+    let say = crate::build::Say::with_sink(&recipe.name, opts.quiet, opts.sink.clone());
     if opts.out.exists() && !opts.replace {
         return Err(BuildError::OutputExists { path: opts.out.clone() });
     }
@@ -204,14 +204,16 @@ pub(crate) async fn prepare_into(
     if let Some(missing) = firmware.missing() {
         return Err(BuildError::Firmware { path: missing.to_owned() });
     }
-    let iso = resolve_media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), &opts.cache_root, opts.progress)
-        .await?;
+    let iso =
+        resolve_media("install ISO", opts.media.iso.as_deref(), w.iso.as_ref(), &opts.cache_root, opts.progress, say)
+            .await?;
     let virtio = resolve_media(
         "VirtIO driver media",
         opts.media.virtio.as_deref(),
         w.virtio.as_ref(),
         &opts.cache_root,
         opts.progress,
+        say,
     )
     .await?;
     // Both ISOs are looked into before anything boots: the edition must be on the install image (for x64), and

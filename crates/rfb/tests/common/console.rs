@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rfb::{Chord, Client, TypeOptions};
-use testbed::Guest;
+use testbed_guests::Guest;
 
 static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 

@@ -13,6 +13,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The vmkit binary's own modules, compiled into the alias too: the same script runner, the same exit codes.
+// (The alias uses only part of them.)
+#[allow(dead_code)]
+#[path = "../exit.rs"]
+mod exit;
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "../output.rs"]
+mod output;
+#[allow(dead_code)]
+#[path = "../script.rs"]
+mod script;
+
 /// Run a YAML automation script against a VNC server (alias of `vmkit automate run`).
 #[derive(Debug, Parser)]
 #[command(name = "yaml-automation-runner", version, max_term_width = 110)]
@@ -53,18 +65,18 @@ fn main() -> ExitCode {
     let host = if args.vnc_host.contains(':') { format!("[{}]", args.vnc_host) } else { args.vnc_host.clone() };
     let mut opts = automate::RunOptions::new(format!("{host}:{}", args.vnc_port));
     if let Some(f) = &args.password_file {
-        match automate::cli::read_password_file(f) {
+        match crate::script::read_password_file(f) {
             Ok(pw) => opts.vnc_password = Some(pw),
             Err(e) => {
                 eprintln!("yaml-automation-runner: {e}");
-                return ExitCode::from(automate::runner::EXIT_BAD_INPUT);
+                return ExitCode::from(exit::BAD_INPUT);
             }
         }
     }
     opts.ssh_host = args.vm_ip.clone();
     opts.ssh_port = args.ssh_port;
     opts.debug = args.debug.clone();
-    ExitCode::from(automate::cli::run_command(&args.config, &opts, args.json))
+    ExitCode::from(crate::script::run_command(&args.config, &opts, args.json))
 }
 
 #[cfg(test)]

@@ -81,12 +81,12 @@ impl RecordArgs {
     /// Maps the flags onto the recorder's options.
     pub fn options(&self) -> anyhow::Result<automate::record::RecordOptions> {
         let bad = |m: String| exit::BadInput(m);
-        let (host, port) = automate::cli::split_host_port(&self.vnc).map_err(|e| bad(format!("--vnc {e}")))?;
+        let (host, port) = crate::script::split_host_port(&self.vnc).map_err(|e| bad(format!("--vnc {e}")))?;
         if port.is_none() {
             return Err(bad(format!("--vnc {host:?}: give HOST:PORT (a TCP port, e.g. 127.0.0.1:5900)")).into());
         }
         let password = match &self.password_file {
-            Some(f) => Some(automate::cli::read_password_file(f).map_err(bad)?),
+            Some(f) => Some(crate::script::read_password_file(f).map_err(bad)?),
             None => None,
         };
         let frames = self.frames.clone().unwrap_or_else(|| {
@@ -242,18 +242,18 @@ impl RunArgs {
     pub fn options(&self) -> anyhow::Result<automate::RunOptions> {
         let bad = |m: String| exit::BadInput(m);
         let mut opts = automate::RunOptions::new(self.vnc.clone());
-        let (host, port) = automate::cli::split_host_port(&self.vnc).map_err(|e| bad(format!("--vnc {e}")))?;
+        let (host, port) = crate::script::split_host_port(&self.vnc).map_err(|e| bad(format!("--vnc {e}")))?;
         if port.is_none() {
             return Err(bad(format!("--vnc {host:?}: give HOST:PORT (a TCP port, e.g. 127.0.0.1:5900)")).into());
         }
         if let Some(f) = &self.password_file {
-            opts.vnc_password = Some(automate::cli::read_password_file(f).map_err(bad)?);
+            opts.vnc_password = Some(crate::script::read_password_file(f).map_err(bad)?);
         }
         if let Some(vm_ip) = &self.vm_ip {
             opts.ssh_host = Some(vm_ip.clone());
         }
         if let Some(ssh) = &self.ssh {
-            let (host, port) = automate::cli::split_host_port(ssh).map_err(|e| bad(format!("--ssh {e}")))?;
+            let (host, port) = crate::script::split_host_port(ssh).map_err(|e| bad(format!("--ssh {e}")))?;
             opts.ssh_host = Some(host);
             opts.ssh_port = port;
         }
@@ -302,7 +302,7 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
 
 /// Runs a script with already-mapped options (shared with the `yaml-automation-runner` alias).
 pub fn run_script(config: &std::path::Path, opts: &automate::RunOptions, json: bool) -> ExitCode {
-    ExitCode::from(automate::cli::run_command(config, opts, json))
+    ExitCode::from(crate::script::run_command(config, opts, json))
 }
 
 #[derive(Debug, clap::Args)]
@@ -322,7 +322,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Sub::Replay(replay) => {
             let opts = replay.options().context("bad arguments")?;
-            Ok(ExitCode::from(automate::cli::replay_command(&replay.config, &opts, replay.json)))
+            Ok(ExitCode::from(crate::script::replay_command(&replay.config, &opts, replay.json)))
         }
         Sub::Record(record) => run_record(&record),
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::output::outln;
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use images::initramfs::{BusyboxGuest, GuestSpec, Launch, busybox};
+use debguest::initramfs::{BusyboxGuest, GuestSpec, Launch, busybox};
 use qemu::{Qemu, SerialLog, StartOptions, StopPlan, Vnc};
 
 /// `vmkit demo` arguments.

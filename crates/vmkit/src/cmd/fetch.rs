@@ -122,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => return Err(exit::BadInput("give a URL and --sha256, or a named source".into()).into()),
     };
     let cache = fetch::Cache::locate(args.common.cache_dir.as_deref())?;
-    let fetcher = fetch::Fetcher::new(cache)?.progress(args.common.progress.into());
+    let fetcher = fetch::Fetcher::new(cache)?.progress(args.common.progress.into()).lines(stderr_lines());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let fetched = runtime.block_on(fetcher.fetch(&source))?;
     if fetched.from_cache && !matches!(args.common.progress, Progress::Off) {
@@ -141,7 +141,7 @@ fn macos(
 ) -> anyhow::Result<ExitCode> {
     let version: fetch::macos::MacosVersion = version.parse().map_err(bad)?;
     let cache = fetch::Cache::locate(common.cache_dir.as_deref())?;
-    let fetcher = fetch::Fetcher::new(cache)?.progress(common.progress.into());
+    let fetcher = fetch::Fetcher::new(cache)?.progress(common.progress.into()).lines(stderr_lines());
     let mut recovery = fetch::macos::Recovery::new(fetcher)?.allow_unsigned(allow_unsigned);
     if let Some(url) = server {
         let url = url.parse().map_err(|e| exit::BadInput(format!("--recovery-server `{url}`: {e}")))?;
@@ -209,4 +209,9 @@ fn digest(hex: &str) -> anyhow::Result<fetch::Sha256> {
 
 fn bad(err: fetch::FetchError) -> anyhow::Error {
     if err.is_bad_input() { exit::BadInput(err.to_string()).into() } else { err.into() }
+}
+
+/// Download progress lines go to stderr (stdout carries the command's result).
+pub(crate) fn stderr_lines() -> fetch::LineSink {
+    fetch::LineSink(std::sync::Arc::new(|line: &str| eprintln!("{line}")))
 }

@@ -283,6 +283,7 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
         key: args.key,
         boot_timeout: Duration::from_secs(args.boot_timeout),
         quiet: args.common.quiet,
+        sink: Some(progress_sink()),
     };
     let report = images::boottest::test_image(&args.dir, &opts).await?;
     if args.json {
@@ -320,6 +321,7 @@ async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
             allow_tcg: args.media.allow_tcg,
             progress: args.progress.into(),
             quiet: args.common.quiet,
+            sink: Some(progress_sink()),
         };
         let prepared = images::macos::prepare::prepare(&recipe, macos, &opts).await.map_err(bad_or_failed)?;
         outln!("{}: prepared (macOS {}, {})", args.out.display(), prepared.version, prepared.accel);
@@ -336,6 +338,7 @@ async fn run_prepare(args: PrepareArgs) -> anyhow::Result<ExitCode> {
         media: images::windows::prepare::MediaOverrides { iso: args.media.iso, virtio: args.media.virtio },
         progress: args.progress.into(),
         quiet: args.common.quiet,
+        sink: Some(progress_sink()),
     };
     let prepared = images::windows::prepare::prepare(&recipe, windows, &opts).await.map_err(bad_or_failed)?;
     outln!("{}: prepared (image index {}, {})", args.out.display(), prepared.image_index, prepared.accel);

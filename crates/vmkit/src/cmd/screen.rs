@@ -165,7 +165,7 @@ async fn connect(conn: &Connection, timeout: Duration) -> anyhow::Result<rfb::Cl
     let addr = conn.vnc.as_deref().ok_or_else(|| BadInput("--vnc HOST:PORT is required".into()))?;
     validate_addr(addr)?;
     let password = match &conn.password_file {
-        Some(path) => Some(automate::cli::read_password_file(path).map_err(BadInput)?.expose().to_owned()),
+        Some(path) => Some(crate::script::read_password_file(path).map_err(BadInput)?.expose().to_owned()),
         None => None,
     };
     let opts = rfb::ConnectOptions { password, timeout, ..rfb::ConnectOptions::default() };

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use images::debian::{Apt, sha256_file};
-use images::initramfs::{BusyboxGuest, GuestSpec};
+use debguest::debian::{Apt, sha256_file};
+use debguest::initramfs::{BusyboxGuest, GuestSpec};
 
 /// The testbed's cache (shared with the tests that boot the guest), so the packages download once per checkout.
 fn testbed_cache() -> PathBuf {
@@ -137,22 +137,22 @@ fn e2e_real_modules_compressed_with_xz_or_zstd_read_back() {
         if ["/virtio_net.ko", "/virtio_ring.ko", "/button.ko"].iter().any(|m| path.ends_with(m)) {
             paths.push(path.to_owned());
         }
-        Ok(images::debian::Flow::Continue)
+        Ok(debguest::debian::Flow::Continue)
     })
     .unwrap();
     assert_eq!(paths.len(), 3, "{paths:?}");
     for path in paths {
         let elf = deb.read_member(&path, 64 << 20).unwrap();
-        let name = images::kmod::modinfo(&elf).unwrap().name;
+        let name = debguest::kmod::modinfo(&elf).unwrap().name;
         for (suffix, packed) in [
             ("xz", compress("xz", &["--check=crc32", "--lzma2=dict=1MiB", "-c"], &elf)),
             ("zst", compress("zstd", &["-T0", "-c", "-q"], &elf)),
         ] {
             let file = format!("{path}.{suffix}");
-            assert!(images::kmod::is_module_file(&file));
-            let back = images::kmod::module_elf(&file, packed, 64 << 20).unwrap();
+            assert!(debguest::kmod::is_module_file(&file));
+            let back = debguest::kmod::module_elf(&file, packed, 64 << 20).unwrap();
             assert!(back == elf, "{file} does not decompress to the module");
-            assert_eq!(images::kmod::modinfo(&back).unwrap().name, name);
+            assert_eq!(debguest::kmod::modinfo(&back).unwrap().name, name);
         }
     }
 }

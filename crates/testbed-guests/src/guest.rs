@@ -6,7 +6,7 @@
 //! accelerator with vmkit's KVM probe (cached there too; TCG on hosts where KVM is unusable; `VMKIT_ACCEL`
 //! overrides), starts QEMU with VNC on a free 127.0.0.1 port, and returns once the shell on the VGA console runs.
 //!
-//! The guest shows a banner ([`images::initramfs::busybox::BANNER`]) and a root shell on both its VGA console
+//! The guest shows a banner ([`debguest::initramfs::busybox::BANNER`]) and a root shell on both its VGA console
 //! (`tty1`, what VNC shows) and its serial port (`ttyS0`, logged to a file and reachable through a Unix socket).
 //! It powers off cleanly on the ACPI power button. Dropping the handle kills QEMU.
 //!
@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use images::initramfs::Launch;
-use images::initramfs::busybox::{self, BusyboxGuest, GuestSpec};
+use debguest::initramfs::Launch;
+use debguest::initramfs::busybox::{self, BusyboxGuest, GuestSpec};
 use qemu::{
     Accel, KvmProbe, Pattern, Qemu, Qmp, Secret, SerialConsole, SerialLog, StartOptions, StopPlan, Stopped, Vnc,
 };
@@ -145,7 +145,7 @@ impl Guest {
             Some(a) => a,
             None => test_accel().await?,
         };
-        let dir = crate::scratch_dir("guest")?;
+        let dir = testbed::scratch_dir("guest")?;
         let id = opts.id.clone().unwrap_or_else(make_id);
         let serial_log = dir.path().join("serial.log");
         let serial_socket = dir.path().join("serial.sock");
@@ -182,7 +182,7 @@ impl Guest {
         if let Some(pw) = &opts.vnc_password {
             qemu.qmp()?.change_vnc_password(&Secret::new(pw.clone())).await.context("setting the VNC password")?;
             let path = dir.path().join("vnc-password.txt");
-            crate::write_private(&path, pw)?;
+            testbed::write_private(&path, pw)?;
             password_file = Some(path);
         }
         let qmp = qemu.qmp()?.clone();
@@ -313,7 +313,7 @@ impl Guest {
 /// The image's initramfs followed by a second archive holding `files` (Linux unpacks concatenated archives,
 /// each starting on a 4-byte boundary; zeros between them are skipped), written into `dir`.
 pub fn initrd_with(base: &Path, files: &[GuestFile], dir: &Path) -> anyhow::Result<PathBuf> {
-    let mut archive = images::initramfs::cpio::Archive::new();
+    let mut archive = debguest::initramfs::cpio::Archive::new();
     for f in files {
         let rel = f.path.trim_start_matches('/');
         // Parent directories first (the first archive may not have them).

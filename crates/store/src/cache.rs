@@ -128,7 +128,7 @@ impl LockFile {
 }
 
 /// Creates `dir` and its parents.
-pub(crate) fn ensure_dir(dir: &Path) -> Result<(), CacheError> {
+pub fn ensure_dir(dir: &Path) -> Result<(), CacheError> {
     std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { op: "creating", path: dir.to_owned(), source })
 }
 

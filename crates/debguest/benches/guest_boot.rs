@@ -7,13 +7,13 @@
 //!   handshake, serial-log wait) and, as the baseline, the same argv (the one `vmkit demo` and the test guests
 //!   run) started bare with `std::process::Command` and its serial log polled.
 //!
-//! Run: `cargo bench -p images --bench guest_boot` (add `-- N` for N boots per variant, default 5).
+//! Run: `cargo bench -p debguest --bench guest_boot` (add `-- N` for N boots per variant, default 5).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use images::initramfs::Launch;
-use images::initramfs::busybox::{BANNER, BusyboxGuest, GuestSpec, TTY1_READY};
+use debguest::initramfs::Launch;
+use debguest::initramfs::busybox::{BANNER, BusyboxGuest, GuestSpec, TTY1_READY};
 use qemu::{Accel, KvmProbe, Pattern, QemuCommand, SerialLog, Vnc};
 
 fn cache_root() -> PathBuf {

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cache::{CacheError, ensure_dir};
+use store::cache::{CacheError, ensure_dir};
 
 /// A failure getting or reading a Debian package.
 #[derive(Debug, thiserror::Error)]
@@ -348,13 +348,10 @@ fn apt_fingerprint() -> Option<String> {
     Some(hex::encode(hasher.finalize()))
 }
 
+/// A cache file written atomically (mode 0600, as the temporary files it used to be renamed from).
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(tmp.path(), data)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    store::write_atomic(path, data, 0o600)
 }
 
 /// A .deb file on disk.
@@ -502,19 +499,7 @@ pub(crate) fn read_limited(
 
 /// Lower-case hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String, DebianError> {
-    let mut file =
-        std::fs::File::open(path).map_err(|source| DebianError::Io { op: "opening", path: path.to_owned(), source })?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n =
-            file.read(&mut buf).map_err(|source| DebianError::Io { op: "reading", path: path.to_owned(), source })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    store::sha256_file_hex(path).map_err(|source| DebianError::Io { op: "reading", path: path.to_owned(), source })
 }
 
 /// Splits a deb822 stanza into fields; continuation lines are joined with newlines.

@@ -1,4 +1,9 @@
-//! The SSH health check: log in to the machine that was just set up and run a command that must exit 0.
+//! SSH for vmkit: log in to a machine that was just set up and run a command that must exit 0 — the health
+//! check at the end of an automation script, the image builders' guest commands and the boot tests.
+//!
+//! Why a crate of its own: the automation engine, the image builds and the boot tests all need this one
+//! client, and none of them should import another's engine to get it (the image builder imports `automate`
+//! only to run installer scripts).
 //!
 //! Semantics follow the script format: `retries` attempts in all, `timeout` for each attempt (connect,
 //! authenticate, run), `retry_delay` between attempts. Authentication tries the key file first (when given),
@@ -16,7 +21,30 @@ use russh::client;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, MethodKind};
 
-use crate::script::HealthCheck;
+pub use userfile::Secret;
+
+/// The SSH check that proves the machine is up after the last step.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    /// Log in as this user.
+    pub user: String,
+    /// Password authentication.
+    pub password: Option<Secret>,
+    /// Public-key authentication with this private key (OpenSSH format), resolved relative to the script.
+    pub key_file: Option<PathBuf>,
+    /// Host from the script; the command line's `--ssh`/`--vm-ip` win over it.
+    pub host: Option<String>,
+    /// Port from the script; the command line wins over it.
+    pub port: Option<u16>,
+    /// Command that must exit 0.
+    pub command: String,
+    /// Per attempt: connect, authenticate, run.
+    pub timeout: Duration,
+    /// Attempts in all (at least 1).
+    pub retries: u32,
+    /// Pause between attempts.
+    pub retry_delay: Duration,
+}
 
 /// Captured command output kept for the report (each stream).
 const MAX_OUTPUT: usize = 4096;

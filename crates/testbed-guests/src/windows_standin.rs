@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use images::initramfs::busybox::{DEFAULT_MODULES, GuestSpec};
+use debguest::initramfs::busybox::{DEFAULT_MODULES, GuestSpec};
 
 use crate::guest::GuestFile;
-use crate::process::run;
+use testbed::process::run;
 
 /// Debian's Microsoft-signed shim.
 pub const SHIM: &str = "/usr/lib/shim/shimx64.efi.signed";

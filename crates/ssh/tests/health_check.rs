@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use automate::script::{HealthCheck, Secret};
-use automate::ssh::{SshError, SshTarget, run_health_check};
+use ssh::{HealthCheck, Secret};
+use ssh::{SshError, SshTarget, run_health_check};
 
 const PASSWORD: &str = "p@ss w0rd!#$%^&*()'\"";
 

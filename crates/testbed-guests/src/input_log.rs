@@ -69,7 +69,7 @@ impl InputGuest {
     /// Boots the guest with `pointer`, starts a busy loop in it when `load` is set, and starts the logger for
     /// a `width`×`height` screen (the VGA console's framebuffer: 720×400).
     pub async fn boot(pointer: Pointer, load: bool, width: u32, height: u32) -> anyhow::Result<Self> {
-        let scratch = crate::scratch_dir("input-log")?;
+        let scratch = testbed::scratch_dir("input-log")?;
         let binary = program(scratch.path())?;
         let mut opts = GuestOptions {
             extra_files: vec![GuestFile { path: "/bin/input_log".to_owned(), mode: 0o755, data: binary }],

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use images::initramfs::Archive;
+use debguest::initramfs::Archive;
 
 fn sample() -> Archive {
     let mut a = Archive::new();

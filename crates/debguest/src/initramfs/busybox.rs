@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cpio::{Archive, CpioError};
-use crate::cache::{CacheError, LockFile, ensure_dir};
 use crate::debian::{Apt, DebArchive, DebPackage, DebianError, Flow, MemberKind, read_limited};
 use crate::kmod;
+use store::cache::{CacheError, LockFile, ensure_dir};
 
 /// First line of the guest's banner, shown on the VGA console and the serial port.
 pub const BANNER: &str = "vmkit test guest";

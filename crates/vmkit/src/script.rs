@@ -2,16 +2,28 @@
 //! arguments are parsed: load the script, read the VNC password, run (or replay), print, and turn the outcome
 //! into the exit code.
 //!
-//! Both binaries map their own flags onto [`RunOptions`] and call [`run_command`], so the alias behaves exactly
-//! like the vmkit command. Output contract: progress lines go to stderr as the run goes; with `json` the
-//! [`crate::result::RunResult`] object is printed to stdout (nothing else is); exit code 0 success, 1 a step or
-//! the health check failed, 2 bad input (script, arguments, password file, VNC credentials).
+//! Both binaries map their own flags onto [`RunOptions`] and call [`run_command`] (the alias compiles this very
+//! file), so the alias behaves exactly like the vmkit command. Output contract: progress lines go to stderr as
+//! the run goes; with `json` the [`automate::result::RunResult`] object is printed to stdout (nothing else is);
+//! exit code 0 success, 1 a step or the health check failed, 2 bad input (script, arguments, password file, VNC
+//! credentials). The library returns a [`Verdict`]; the exit code is chosen here.
 
 use std::path::Path;
 
-use crate::result::RunResult;
-use crate::runner::{EXIT_BAD_INPUT, ReplayOptions, RunOptions};
-use crate::script::{Script, Secret};
+use automate::result::{RunResult, Verdict};
+use automate::runner::{ReplayOptions, RunOptions};
+use automate::script::{Script, Secret};
+
+use crate::exit::{BAD_INPUT, FAILED, OK};
+
+/// The exit code of a run that ended with `verdict`.
+pub fn exit_code(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Passed => OK,
+        Verdict::Failed => FAILED,
+        Verdict::BadInput => BAD_INPUT,
+    }
+}
 
 /// Reads a password file: its first line, without the line ending. The one reader of `--password-file` for every
 /// command (`vmkit screen`, `vmkit automate run`, `yaml-automation-runner`); the read is bounded, so a wrong path
@@ -61,7 +73,7 @@ pub fn run_command(config: &Path, opts: &RunOptions, json: bool) -> u8 {
         Err(code) => return code,
     };
     let mut progress = |line: &str| eprintln!("{line}");
-    let result = runtime.block_on(crate::runner::run(&script, opts, &mut progress));
+    let result = runtime.block_on(automate::runner::run(&script, opts, &mut progress));
     finish(&result, json)
 }
 
@@ -74,26 +86,26 @@ pub fn replay_command(config: &Path, opts: &ReplayOptions, json: bool) -> u8 {
         Err(code) => return code,
     };
     let mut progress = |line: &str| eprintln!("{line}");
-    let result = runtime.block_on(crate::runner::replay(&script, opts, &mut progress));
+    let result = runtime.block_on(automate::runner::replay(&script, opts, &mut progress));
     finish(&result, json)
 }
 
 /// The script and a runtime, or the exit code.
 fn prepare(config: &Path) -> Result<(Script, tokio::runtime::Runtime), u8> {
-    let script = match crate::load_file(config) {
+    let script = match automate::load_file(config) {
         Ok(s) => s,
         Err(e) => {
             for line in e.diagnostics() {
                 eprintln!("{line}");
             }
-            return Err(EXIT_BAD_INPUT);
+            return Err(BAD_INPUT);
         }
     };
     match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => Ok((script, rt)),
         Err(e) => {
             eprintln!("vmkit: cannot start the async runtime: {e}");
-            Err(crate::runner::EXIT_FAILED)
+            Err(FAILED)
         }
     }
 }
@@ -115,19 +127,26 @@ fn finish(result: &RunResult, json: bool) -> u8 {
             Err(e) => eprintln!("vmkit: cannot encode the result as JSON: {e}"),
         }
     }
-    let passed = result.steps.iter().filter(|s| s.outcome == crate::result::Outcome::Passed).count();
+    let passed = result.steps.iter().filter(|s| s.outcome == automate::result::Outcome::Passed).count();
     match &result.error {
         None => {
             eprintln!("vmkit: run passed ({passed}/{} steps, {:.1} s)", result.steps.len(), result.duration_ms / 1000.0)
         }
-        Some(err) => eprintln!("vmkit: run failed (exit {}): {err}", result.exit_code),
+        Some(err) => eprintln!("vmkit: run failed (exit {}): {err}", exit_code(result.verdict)),
     }
-    result.exit_code
+    exit_code(result.verdict)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_codes_are_the_json_result_s() {
+        for v in [Verdict::Passed, Verdict::Failed, Verdict::BadInput] {
+            assert_eq!(exit_code(v), v.json_code(), "{v:?}");
+        }
+    }
 
     #[test]
     fn host_port_forms() {
