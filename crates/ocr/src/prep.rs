@@ -19,9 +19,10 @@
 //!    is mapped to *distance from that background*, stretched to full contrast: dark ink on white, whether the
 //!    original was black on white, white on blue, or grey on black. Rows that are almost entirely a different
 //!    uniform colour (the edge of a selection bar cutting through the crop) are treated as background.
-//!    In a piece inside a field interior, a text caret — one stroke at most 2 pixels wide, standing alone, and
-//!    clearly taller than every other glyph (it spans the whole line, ascender to descender) — is painted over,
-//!    so the typed text reads without a trailing `|`.
+//!    In a piece inside a field interior, a text caret — one stroke at most 2 pixels wide, clearly taller than
+//!    every other glyph (it spans the whole line, ascender to descender), alone or touching the glyph before it
+//!    — is painted over, so the typed text reads without a trailing `|`. Tight fields (Tk's) put the frame on
+//!    the crop's rim, so the rim's frame-line pixels do not count towards the background.
 //! 5. **Upscale.** Small text is enlarged 2× (3× for tiny) with bilinear interpolation and padded with white.
 //!
 //! Every crop depends only on its own pixels, which is what lets [`crate::engine`] cache results per crop: a crop
