@@ -230,6 +230,11 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     opts.quiet = args.common.quiet;
     opts.progress = args.progress.into();
     opts.media = images::windows::prepare::MediaOverrides { iso: args.media.iso, virtio: args.media.virtio };
+    opts.macos = images::macos::build::MacosOverrides {
+        recovery: args.media.recovery,
+        opencore: args.media.opencore,
+        allow_tcg: args.media.allow_tcg,
+    };
     // The library reports; the binary prints: the phase and the time since the build started.
     opts.sink = Some(progress_sink());
     let outcome = images::build::build(&recipe, &opts).await.map_err(|e| {
