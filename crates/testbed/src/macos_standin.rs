@@ -105,7 +105,8 @@ button() {
     done
     log "clicked $label at $hit"
 }
-for i in $(seq 1 60); do grep -qs QEMU /sys/class/input/event*/device/name && break; sleep 0.5; done
+# The USB tablet (its keyboard may come first).
+for i in $(seq 1 120); do grep -qs "USB Tablet" /sys/class/input/event*/device/name && break; sleep 0.5; done
 size=$(cat /sys/class/graphics/fb0/virtual_size 2>/dev/null || echo 1024,768)
 W=${size%,*}; H=${size#*,}
 input_log "$W" "$H" > /tmp/clicks 2>&1 &

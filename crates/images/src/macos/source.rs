@@ -16,9 +16,9 @@
 //! verboseBoot = true                  # optional: kernel messages instead of the Apple logo (default: true)
 //! bootArgs = ["debug=0x100"]          # optional: more boot arguments after vmkit's
 //! kexts = [                           # optional: kext releases, unpacked into EFI/OC/Kexts, listed in Kernel.Add
-//!   { url = "https://github.com/acidanthera/Lilu/releases/download/1.7.1/Lilu-1.7.1-RELEASE.zip", sha256 = "…" },
-//!   { url = "…/VirtualSMC-1.3.7-RELEASE.zip", sha256 = "…", bundles = ["VirtualSMC.kext"] },
-//!   "WhateverGreen-1.7.0-RELEASE.zip",          # or a release zip on disk
+//!   { url = "https://github.com/acidanthera/Lilu/releases/download/1.6.7/Lilu-1.6.7-RELEASE.zip", sha256 = "…" },
+//!   { url = "…/VirtualSMC-1.3.2-RELEASE.zip", sha256 = "…", bundles = ["VirtualSMC.kext"] },
+//!   "WhateverGreen-1.6.6-RELEASE.zip",          # or a release zip on disk
 //! ]
 //! passwordFile = "macos-password"     # the account's password, first line (`image build` needs it; never logged)
 //! automate = "my-install.yaml"        # optional: the install script; default: vmkit's shipped one for the version
