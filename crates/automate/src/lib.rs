@@ -16,7 +16,9 @@
 //! - [`redact`]: keeps typed secrets and passwords out of every output; [`vars`]: script variables (`${name}`);
 //! - [`runner`]: runs a script over VNC ([`screen`]: the screen and its text, [`find`]: matching rules), or
 //!   against a recording of an earlier run ([`mod@replay`]); [`source`] is where the screen comes from, and
-//!   [`recording`] the frames and input a `--debug` run records for replay.
+//!   [`recording`] the frames and input a `--debug` run records for replay;
+//! - [`mod@record`]: `vmkit automate record`, a VNC proxy that writes a script (and a recording) from what a
+//!   person does in a VNC viewer.
 
 pub mod annotate;
 pub mod cli;
@@ -25,6 +27,7 @@ pub mod find;
 pub mod html;
 pub mod keys;
 pub mod load;
+pub mod record;
 pub mod recording;
 pub mod redact;
 pub mod replay;

@@ -92,6 +92,10 @@ pub struct RunOptions {
     pub park_pointer: bool,
     /// How clicks are made and checked.
     pub clicks: ClickPolicy,
+    /// Read changes first (default on): what is on the screen when the run connects is read at idle priority
+    /// in the background while every change is read at once (see [`crate::screen`]). Off, the first look reads
+    /// the whole screen before anything else, as replays always do.
+    pub changes_first: bool,
 }
 
 /// How clicks are made and checked (the steps' `expect_change`, `retries` and `still` keys override).
@@ -150,6 +154,7 @@ impl RunOptions {
             boot_wait: None,
             park_pointer: true,
             clicks: ClickPolicy::default(),
+            changes_first: true,
         }
     }
 
@@ -473,7 +478,7 @@ impl Runner<'_> {
                 Err(e) => self.say(&format!("warning: not recording the screens for replay: {e}")),
             }
         }
-        let mut screen = Screen::new(source, engine);
+        let mut screen = Screen::new(source, engine).changes_first(self.opts.changes_first);
         self.run_on(&mut screen, result).await;
         screen.source_mut().finish_recording();
     }
@@ -742,9 +747,9 @@ impl Runner<'_> {
                 let deadline = self.deadline(started, w.timeout);
                 let (found, shot) = match w.still {
                     Some(still) if !still.is_zero() => {
-                        wait_still(screen, &w.target, 0, still, deadline, debug, &mut self.pointer_placed).await?
+                        wait_still(screen, &w.target, None, still, deadline, debug, &mut self.pointer_placed).await?
                     }
-                    _ => wait_for(screen, &w.target, 0, deadline, debug, &mut self.pointer_placed).await?,
+                    _ => wait_for(screen, &w.target, None, deadline, debug, &mut self.pointer_placed).await?,
                 };
                 Ok(Passed {
                     detail: Some(format!(
@@ -812,7 +817,7 @@ impl Runner<'_> {
         let deadline = self.deadline(started, c.timeout.unwrap_or(self.opts.click_timeout));
         let still = c.check.still.unwrap_or(self.opts.clicks.still);
         let (found, shot) =
-            wait_still(screen, &c.target, c.index, still, deadline, debug, &mut self.pointer_placed).await?;
+            wait_still(screen, &c.target, Some(c.index), still, deadline, debug, &mut self.pointer_placed).await?;
         let (fw, fh) = screen.source().size();
         let cx = i64::from(found.bbox.x) + i64::from(found.bbox.width) / 2 + i64::from(c.offset.x);
         let cy = i64::from(found.bbox.y) + i64::from(found.bbox.height) / 2 + i64::from(c.offset.y);
@@ -1075,7 +1080,7 @@ fn differs(a: &rfb::Frame, b: &rfb::Frame, rects: &[ocr::Rect], ignore: Option<o
 async fn wait_still<S: Source>(
     screen: &mut Screen<S>,
     target: &Target,
-    index: i64,
+    index: Option<i64>,
     still: Duration,
     deadline: Instant,
     debug: bool,
@@ -1167,6 +1172,8 @@ fn shot_now<S: Source>(screen: &mut Screen<S>, p: &Point) -> Result<Shot, StepEr
 }
 
 /// Waits until `target` has a match number `index` (top to bottom; negative from the end), or `deadline`.
+/// `None`: any match will do (a `wait` asks only whether the text is there), so a match found before the whole
+/// screen has been read counts at once.
 ///
 /// If the text is not there at first and the runner has not yet placed the pointer anywhere (`pointer_placed`),
 /// the pointer is moved to the middle of the screen's right edge: wherever it was left, it may be covering the
@@ -1176,51 +1183,57 @@ fn shot_now<S: Source>(screen: &mut Screen<S>, p: &Point) -> Result<Shot, StepEr
 async fn wait_for<S: Source>(
     screen: &mut Screen<S>,
     target: &Target,
-    index: i64,
+    index: Option<i64>,
     deadline: Instant,
     debug: bool,
     pointer_placed: &mut bool,
 ) -> Result<(Match, Option<Shot>), StepError> {
+    let ordered = index.is_some();
+    let index = index.unwrap_or(0);
     let within = format!("{:.1}s", deadline.saturating_duration_since(screen.source().now()).as_secs_f64());
     let mut read_in_full = false;
+    // A full read was asked for and the second look at near misses waits for it to be done.
+    let mut full_asked = false;
     loop {
-        let (mut text, frame) = if read_in_full { screen.text_full()? } else { screen.text()? };
-        let mut found = find::find(target, text);
-        if read_in_full && found.is_empty() {
-            // A near miss on a quiet screen read in full: look at it once more, piece by piece
-            // (see `Screen::second_look`).
-            let near: Vec<ocr::Rect> = find::closest(target, text, CANDIDATES)
-                .iter()
-                .filter(|c| c.similarity >= SECOND_LOOK)
-                .map(|c| ocr::Rect::new(c.bbox.x, c.bbox.y, c.bbox.width, c.bbox.height))
-                .collect();
-            if !near.is_empty() {
-                text = screen.second_look(&frame, &near)?;
-                found = find::find(target, text);
+        let frame = if read_in_full { screen.text_full()?.1 } else { screen.text()?.1 };
+        full_asked |= read_in_full;
+        read_in_full = false;
+        let blank = ScreenText::empty(frame.width(), frame.height());
+        let mut found = find::find(target, screen.last_text().unwrap_or(&blank));
+        if full_asked && screen.read_in_full(frame.serial()) {
+            full_asked = false;
+            if found.is_empty() {
+                // A near miss on a quiet screen read in full: look at it once more, piece by piece
+                // (see `Screen::second_look`).
+                let near: Vec<ocr::Rect> = find::closest(target, screen.last_text().unwrap_or(&blank), CANDIDATES)
+                    .iter()
+                    .filter(|c| c.similarity >= SECOND_LOOK)
+                    .map(|c| ocr::Rect::new(c.bbox.x, c.bbox.y, c.bbox.width, c.bbox.height))
+                    .collect();
+                if !near.is_empty() {
+                    let text = screen.second_look(&frame, &near)?;
+                    found = find::find(target, text);
+                }
             }
         }
-        read_in_full = false;
-        if let Some(hit) = ocr::matching::pick(&found, index) {
-            let shot = debug.then(|| Shot {
-                frame: frame.clone(),
-                words: words(text),
-                matched: vec![bbox(&hit.bbox)],
-                region: region_box(target),
-                point: None,
-            });
-            return Ok((hit.clone(), shot));
-        }
         let now = screen.source().now();
-        if now >= deadline {
-            // The text just read (the source's clock needed the screen back for a moment).
-            let empty;
-            let text = match screen.last_text() {
-                Some(t) => t,
-                None => {
-                    empty = ScreenText::empty(frame.width(), frame.height());
-                    &empty
-                }
-            };
+        let text = screen.last_text().unwrap_or(&blank);
+        if let Some(hit) = ocr::matching::pick(&found, index) {
+            // Changes first, parts of the screen may not have been read yet; where the match's rank counts, an
+            // unread part that could hold an earlier match is waited for (until the deadline: then the match
+            // found is taken).
+            let earlier = earlier_area(&hit.bbox, index, target, (frame.width(), frame.height()));
+            if !ordered || now >= deadline || !screen.may_hide(&earlier) {
+                let shot = debug.then(|| Shot {
+                    frame: frame.clone(),
+                    words: words(text),
+                    matched: vec![bbox(&hit.bbox)],
+                    region: region_box(target),
+                    point: None,
+                });
+                return Ok((hit.clone(), shot));
+            }
+        } else if now >= deadline {
             let searched: Vec<String> = target.patterns.iter().map(|p| p.describe()).collect();
             let message = if found.is_empty() {
                 format!("{target} not found on the screen within {within}")
@@ -1255,10 +1268,25 @@ async fn wait_for<S: Source>(
         }
         // Not there: sleep until the screen changes. Once it has been quiet for a moment without a match, read
         // it once in full (see `Screen::text_full`).
-        if screen.read_in_full(frame.serial()) {
-            screen.wait_change(deadline - now).await?;
+        // While the background reader is busy, its bands wake the search too.
+        if screen.read_in_full(frame.serial()) || screen.reading() {
+            screen.wait_change_or_text(deadline - now).await?;
         } else if screen.wait_change(QUIET.min(deadline - now)).await?.is_none() {
             read_in_full = true;
         }
+    }
+}
+
+/// Where a match earlier than `hit` in the search's order could be: above it and in its line (counting from the
+/// top), or in its line and below (counting from the end), inside the target's region if it has one.
+fn earlier_area(hit: &ocr::Rect, index: i64, target: &Target, (w, h): (u32, u32)) -> ocr::Rect {
+    let rows = if index >= 0 {
+        ocr::Rect::new(0, 0, w, hit.bottom())
+    } else {
+        ocr::Rect::new(0, hit.y, w, h.saturating_sub(hit.y))
+    };
+    match target.region {
+        Some(r) => rows.intersection(&ocr::Rect::new(r.x, r.y, r.width, r.height)),
+        None => rows,
     }
 }

@@ -20,7 +20,8 @@
 //!
 //!   5. **lookalike**, only where the caller allows it ([`MatchOptions::lookalikes`]; scripts say
 //!      `lookalikes: true`): the spaceless comparison once characters OCR confuses are folded together on both
-//!      sides (see [`fold_lookalike`]: `-`/`:`/`~`, `7`/`?`, `l`/`1`/`|`/`i`/`!`, `0`/`o`, …), for typed text in
+//!      sides (see [`fold_lookalike`]: `-`/`:`/`~`, `7`/`?`, `l`/`1`/`|`/`i`/`!`, `0`/`o`, …; underscores are
+//!      left out like spaces), for typed text in
 //!      entry fields such as `name-word7` read as `name:word?`; phrases of at least [`SPACELESS_MIN_CHARS`]
 //!      characters besides spaces. Never tried unless asked for, and a match says it came from this tier.
 //!
@@ -333,7 +334,7 @@ fn run_text(screen: &ScreenText, run: &[usize], join: Join) -> (String, Vec<(usi
             Join::Spaced => text.push_str(w),
             Join::SpacedLower => text.push_str(&w.to_lowercase()),
             Join::TightLower => text.extend(w.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase)),
-            Join::TightFolded => text.extend(w.chars().filter(|c| !c.is_whitespace()).map(fold_lookalike)),
+            Join::TightFolded => text.extend(w.chars().filter(|&c| !skipped_lookalike(c)).map(fold_lookalike)),
         }
         spans.push((start, text.len()));
     }
@@ -416,13 +417,19 @@ fn find_spaceless(screen: &ScreenText, phrase: &str, opts: &MatchOptions) -> Vec
     find_occurrences(screen, &needle, opts, Join::TightLower, MatchKind::Spaceless)
 }
 
+/// Characters the lookalike tier leaves out on both sides: whitespace, and the underscore, which sits on the
+/// baseline of a tight field where OCR mostly sees a gap (`user 42` for `user_42`).
+fn skipped_lookalike(c: char) -> bool {
+    c.is_whitespace() || c == '_'
+}
+
 /// Characters OCR confuses in typed text, folded onto one of each group (after lowercasing): dashes and colons
-/// and tildes (`-`, `:`, `~`, `–`, `—`, `−`, `_`), `7` and `?`, the vertical strokes (`l`, `1`, `|`, `i`, `!`, `I`),
+/// and tildes (`-`, `:`, `~`, `–`, `—`, `−`), `7` and `?`, the vertical strokes (`l`, `1`, `|`, `i`, `!`, `I`),
 /// `0` and `o`, `5` and `s`, `2` and `z`, `8` and `b`, `9` and `g`, opening and closing brackets of any kind,
 /// `,` and `.`, and the quotes.
 pub fn fold_lookalike(c: char) -> char {
     match c {
-        '-' | ':' | '~' | '–' | '—' | '−' | '‐' | '_' => '-',
+        '-' | ':' | '~' | '–' | '—' | '−' | '‐' => '-',
         '7' | '?' => '7',
         'l' | 'L' | '1' | '|' | 'i' | 'I' | '!' | '¦' => 'l',
         '0' | 'o' | 'O' => 'o',
@@ -444,7 +451,7 @@ fn find_lookalike(screen: &ScreenText, phrase: &str, opts: &MatchOptions) -> Vec
     if !opts.lookalikes {
         return Vec::new();
     }
-    let needle: String = phrase.chars().filter(|c| !c.is_whitespace()).map(fold_lookalike).collect();
+    let needle: String = phrase.chars().filter(|&c| !skipped_lookalike(c)).map(fold_lookalike).collect();
     if needle.chars().count() < SPACELESS_MIN_CHARS {
         return Vec::new();
     }
@@ -818,6 +825,10 @@ mod tests {
         let s = screen(&[("name:word?", 10, 10), ("name-word7", 10, 100)]);
         let m = find(&s, &p, &allowed);
         assert_eq!((texts(&m), m[0].kind), (vec!["name-word7"], MatchKind::Exact));
+        // An underscore OCR saw as a gap.
+        let s = screen(&[("user", 10, 10), ("42", 60, 10)]);
+        assert!(find(&s, &Pattern::phrase("user_42"), &MatchOptions::default()).is_empty());
+        assert_eq!(texts(&find(&s, &Pattern::phrase("user_42"), &allowed)), ["user 42"]);
         // Short phrases never match this way.
         let s = screen(&[("l?", 10, 10)]);
         assert!(find(&s, &Pattern::phrase("17"), &allowed).is_empty());

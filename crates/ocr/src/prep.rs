@@ -87,9 +87,18 @@ impl Segmentation {
         (y0 as usize..y1 as usize).any(|y| self.mask.get(y * self.w + x).is_some_and(|&m| m == TEXT))
     }
 
-    /// Whether `rect` lies inside a field interior.
+    /// Whether `rect` lies inside a field interior. A crop may reach a few pixels over the interior's edge: in a
+    /// tight field (Tk's) the text sits right against the frame, and the crop's margin takes the frame in.
     pub(crate) fn in_field(&self, rect: &Rect) -> bool {
-        self.fields.iter().any(|f| f.contains_rect(rect))
+        self.fields.iter().any(|f| {
+            let reach = Rect::from_edges(
+                f.x.saturating_sub(FIELD_REACH),
+                f.y.saturating_sub(FIELD_REACH),
+                f.right() + FIELD_REACH,
+                f.bottom() + FIELD_REACH,
+            );
+            reach.contains_rect(rect)
+        })
     }
 }
 
@@ -107,6 +116,9 @@ pub(crate) fn segment(gray: &Gray, params: &SegParams) -> Segmentation {
 
 /// How far (pixels) the end of a box side may be from the frame line it meets: rounded corners.
 const CORNER: usize = 6;
+
+/// How far (pixels) a crop may reach over a field interior's edge and still count as inside the field.
+const FIELD_REACH: u32 = 3;
 
 /// Clears vertical runs of [`TEXT`] whose both ends touch a [`LINE`] (the sides of boxes shorter than a frame
 /// line), and the corner pixels around their ends; returns the interiors of the boxes whose two sides were found.
@@ -166,6 +178,15 @@ fn clear_box_sides(mask: &mut [u8], w: usize, h: usize) -> Vec<Rect> {
             }
         }
     }
+    // In a tight field (Tk's) a letter's stem two pixels inside a side, as tall as the field allows, looks like a
+    // side too; the side is the longer run, from frame line to frame line.
+    let sides: Vec<(usize, usize, usize)> = sides
+        .iter()
+        .filter(|&&(x, top, bottom)| {
+            !sides.iter().any(|&(x2, t2, b2)| x2 != x && x2.abs_diff(x) <= CORNER && b2 - t2 > bottom - top + 2)
+        })
+        .copied()
+        .collect();
     for &(x, top, bottom) in &sides {
         // The side itself, and around its ends the rounded corners (text can sit right next to a side, so the
         // columns beside it are left alone between the corners).
@@ -196,37 +217,36 @@ fn clear_box_sides(mask: &mut [u8], w: usize, h: usize) -> Vec<Rect> {
     fields
 }
 
-/// Paints over a text caret in a normalised crop (dark on white): a stroke at most 2 pixels wide with blank
-/// columns on both sides whose ink is at least 1.12 times as tall as that of any other column.
+/// Paints over a text caret in a normalised crop (dark on white): a stroke at most 2 pixels wide whose ink is at
+/// least 1.12 times as tall as that of any other column. It may touch the glyph before it (Tk draws the caret
+/// over the last glyph's right edge): what makes it a caret is that it spans the whole line, ascender to
+/// descender, and nothing else does.
 fn remove_caret(crop: &mut [u8], w: usize, h: usize) {
     const INK: u8 = 128;
-    let extent: Vec<Option<(usize, usize)>> = (0..w)
+    let height: Vec<usize> = (0..w)
         .map(|x| {
-            let top = (0..h).find(|&y| crop[y * w + x] < INK)?;
-            let bottom = (0..h).rev().find(|&y| crop[y * w + x] < INK)?;
-            Some((top, bottom + 1))
+            let top = (0..h).find(|&y| crop[y * w + x] < INK);
+            let bottom = (0..h).rev().find(|&y| crop[y * w + x] < INK);
+            match (top, bottom) {
+                (Some(t), Some(b)) => b + 1 - t,
+                _ => 0,
+            }
         })
         .collect();
-    let height = |x: usize| extent[x].map_or(0, |(t, b)| b - t);
-    let mut x = 0;
-    while x < w {
-        if extent[x].is_none() {
-            x += 1;
-            continue;
-        }
-        let start = x;
-        while x < w && extent[x].is_some() {
-            x += 1;
-        }
-        if x - start > 2 || start == 0 && x == w {
-            continue;
-        }
-        let tall = (start..x).map(height).max().unwrap_or(0);
-        let others = (0..w).filter(|c| !(start..x).contains(c)).map(height).max().unwrap_or(0);
-        if others > 0 && tall * 100 >= others * 112 {
-            for c in start..x {
-                (0..h).for_each(|y| crop[y * w + c] = 255);
-            }
+    let Some(&tallest) = height.iter().max() else { return };
+    if tallest == 0 {
+        return;
+    }
+    // The columns within a pixel of the tallest: they must form one run of at most 2 columns.
+    let tall: Vec<usize> = (0..w).filter(|&x| height[x] + 1 >= tallest).collect();
+    let (first, last) = (tall[0], tall[tall.len() - 1]);
+    if last - first + 1 != tall.len() || tall.len() > 2 || first == 0 && last == w - 1 {
+        return;
+    }
+    let others = (0..w).filter(|x| !(first..=last).contains(x)).map(|x| height[x]).max().unwrap_or(0);
+    if others > 0 && tallest * 100 >= others * 112 {
+        for c in first..=last {
+            (0..h).for_each(|y| crop[y * w + c] = 255);
         }
     }
 }
@@ -442,16 +462,19 @@ pub(crate) fn prepare(gray: &Gray, seg: &Segmentation, rect: Rect, scale: u32, p
     for y in rect.y as usize..rect.bottom() as usize {
         crop.extend_from_slice(&gray.px[y * gray.w + rect.x as usize..y * gray.w + rect.right() as usize]);
     }
-    normalise(&mut crop, cw, ch);
+    let mut lines = Vec::with_capacity(cw * ch);
+    for y in rect.y as usize..rect.bottom() as usize {
+        lines.extend(
+            seg.mask[y * seg.w + rect.x as usize..y * seg.w + rect.right() as usize].iter().map(|&k| k == LINE),
+        );
+    }
+    normalise(&mut crop, cw, ch, &lines);
     if seg.in_field(&rect) {
         remove_caret(&mut crop, cw, ch);
     }
-    for (row, y) in (rect.y as usize..rect.bottom() as usize).enumerate() {
-        let m = &seg.mask[y * seg.w + rect.x as usize..y * seg.w + rect.right() as usize];
-        for (v, &k) in crop[row * cw..(row + 1) * cw].iter_mut().zip(m) {
-            if k == LINE {
-                *v = 255;
-            }
+    for (v, &line) in crop.iter_mut().zip(&lines) {
+        if line {
+            *v = 255;
         }
     }
     upscale_and_pad(&crop, cw, ch, scale, pad)
@@ -478,16 +501,24 @@ fn mode(values: impl Iterator<Item = u8> + Clone) -> (u8, usize, usize) {
     (best.0 as u8, best.1, n)
 }
 
+/// Fewest rim pixels off frame lines that decide a crop's background on their own.
+const MIN_OPEN_RIM: usize = 8;
+
 /// Maps a crop to dark-on-white: each pixel's distance from the background, stretched to full contrast.
-fn normalise(crop: &mut [u8], w: usize, h: usize) {
+/// `lines` marks the pixels of frame lines (see [`LINE`]), which say nothing about the background.
+fn normalise(crop: &mut [u8], w: usize, h: usize, lines: &[bool]) {
     if w == 0 || h == 0 {
         return;
     }
-    // The background is what the rim of the crop mostly shows (glyphs touch the rim less than they fill the middle).
-    let rim = (0..w)
-        .flat_map(|x| [crop[x], crop[(h - 1) * w + x]])
-        .chain((0..h).flat_map(|y| [crop[y * w], crop[y * w + w - 1]]));
-    let (bg, _, _) = mode(rim);
+    // The background is what the rim of the crop mostly shows (glyphs touch the rim less than they fill the middle),
+    // leaving out frame lines: a crop of the text in a tight entry field (Tk's) has the field's frame all along
+    // its rim, and taking the frame's colour for the background would turn the field inside out. Only when
+    // (nearly) the whole rim is frame does the frame count.
+    let rim: Vec<usize> =
+        (0..w).flat_map(|x| [x, (h - 1) * w + x]).chain((0..h).flat_map(|y| [y * w, y * w + w - 1])).collect();
+    let open: Vec<u8> = rim.iter().filter(|&&i| !lines.get(i).copied().unwrap_or(false)).map(|&i| crop[i]).collect();
+    let (bg, _, _) =
+        if open.len() >= MIN_OPEN_RIM { mode(open.into_iter()) } else { mode(rim.iter().map(|&i| crop[i])) };
     // Rows that are almost all one other colour belong to a different background (a bar's edge crossing the crop).
     let mut row_bg = vec![bg; h];
     for (y, rb) in row_bg.iter_mut().enumerate() {
@@ -605,11 +636,45 @@ mod tests {
     }
 
     #[test]
+    fn a_tight_fields_text_keeps_its_background_and_loses_a_touching_caret() {
+        // A Tk-like field on a grey window: 1-pixel frame, the text 2 pixels from the left side and 4 from the
+        // frame lines, the caret spanning the whole interior and touching the last letter's top bar. The
+        // engine's crop has frame on three sides of its rim.
+        let g = gray_from(200, 44, |x, y| {
+            let inside = (11..189).contains(&x) && (11..32).contains(&y);
+            let frame =
+                (10..190).contains(&x) && (y == 10 || y == 32) || (x == 10 || x == 189) && (10..=32).contains(&y);
+            let letter = |x0: usize| (x0..x0 + 8).contains(&x) && (14..28).contains(&y) && (x - x0).is_multiple_of(3);
+            let bar = (36..41).contains(&x) && y == 14;
+            let caret = x == 41 && (12..31).contains(&y);
+            if frame || letter(12) || letter(28) || bar || caret {
+                0
+            } else if inside {
+                255
+            } else {
+                217
+            }
+        });
+        let seg = segment(&g, &SegParams::default());
+        assert_eq!(seg.fields.len(), 1, "{:?}", seg.fields);
+        let bounds = Rect::new(0, 0, 200, 44);
+        let piece = *seg.pieces.iter().find(|p| p.x < 20).expect("the text's piece");
+        // The engine's crop: the piece and a 2-pixel margin, which takes in the frame.
+        let crop = piece.expand(2, 2, &bounds);
+        assert!(seg.in_field(&crop), "{crop:?} in {:?}", seg.fields);
+        let p = prepare(&g, &seg, crop, 1, 0);
+        let at = |x: u32, y: u32| p.px[((y - crop.y) * p.w + x - crop.x) as usize];
+        assert_eq!(at(14, 20), 255, "the field's white stays background, the frame on the rim notwithstanding");
+        assert!(at(12, 20) < 128 && at(31, 20) < 128, "the letters stay ink");
+        assert!((crop.y..crop.bottom()).all(|y| at(41, y) == 255), "the caret is painted over");
+    }
+
+    #[test]
     fn normalising_makes_light_on_dark_dark_on_light() {
         // White text pixels on a blue-ish dark background: after normalising, text is dark and background white.
         let w = 10;
         let mut crop: Vec<u8> = (0..w * 5).map(|i| if i % w == 4 && i / w > 0 { 250 } else { 60 }).collect();
-        normalise(&mut crop, w, 5);
+        normalise(&mut crop, w, 5, &[]);
         assert_eq!(crop[0], 255);
         assert_eq!(crop[w + 4], 0);
     }

@@ -32,6 +32,121 @@ enum Sub {
     /// did. No VM, no VNC, no SSH (the health check is not run); the same result every time. Exit 0 when every
     /// step passed, 1 when one failed, 2 for bad input (script, arguments, a recording that cannot be read).
     Replay(Box<ReplayArgs>),
+    /// Record a script by demonstration: a VNC proxy on a loopback address; use the machine through it with any
+    /// VNC viewer, and each click becomes `wait` + `click` on the text under the pointer (or `click_at`), typing
+    /// becomes `type`, keys `key`/`hotkey`. Disconnecting the viewer or Ctrl-C writes the script and, in
+    /// `--frames`, the recording that `replay` checks it against. Exit 0 when written, 1 when the session
+    /// failed, 2 for bad input (arguments, files in the way).
+    Record(Box<RecordArgs>),
+}
+
+/// `vmkit automate record`.
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// The VNC server to record, e.g. 127.0.0.1:5901 (a TCP port, not a display number).
+    #[arg(long, value_name = "HOST:PORT")]
+    vnc: String,
+    /// A file whose first line is the VNC password, for the recorder's own connection (the viewer
+    /// authenticates to the server itself).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Where the viewer connects: a loopback address and port (another address needs --allow-remote-viewer).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5999")]
+    listen: std::net::SocketAddr,
+    /// Accept a viewer from another machine (with --listen on a non-loopback address). Such a viewer must
+    /// authenticate to the VNC server (VNC Authentication; a server without a password is refused) — and VNC
+    /// Authentication is weak (DES, 8 characters, no encryption of the session): use it on a trusted network.
+    #[arg(long)]
+    allow_remote_viewer: bool,
+    /// The script to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+    /// Where the recording goes (index.jsonl and NNNNNN.png); default: `<script name>.frames` beside the
+    /// script.
+    #[arg(long, value_name = "DIR")]
+    frames: Option<PathBuf>,
+    /// Replace an existing script and recording.
+    #[arg(long)]
+    force: bool,
+    /// Leave typed characters out of the script and the recording (a comment says how many were typed where);
+    /// for sessions that type passwords.
+    #[arg(long)]
+    no_type_text: bool,
+    /// Seconds to wait for the server while connecting and during the handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    timeout: f64,
+}
+
+impl RecordArgs {
+    /// Maps the flags onto the recorder's options.
+    pub fn options(&self) -> anyhow::Result<automate::record::RecordOptions> {
+        let bad = |m: String| exit::BadInput(m);
+        let (host, port) = automate::cli::split_host_port(&self.vnc).map_err(|e| bad(format!("--vnc {e}")))?;
+        if port.is_none() {
+            return Err(bad(format!("--vnc {host:?}: give HOST:PORT (a TCP port, e.g. 127.0.0.1:5900)")).into());
+        }
+        let password = match &self.password_file {
+            Some(f) => Some(automate::cli::read_password_file(f).map_err(bad)?),
+            None => None,
+        };
+        let frames = self.frames.clone().unwrap_or_else(|| {
+            let mut name = self.output.file_stem().unwrap_or_default().to_os_string();
+            name.push(".frames");
+            self.output.with_file_name(name)
+        });
+        Ok(automate::record::RecordOptions {
+            vnc: self.vnc.clone(),
+            password,
+            listen: self.listen,
+            allow_remote: self.allow_remote_viewer,
+            output: self.output.clone(),
+            frames,
+            force: self.force,
+            type_text: !self.no_type_text,
+            timeout: seconds(self.timeout, "--timeout")?,
+        })
+    }
+}
+
+fn run_record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    let opts = args.options().context("bad arguments")?;
+    if let Err(e) = automate::record::check_options(&opts) {
+        return Err(exit::BadInput(e.to_string()).into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let result = runtime.block_on(automate::record::record(&opts, stop, &mut |line| eprintln!("{line}")));
+    match result {
+        Ok(summary) => {
+            let c = summary.counts;
+            eprintln!(
+                "{}: wrote {} steps ({} clicks on text, {} by position, {} typed texts, {} keys; {} notes) to {}",
+                summary.ended,
+                summary.steps,
+                c.clicks,
+                c.clicks_at,
+                c.typed,
+                c.keys,
+                c.notes,
+                summary.output.display()
+            );
+            outln!("{}", summary.output.display());
+            eprintln!(
+                "recording in {}; check the script with: vmkit automate replay --config {} --frames {}",
+                summary.frames.display(),
+                summary.output.display(),
+                summary.frames.display()
+            );
+            Ok(ExitCode::from(exit::OK))
+        }
+        Err(e) if e.is_bad_input() => Err(exit::BadInput(e.to_string()).into()),
+        Err(e) => {
+            eprintln!("vmkit: {e}");
+            Ok(ExitCode::from(exit::FAILED))
+        }
+    }
 }
 
 /// `vmkit automate replay`.
@@ -209,6 +324,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let opts = replay.options().context("bad arguments")?;
             Ok(ExitCode::from(automate::cli::replay_command(&replay.config, &opts, replay.json)))
         }
+        Sub::Record(record) => run_record(&record),
     }
 }
 
