@@ -228,7 +228,16 @@ pub async fn build(recipe: &Recipe, m: &MacosSource, opts: &BuildOptions) -> Res
             (pair, written.private, Some(files::KEY.to_owned()))
         }
     };
-    let values = scripts::values(&script, &recipe.username, password.expose(), &keypair.public_openssh());
+    // The key is typed into a shell inside single quotes by the shipped scripts: printable ASCII without `'`.
+    let public = keypair.public_openssh();
+    if !public.chars().all(|c| (c.is_ascii_graphic() && c != '\'') || c == ' ') {
+        return Err(in_phase("prepare")(BuildError::Script(format!(
+            "the SSH public key of {}: its comment has characters an install script cannot type into a shell \
+             (printable ASCII without `'` only)",
+            key_path.display()
+        ))));
+    }
+    let values = scripts::values(&script, &recipe.username, password.expose(), &public);
     let script = script.bind(&values).map_err(|e| in_phase("prepare")(BuildError::Script(e.to_string())))?;
     timings.insert("prepare".to_owned(), t.elapsed().as_secs_f64());
     let identity = made.prepared.identity.clone();
