@@ -20,7 +20,7 @@ use crate::output::outln;
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
-/// Build unattended Linux and Windows VM images from recipes, and boot-test them.
+/// Build unattended Linux, Windows and macOS VM images from recipes, and boot-test them.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -221,6 +221,14 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     if !windows && (args.media.iso.is_some() || args.media.virtio.is_some()) {
         return Err(exit::BadInput(format!(
             "{}: --iso and --virtio replace a Windows recipe's media; this recipe is not a Windows recipe",
+            args.recipe.display()
+        ))
+        .into());
+    }
+    let macos = matches!(recipe.source, images::recipe::Source::Macos(_));
+    if !macos && (args.media.recovery.is_some() || args.media.opencore.is_some() || args.media.allow_tcg) {
+        return Err(exit::BadInput(format!(
+            "{}: --recovery, --opencore and --allow-tcg are for macOS recipes; this recipe is not one",
             args.recipe.display()
         ))
         .into());
