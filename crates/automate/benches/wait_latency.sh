@@ -6,6 +6,9 @@
 #
 #   crates/automate/benches/wait_latency.sh [TRIALS]      (default 20)
 #
+# vmkit runs twice per desktop: as is, and with `--debug` (screenshots, report, the replay recording), which
+# shows what recording costs a wait.
+#
 # The baseline's Python packages (vncdotool, pytesseract, pillow) go into target/bench-venv (not committed);
 # pytesseract needs the tesseract command (Debian tesseract-ocr). Both sides run with OMP_THREAD_LIMIT=1, which
 # vmkit sets for itself anyway and which makes Tesseract 6x faster on this machine.
@@ -34,6 +37,9 @@ measure() {
     local desktop=$1
     echo "== $desktop desktop, $trials trials"
     target/release/examples/wait_latency "127.0.0.1:$port" "$display" "$trials" "$work" | tee "$work/vmkit-$desktop.txt"
+    target/release/examples/wait_latency "127.0.0.1:$port" "$display" "$trials" "$work" --debug |
+        tee "$work/vmkit-debug-$desktop.txt"
+    rm -rf "$work/debug"
     (cd "$bench" && DISPLAY="$display" "../../../$venv/bin/python" baseline_wait.py "127.0.0.1::$port" "$display" \
         "$trials" "$work") | tee "$work/baseline-$desktop.txt"
 }
@@ -48,5 +54,6 @@ echo
 echo "== summary (latency from the window being mapped to the wait returning)"
 for desktop in empty full; do
     echo "$desktop: vmkit    $(grep SUMMARY "$work/vmkit-$desktop.txt" | cut -d' ' -f2-)"
+    echo "$desktop: vmkit with --debug $(grep SUMMARY "$work/vmkit-debug-$desktop.txt" | cut -d' ' -f2-)"
     echo "$desktop: baseline $(grep SUMMARY "$work/baseline-$desktop.txt" | cut -d' ' -f2-)"
 done

@@ -6,7 +6,10 @@
 //! event). Step 0 warms up and is not counted. Afterwards the screen is watched unchanged for 10 s to show that
 //! an idle screen costs no OCR.
 //!
-//! Usage: wait_latency VNC_ADDR X_DISPLAY TRIALS WORKDIR
+//! Usage: wait_latency VNC_ADDR X_DISPLAY TRIALS WORKDIR [--debug]
+//!
+//! `--debug` runs with debug output (screenshots, report, the replay recording) into `WORKDIR/debug`, to measure
+//! what recording costs a wait.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -38,8 +41,9 @@ impl Rng {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 5 {
-        eprintln!("usage: wait_latency VNC_ADDR X_DISPLAY TRIALS WORKDIR");
+    let debug = args.len() == 6 && args[5] == "--debug";
+    if args.len() != 5 && !debug {
+        eprintln!("usage: wait_latency VNC_ADDR X_DISPLAY TRIALS WORKDIR [--debug]");
         std::process::exit(2);
     }
     let (vnc, display, trials, work) =
@@ -84,7 +88,10 @@ fn main() {
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let opts = automate::RunOptions::new(vnc.clone());
+    let mut opts = automate::RunOptions::new(vnc.clone());
+    if debug {
+        opts.debug = Some(Some(work.join("debug")));
+    }
     let result = rt.block_on(automate::run(&script, &opts, &mut progress));
     for c in helpers.iter_mut().flatten() {
         let _ = c.kill();
