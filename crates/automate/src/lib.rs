@@ -13,7 +13,7 @@
 //! - the SSH health check itself lives in the `ssh` crate ([`script::HealthCheck`] is its model);
 //! - [`result`]: what a run did (the `--json` object), rendered by [`report`] (`report.html`) through the
 //!   escaping [`html`] tree; [`debug`] writes the debug directory, [`annotate`] draws on screenshots;
-//! - [`redact`]: keeps typed secrets and passwords out of every output;
+//! - [`redact`]: keeps typed secrets and passwords out of every output; [`vars`]: script variables (`${name}`);
 //! - [`runner`]: runs a script over VNC ([`screen`]: the screen and its text, [`find`]: matching rules), or
 //!   against a recording of an earlier run ([`mod@replay`]); [`source`] is where the screen comes from, and
 //!   [`recording`] the frames and input a `--debug` run records for replay;
@@ -37,6 +37,7 @@ pub mod screen;
 pub mod script;
 pub mod source;
 pub mod time;
+pub mod vars;
 pub mod yaml;
 
 /// Runs blocking work (OCR) from async code: through `block_in_place` on a multi-threaded runtime, so the

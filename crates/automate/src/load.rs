@@ -101,7 +101,8 @@ pub fn load_str(text: &str, path: &Path) -> Result<Script, ScriptError> {
             });
         }
     };
-    let mut checker = Checker { errors: Vec::new(), base: path.parent().map(Path::to_owned).unwrap_or_default() };
+    let mut checker =
+        Checker { errors: Vec::new(), base: path.parent().map(Path::to_owned).unwrap_or_default(), variables: None };
     let script = checker.script(&root, path);
     if checker.errors.is_empty()
         && let Some(script) = script
@@ -115,7 +116,9 @@ pub fn load_str(text: &str, path: &Path) -> Result<Script, ScriptError> {
     Err(ScriptError::Invalid { diagnostics })
 }
 
-const TOP_KEYS: &[&str] = &["boot_wait", "boot_commands", "health_check", "max_install_time", "lookalikes"];
+const TOP_KEYS: &[&str] =
+    &["boot_wait", "boot_commands", "health_check", "max_install_time", "lookalikes", "variables"];
+const VARIABLE_KEYS: &[&str] = &["secret", "default", "description"];
 const STEP_KEYS: &[&str] = &["wait", "click", "click_at", "move_mouse", "type", "key", "hotkey", "delay"];
 const WAIT_KEYS: &[&str] = &["text", "timeout", "region", "min_confidence", "lookalikes", "still"];
 const CLICK_KEYS: &[&str] = &[
@@ -150,6 +153,8 @@ const MAX_COORD: i128 = 65535;
 struct Checker {
     errors: Vec<(Pos, String)>,
     base: PathBuf,
+    /// The declared variables, when the script has `variables:` (then `type` texts may use `${name}`).
+    variables: Option<Vec<crate::vars::Variable>>,
 }
 
 /// The entries of a mapping whose keys were all known.
@@ -295,6 +300,12 @@ impl Checker {
             return None;
         }
         let fields = self.fields(root, "script", TOP_KEYS, "a mapping with `boot_commands` (a list of steps)")?;
+        // Before the steps, which may refer to them.
+        let variables = fields.get("variables").map(|n| {
+            let (declared, ok) = self.variables(n);
+            self.variables = Some(declared.clone());
+            ok.then_some(declared)
+        });
         let boot_wait = fields.get("boot_wait").map(|n| self.seconds(n, "boot_wait", false));
         let max_install_time = fields.get("max_install_time").map(|n| self.seconds(n, "max_install_time", true));
         let steps = fields.get("boot_commands").map(|n| self.steps(n));
@@ -327,7 +338,89 @@ impl Checker {
             max_install_time: max_install_time.map_or(Some(None), |t| t.map(Some))?,
             steps,
             health_check,
+            variables: variables.unwrap_or(Some(Vec::new()))?,
+            bound: false,
+            bound_secrets: Vec::new(),
         })
+    }
+
+    /// The declared variables that are well formed, and whether all were.
+    fn variables(&mut self, node: &Node) -> (Vec<crate::vars::Variable>, bool) {
+        let Kind::Map(entries) = &node.kind else {
+            self.expected(node, "variables", "a mapping of names to `{secret, default, description}`");
+            return (Vec::new(), false);
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (key, value) in entries {
+            let Some(name) = key.as_text() else {
+                self.expected(key, "variables", "a variable name");
+                ok = false;
+                continue;
+            };
+            let ctx = format!("variables.{name}");
+            if !crate::vars::valid_name(&name) {
+                self.error(key.pos, format!("{ctx}: a variable name is lower-case letters, digits and `_`"));
+                ok = false;
+                continue;
+            }
+            if value.kind == Kind::Null {
+                out.push(crate::vars::Variable { name, secret: false, default: None, description: None });
+                continue;
+            }
+            let Some(f) =
+                self.fields(value, &ctx, VARIABLE_KEYS, "a mapping (`{}`, or with secret, default, description)")
+            else {
+                ok = false;
+                continue;
+            };
+            let secret = f.get("secret").map(|n| self.boolean(n, &format!("{ctx}.secret")));
+            let default = f.get("default").map(|n| self.typeable(n, &format!("{ctx}.default")));
+            let description = f.get("description").map(|n| self.text(n, &format!("{ctx}.description")));
+            match (
+                secret.unwrap_or(Some(false)),
+                default.map_or(Some(None), |d| d.map(Some)),
+                description.map_or(Some(None), |d| d.map(Some)),
+            ) {
+                (Some(secret), Some(default), Some(description)) => {
+                    out.push(crate::vars::Variable { name, secret, default, description });
+                }
+                _ => ok = false,
+            }
+        }
+        (out, ok)
+    }
+
+    /// Checks the `${name}` references of a `type` text against the declared variables.
+    fn references(&mut self, node: &Node, ctx: &str, text: &str) -> Option<bool> {
+        let Some(declared) = &self.variables else { return Some(false) };
+        match crate::vars::parse(text) {
+            Err(why) => {
+                self.error(node.pos, format!("{ctx}: {why}"));
+                None
+            }
+            Ok(pieces) => {
+                let mut secret = false;
+                let mut unknown = None;
+                for piece in pieces {
+                    if let crate::vars::Piece::Var(name) = piece {
+                        match declared.iter().find(|v| v.name == name) {
+                            Some(v) => secret |= v.secret,
+                            None => unknown = Some(name),
+                        }
+                    }
+                }
+                if let Some(name) = unknown {
+                    let names: Vec<&str> = declared.iter().map(|v| v.name.as_str()).collect();
+                    let hint = suggest(&name, names.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    self.error(node.pos, format!("{ctx}: `${{{name}}}` is not declared under `variables`{hint}"));
+                    return None;
+                }
+                Some(secret)
+            }
+        }
     }
 
     fn steps(&mut self, node: &Node) -> Option<Vec<Step>> {
@@ -655,7 +748,8 @@ impl Checker {
     fn type_text(&mut self, node: &Node, ctx: &str) -> Option<TypeText> {
         if !matches!(node.kind, Kind::Map(_)) {
             let text = self.typeable(node, ctx)?;
-            return Some(TypeText { text, secret: false, char_delay: None });
+            let secret = self.references(node, ctx, &text)?;
+            return Some(TypeText { text, secret, char_delay: None });
         }
         let f = self.fields(node, ctx, TYPE_KEYS, "a mapping")?;
         let text = self.required(&f, "text", ctx, "the text to type").map(|n| self.typeable(n, &format!("{ctx}.text")));
@@ -668,9 +762,11 @@ impl Checker {
             }
             Some(d)
         });
+        let text = text??;
+        let uses_secret = self.references(node, ctx, &text)?;
         Some(TypeText {
-            text: text??,
-            secret: secret.unwrap_or(Some(false))?,
+            text,
+            secret: secret.unwrap_or(Some(false))? || uses_secret,
             char_delay: char_delay.map_or(Some(None), |d| d.map(Some))?,
         })
     }
@@ -887,6 +983,52 @@ mod tests {
         assert!(errs[1].contains("3:") && errs[1].contains("expect_change"), "{}", errs[1]);
         assert!(errs[2].contains("4:") && errs[2].contains("still"), "{}", errs[2]);
         assert!(errs[3].contains("did you mean `retries`"), "{}", errs[3]);
+    }
+
+    #[test]
+    fn variables_are_declared_checked_bound_and_secret() {
+        let s = load(
+            "variables:\n  user: {default: agent}\n  pw: {secret: true}\n  key:\nboot_commands:\n  - type: '${user}'\n  - type: 'x ${pw} $${lit} $HOME'\n  - type: {text: 'echo ${key}', char_delay: 0}\n",
+        )
+        .unwrap();
+        assert_eq!(s.variables.len(), 3);
+        assert_eq!(s.unbound(), ["user", "pw", "key"]);
+        let Action::Type(t) = &s.steps[1].action else { panic!("type") };
+        assert!(t.secret, "a step typing a secret variable is secret");
+        let Action::Type(t) = &s.steps[0].action else { panic!("type") };
+        assert!(!t.secret);
+
+        let values = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let err = s.bind(&values(&[("key", "k")])).unwrap_err();
+        assert!(err.to_string().contains("`pw`") && !err.to_string().contains("`user`"), "{err}");
+        assert!(s.bind(&values(&[("pw", "p"), ("key", "k"), ("nope", "x")])).unwrap_err().to_string().contains("nope"));
+        let bound = s.bind(&values(&[("pw", "hunter2"), ("key", "ssh-ed25519 AAAA")])).unwrap();
+        assert!(bound.unbound().is_empty());
+        let texts: Vec<String> = bound
+            .steps
+            .iter()
+            .map(|st| match &st.action {
+                Action::Type(t) => t.text.clone(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(texts, ["agent", "x hunter2 ${lit} $HOME", "echo ssh-ed25519 AAAA"]);
+        assert_eq!(crate::redact::Redactor::for_script(&bound).clean("it was hunter2"), "it was <redacted>");
+        // Without `variables:`, `${x}` is typed as it is.
+        let plain = load("boot_commands:\n  - type: '${x}'\n").unwrap();
+        let Action::Type(t) = &plain.steps[0].action else { panic!("type") };
+        assert_eq!(t.text, "${x}");
+
+        let errs = errors(
+            "variables:\n  user: {secret: maybe}\n  Bad: {}\n  pw: {secret: true}\nboot_commands:\n  - type: '${usr}'\n  - type: '${pw'\n",
+        );
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(errs[0].contains(":2:") && errs[0].contains("secret"), "{}", errs[0]);
+        assert!(errs[1].contains(":3:") && errs[1].contains("lower-case"), "{}", errs[1]);
+        assert!(errs[2].contains(":6:") && errs[2].contains("`${usr}` is not declared"), "{}", errs[2]);
+        assert!(errs[3].contains(":7:") && errs[3].contains("closing"), "{}", errs[3]);
     }
 
     const SPEC_EXAMPLE: &str = r#"

@@ -40,6 +40,9 @@ impl Redactor {
         if let Some(pw) = script.health_check.as_ref().and_then(|h| h.password.as_ref()) {
             r.add(pw.expose());
         }
+        for secret in &script.bound_secrets {
+            r.add(secret.expose());
+        }
         r
     }
 

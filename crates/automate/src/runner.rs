@@ -302,6 +302,16 @@ async fn drive(script: &Script, opts: &RunOptions, progress: &mut (dyn FnMut(&st
         bad_input: false,
     };
     let mut result = new_result(script, opts);
+    let unbound = script.unbound();
+    if !unbound.is_empty() {
+        result.error = Some(format!(
+            "{}: the script declares variables ({}) whose values were not given",
+            script.path.display(),
+            unbound.join(", ")
+        ));
+        result.verdict = Verdict::BadInput;
+        return result;
+    }
     if let Some(dir) = &opts.debug {
         match DebugRecorder::create(dir.as_deref(), redactor) {
             Ok(rec) => {

@@ -41,6 +41,12 @@ pub struct Script {
     pub steps: Vec<Step>,
     /// The SSH check run after the last step, if any.
     pub health_check: Option<HealthCheck>,
+    /// Declared variables (`variables:`), typed as `${name}` (see [`crate::vars`]).
+    pub variables: Vec<crate::vars::Variable>,
+    /// Whether [`Script::bind`] has substituted the variables' values.
+    pub bound: bool,
+    /// The values of secret variables, once bound: scrubbed from every output.
+    pub bound_secrets: Vec<Secret>,
 }
 
 /// One item of `boot_commands`.

@@ -141,6 +141,10 @@ impl BootedImage {
         if let Some(windows) = manifest.machine.windows.clone() {
             return Self::start_windows(started, &dir, manifest, windows, key, work, overlay, accel).await;
         }
+        if let crate::manifest::BaseRecord::Macos(mac) = &manifest.base {
+            let mac = (**mac).clone();
+            return Self::start_macos(started, &dir, manifest, &mac, key, work, overlay, accel).await;
+        }
         let mut machine = ImageMachine {
             name: format!("{}-test", manifest.name),
             accel: accel.accel,
@@ -247,6 +251,75 @@ impl BootedImage {
         })
     }
 
+    /// A macOS image: its VARS and boot disk copied into the throwaway directory (the image is only read), the
+    /// machine profile of its version and identity without the installer, VNC on 127.0.0.1.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_macos(
+        started: Instant,
+        dir: &Path,
+        manifest: Manifest,
+        mac: &crate::macos::build::MacosRecord,
+        key: PathBuf,
+        work: WorkDir,
+        overlay: PathBuf,
+        accel: qemu::AccelChoice,
+    ) -> Result<Self, BuildError> {
+        let w = work.path().to_owned();
+        let copy = |name: &str| {
+            let to = w.join(name);
+            std::fs::copy(dir.join(name), &to).map(|_| to).map_err(|source| BuildError::Io {
+                op: "copying",
+                path: dir.join(name),
+                source,
+            })
+        };
+        let version: fetch::macos::MacosVersion = mac.version.parse().map_err(|_| BuildError::Io {
+            op: "reading the macOS version in the manifest of",
+            path: dir.to_owned(),
+            source: std::io::Error::other(format!("unknown version {:?}", mac.version)),
+        })?;
+        let mut machine = crate::macos::machine::MacMachine {
+            name: format!("{}-test", manifest.name),
+            version,
+            accel: accel.accel,
+            memory_mib: manifest.machine.memory,
+            cpus: manifest.machine.cpus,
+            ovmf_code: PathBuf::from(&mac.firmware_code),
+            ovmf_vars: copy(&mac.vars)?,
+            opencore: copy(&mac.boot_disk)?,
+            installer: None,
+            system: overlay,
+            ssh_port: 0,
+            mac: mac.identity.mac_address(),
+        };
+        let serial_log = w.join(files::SERIAL);
+        let (qemu, ()) = start_on_free_ports(&w, || {
+            machine.ssh_port = free_local_port()?;
+            let vnc = qemu::Vnc::localhost(free_local_vnc_display()?);
+            Ok((crate::macos::build::supervised(&machine, &w, &serial_log, &w, vnc), ()))
+        })
+        .await?;
+        let ssh = GuestSsh::local(machine.ssh_port, &manifest.ssh.user, key);
+        Ok(Self {
+            qemu,
+            ssh,
+            manifest,
+            serial_log,
+            started_after: started.elapsed().as_secs_f64(),
+            swtpm: None,
+            work,
+            accel: accel.accel.to_string(),
+        })
+    }
+
+    /// Whether this is a macOS image (its check is `sw_vers`, its shutdown `shutdown -h now`).
+    pub fn macos_version(&self) -> Option<&str> {
+        match &self.manifest.base {
+            crate::manifest::BaseRecord::Macos(mac) => Some(&mac.version),
+            _ => None,
+        }
+    }
+
     /// Whether this is a Windows image (commands are PowerShell, see [`crate::windows::guest`]).
     pub fn is_windows(&self) -> bool {
         self.manifest.machine.windows.is_some()
@@ -267,9 +340,12 @@ impl BootedImage {
     pub async fn shutdown(self) -> Result<qemu::Stopped, BuildError> {
         let ssh = self.ssh.clone();
         let windows = self.is_windows();
+        let macos = self.macos_version().is_some();
         let poweroff = async move {
             let _ = if windows {
                 ssh.run(&ps::command(ps::SHUTDOWN), Duration::from_secs(60), 0).await
+            } else if macos {
+                ssh.run_as_root("shutdown -h now", Duration::from_secs(60)).await
             } else {
                 ssh.run_as_root("systemctl poweroff", Duration::from_secs(30)).await
             };
@@ -351,7 +427,9 @@ pub async fn test_image(dir: &Path, opts: &TestOptions) -> Result<TestReport, Bu
         }
     };
     say.line(&format!("SSH answers after {ready:.1}s; running the health check"));
-    let verdict = if let Some(windows) = &manifest.machine.windows {
+    let verdict = if let Some(version) = booted.macos_version() {
+        macos_health(&booted, version).await
+    } else if let Some(windows) = &manifest.machine.windows {
         let query = booted
             .watch()
             .step(
@@ -456,6 +534,23 @@ async fn linux_health(booted: &BootedImage, manifest: &Manifest) -> Result<Strin
             Some(Err(e)) => Err(format!("health check failed: {e}")),
             None => Err("the health check made no attempt".to_owned()),
         },
+    }
+}
+
+/// The macOS health check: `sw_vers -productVersion` over SSH, whose major version must be the image's.
+async fn macos_health(booted: &BootedImage, version: &str) -> Result<String, String> {
+    let want = version.parse::<fetch::macos::MacosVersion>().map_err(|_| format!("unknown macOS version {version}"))?;
+    let out = booted
+        .watch()
+        .step("asking macOS for its version", booted.ssh.run("sw_vers -productVersion", Duration::from_secs(120), 2))
+        .await
+        .map_err(|e| e.to_string())?;
+    let product = out.trim();
+    let major = want.release().major.to_string();
+    if product.split('.').next() == Some(major.as_str()) {
+        Ok(format!("SSH login as {} works; sw_vers reports macOS {product}", booted.ssh.user))
+    } else {
+        Err(format!("sw_vers reports {product:?}; the image is macOS {want} ({major})"))
     }
 }
 

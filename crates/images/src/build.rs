@@ -91,6 +91,8 @@ pub struct BuildOptions {
     pub progress_every: Duration,
     /// Windows: media given on the command line instead of the recipe's.
     pub media: crate::windows::prepare::MediaOverrides,
+    /// macOS: the recovery image, OpenCore release and TCG permission given on the command line.
+    pub macos: crate::macos::build::MacosOverrides,
 }
 
 /// One step message of a build: the image, the time since the build started, what is happening.
@@ -128,6 +130,7 @@ impl BuildOptions {
             sink: None,
             progress_every: Duration::from_secs(60),
             media: crate::windows::prepare::MediaOverrides::default(),
+            macos: crate::macos::build::MacosOverrides::default(),
         }
     }
 }
@@ -288,10 +291,8 @@ pub enum BuildError {
     /// The guest's Secure Boot / TPM state is not what the recipe asked for.
     #[error("{0}")]
     Security(String),
-    /// A macOS recipe reached the Linux pipeline.
-    #[error(
-        "macOS recipes are not built unattended end to end yet: `vmkit image prepare RECIPE --out DIR` makes the OpenCore boot disk, the installer disk and DIR/install (docs/macos.md)"
-    )]
+    /// A macOS recipe reached a Linux-only step.
+    #[error("this step is for Linux recipes; macOS recipes are built from their recovery image (docs/macos.md)")]
     MacosNotBuilt,
     /// The host cannot run the macOS version (the pre-flight's reasons).
     #[error("this host cannot run macOS {version}: {problems}")]
@@ -304,6 +305,9 @@ pub enum BuildError {
     /// The OpenCore release is not usable.
     #[error(transparent)]
     OpenCore(#[from] crate::macos::opencore::OpenCoreError),
+    /// A kext release is not usable.
+    #[error(transparent)]
+    Kext(#[from] crate::macos::kexts::KextError),
     /// The macOS boot disk could not be written.
     #[error(transparent)]
     BootDisk(#[from] crate::macos::bootdisk::BootDiskError),
@@ -343,6 +347,7 @@ impl BuildError {
         ) || matches!(self, Self::Phase { source, .. } if source.is_bad_input())
             || matches!(self, Self::Fetch(e) if e.is_bad_input())
             || matches!(self, Self::Dmg(e) if !matches!(e, media::dmg::DmgError::Io { .. }))
+            || matches!(self, Self::Kext(e) if !matches!(e, crate::macos::kexts::KextError::Io { .. }))
             || matches!(self, Self::CloudInitSeed(e) if e.is_bad_input())
     }
 }
@@ -485,6 +490,9 @@ struct Base {
 pub async fn build(recipe: &Recipe, opts: &BuildOptions) -> Result<Outcome, BuildError> {
     if let Source::Windows(w) = &recipe.source {
         return crate::windows::build::build(recipe, w, opts).await;
+    }
+    if let Source::Macos(m) = &recipe.source {
+        return crate::macos::build::build(recipe, m, opts).await;
     }
     let say = Say::with_sink(&recipe.name, opts.quiet, opts.sink.clone());
     let (inputs, inputs_sha256) = inputs_of(recipe)?;

@@ -90,6 +90,9 @@ pub enum BaseRecord {
         /// Setup checks bypassed.
         bypasses: Vec<String>,
     },
+    /// macOS installed from Apple's recovery image, booted through OpenCore.
+    #[serde(rename_all = "camelCase")]
+    Macos(Box<crate::macos::build::MacosRecord>),
     /// A downloaded cloud image.
     #[serde(rename_all = "camelCase")]
     CloudImage {

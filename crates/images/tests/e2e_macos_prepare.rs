@@ -1,7 +1,10 @@
 //! `image prepare` for a macOS recipe, end to end without Apple's servers: a stand-in OpenCore release (a zip with
-//! OpenCorePkg's layout, made by Debian's `zip`, whose `BOOTx64.efi` is `testbed::efi`'s GRUB stand-in) and a
+//! OpenCorePkg's layout, made by Debian's `zip`, whose `BOOTx64.efi` is `testbed::efi`'s GRUB stand-in), two kext
+//! releases the test zips (a top-level bundle, and bundles under `Kexts/` of which the recipe takes one) and a
 //! recovery image written by the test (`testbed_guests::udif`). The prepared directory is checked from outside: the boot
-//! disk by `sgdisk`, `fsck.fat` and mtools, its `config.plist` by Python's `plistlib`, the installer disk against
+//! disk by `sgdisk`, `fsck.fat` and mtools (the kexts unpacked byte for byte into `EFI/OC/Kexts`), its
+//! `config.plist` by Python's `plistlib` (the identity; `Kernel.Add` with Lilu before the plug-in that links
+//! against it), the installer disk against
 //! the test's bytes, the system disk by `qemu-img`; then the directory's own `install` script is run (QEMU with
 //! the full macOS machine profile, under TCG) and OVMF boots the stand-in from the boot disk. A second prepare
 //! with `--replace` keeps the Mac identity; without it the directory is refused; without `--allow-tcg` on a
@@ -22,23 +25,25 @@ fn run(cmd: &mut Command) -> String {
     testbed::process::run(cmd.env("MTOOLS_SKIP_CHECK", "1")).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-/// OpenCorePkg's layout with the GRUB stand-in as the bootstrap; the other EFI files are placeholders.
-fn stand_in_release(dir: &Path, bootstrap: &[u8]) -> PathBuf {
-    let root = dir.join("release");
-    for (file, bytes) in [
-        ("X64/EFI/BOOT/BOOTx64.efi", bootstrap.to_vec()),
-        ("X64/EFI/OC/OpenCore.efi", b"stand-in OpenCore.efi".to_vec()),
-        ("X64/EFI/OC/Drivers/OpenRuntime.efi", b"stand-in OpenRuntime.efi".to_vec()),
-        ("X64/EFI/OC/Drivers/OpenHfsPlus.efi", b"stand-in OpenHfsPlus.efi".to_vec()),
-        ("X64/EFI/OC/Drivers/ResetNvramEntry.efi", b"not used".to_vec()),
-        ("IA32/EFI/OC/OpenCore.efi", b"not used".to_vec()),
-        ("Docs/Sample.plist", b"not used".to_vec()),
-    ] {
-        let path = root.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
+/// A kext's `Info.plist`: its identifier, executable and the libraries it links against.
+fn info_plist(id: &str, exe: &str, libs: &[&str]) -> String {
+    let libs: String = libs.iter().map(|l| format!("<key>{l}</key><string>1.0</string>")).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+         <key>CFBundleIdentifier</key><string>{id}</string><key>CFBundleExecutable</key><string>{exe}</string>\
+         <key>OSBundleLibraries</key><dict>{libs}</dict></dict></plist>\n"
+    )
+}
+
+/// A kext release zip made by Debian's `zip` from `files` (path, contents).
+fn kext_release(dir: &Path, name: &str, files: &[(&str, String)]) -> PathBuf {
+    let root = dir.join(format!("{name}-tree"));
+    for (path, text) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
     }
-    let zip = dir.join("OpenCore-stand-in-RELEASE.zip");
+    let zip = dir.join(format!("{name}.zip"));
     run(Command::new("zip").arg("-q").arg("-r").arg(&zip).arg(".").current_dir(&root));
     std::fs::remove_dir_all(&root).unwrap();
     zip
@@ -63,7 +68,31 @@ async fn e2e_macos_prepare_makes_a_directory_whose_install_script_boots_opencore
     let scratch = testbed::scratch_dir("macos-prepare").unwrap();
     let dir = scratch.path();
     let bootstrap = testbed::efi::stand_in(dir, MARKER).unwrap();
-    stand_in_release(dir, &bootstrap);
+    testbed_guests::macos_standin::opencore_release(dir, &bootstrap).unwrap();
+    // Kext releases in the shapes acidanthera ships: a bundle at the top (with debug symbols beside it), and
+    // bundles under `Kexts/`, of which the recipe takes one. The plug-in is listed first in the recipe; it links
+    // against Lilu, so Kernel.Add must list Lilu first.
+    let lilu_plist = info_plist("as.vit9696.Lilu", "Lilu", &["com.apple.kpi.bsd"]);
+    kext_release(
+        dir,
+        "Lilu-test-RELEASE",
+        &[
+            ("Lilu.kext/Contents/Info.plist", lilu_plist.clone()),
+            ("Lilu.kext/Contents/MacOS/Lilu", "lilu executable".to_owned()),
+            ("Lilu.kext.dSYM/Contents/Info.plist", "debug symbols".to_owned()),
+        ],
+    );
+    let vsmc_plist = info_plist("as.vit9696.VirtualSMC", "VirtualSMC", &["as.vit9696.Lilu"]);
+    kext_release(
+        dir,
+        "VirtualSMC-test-RELEASE",
+        &[
+            ("Kexts/VirtualSMC.kext/Contents/Info.plist", vsmc_plist.clone()),
+            ("Kexts/VirtualSMC.kext/Contents/MacOS/VirtualSMC", "vsmc executable".to_owned()),
+            ("Kexts/SMCProcessor.kext/Contents/Info.plist", info_plist("x.SMCProcessor", "SMCProcessor", &[])),
+            ("Kexts/SMCProcessor.kext/Contents/MacOS/SMCProcessor", "not taken".to_owned()),
+        ],
+    );
     // A 4 MiB "recovery" disk with zero, raw and zlib runs.
     let mut recovery_disk: Vec<u8> = (0..4u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
     recovery_disk[1 << 20..2 << 20].fill(0);
@@ -76,7 +105,8 @@ async fn e2e_macos_prepare_makes_a_directory_whose_install_script_boots_opencore
         &recipe_path,
         "name = \"mac\"\nusername = \"agent\"\nmemory = 4096\ncpus = 2\ndiskSize = \"32G\"\nsshPort = 2299\n\
          [source.macos]\nversion = \"ventura\"\nopencore = \"OpenCore-stand-in-RELEASE.zip\"\n\
-         recovery = \"BaseSystem.dmg\"\nbootArgs = [\"debug=0x100\"]\n",
+         recovery = \"BaseSystem.dmg\"\nbootArgs = [\"debug=0x100\"]\n\
+         kexts = [{ path = \"VirtualSMC-test-RELEASE.zip\", bundles = [\"VirtualSMC.kext\"] }, \"Lilu-test-RELEASE.zip\"]\n",
     )
     .unwrap();
     let recipe = Recipe::load(&recipe_path).unwrap();
@@ -110,6 +140,10 @@ async fn e2e_macos_prepare_makes_a_directory_whose_install_script_boots_opencore
         "::/EFI/OC/CONFIG.PLIST",
         "::/EFI/OC/DRIVERS/OPENHFSPLUS.EFI",
         "::/EFI/OC/DRIVERS/OPENRUNTIME.EFI",
+        "::/EFI/OC/KEXTS/LILU.KEXT/CONTENTS/INFO.PLIST",
+        "::/EFI/OC/KEXTS/LILU.KEXT/CONTENTS/MACOS/LILU",
+        "::/EFI/OC/KEXTS/VIRTUALSMC.KEXT/CONTENTS/INFO.PLIST",
+        "::/EFI/OC/KEXTS/VIRTUALSMC.KEXT/CONTENTS/MACOS/VIRTUALSMC",
         "::/EFI/OC/OPENCORE.EFI",
     ];
     assert_eq!(listed, expected, "{listing}");
@@ -122,6 +156,26 @@ async fn e2e_macos_prepare_makes_a_directory_whose_install_script_boots_opencore
     assert_eq!(
         seen,
         [&identity.model, &identity.serial, &identity.mlb, &identity.system_uuid, &identity.rom].map(String::clone)
+    );
+    // The kexts: unpacked byte for byte, listed in Kernel.Add with Lilu first.
+    for (path, want) in [
+        ("EFI/OC/Kexts/Lilu.kext/Contents/Info.plist", lilu_plist.as_str()),
+        ("EFI/OC/Kexts/Lilu.kext/Contents/MacOS/Lilu", "lilu executable"),
+        ("EFI/OC/Kexts/VirtualSMC.kext/Contents/Info.plist", vsmc_plist.as_str()),
+        ("EFI/OC/Kexts/VirtualSMC.kext/Contents/MacOS/VirtualSMC", "vsmc executable"),
+    ] {
+        assert_eq!(run(Command::new("mtype").args(["-i", &image, &format!("::/{path}")])), want, "{path}");
+    }
+    let py = "import json,plistlib,sys; a=plistlib.load(open(sys.argv[1],'rb'))['Kernel']['Add']; \
+              print(json.dumps([[k['BundlePath'],k['ExecutablePath'],k['PlistPath'],k['Enabled'],k['Arch']] for k in a]))";
+    let add: serde_json::Value =
+        serde_json::from_str(&run(Command::new("python3").args(["-c", py]).arg(&copied))).unwrap();
+    assert_eq!(
+        add,
+        serde_json::json!([
+            ["Lilu.kext", "Contents/MacOS/Lilu", "Contents/Info.plist", true, "x86_64"],
+            ["VirtualSMC.kext", "Contents/MacOS/VirtualSMC", "Contents/Info.plist", true, "x86_64"]
+        ])
     );
     let efi = dir.join("bootx64-from-disk.efi");
     run(Command::new("mcopy").args(["-n", "-i", &image, "::/EFI/BOOT/BOOTx64.efi"]).arg(&efi));
@@ -138,6 +192,8 @@ async fn e2e_macos_prepare_makes_a_directory_whose_install_script_boots_opencore
     assert_eq!(recorded["bootArgs"], "-v keepsyms=1 tlbto_us=0 vti=9 debug=0x100");
     assert_eq!(recorded["recovery"]["size"], std::fs::metadata(&dmg).unwrap().len());
     assert_eq!(recorded["opencore"]["url"], serde_json::Value::Null, "a local release has no URL");
+    assert_eq!(recorded["kexts"][0]["bundles"], serde_json::json!(["VirtualSMC.kext"]));
+    assert_eq!(recorded["kexts"][1]["bundles"], serde_json::json!(["Lilu.kext"]));
     let script = std::fs::read_to_string(out.join(names::INSTALL)).unwrap();
     for needle in
         ["isa-applesmc", "installer.img", "opencore.img", "hostfwd=tcp:127.0.0.1:2299-:22", &identity.mac_address()]

@@ -11,6 +11,8 @@
 
 pub mod guest;
 pub mod input_log;
+pub mod macos_standin;
+pub mod standin;
 pub mod udif;
 #[cfg(feature = "windows")]
 pub mod windows_standin;

@@ -26,7 +26,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use debguest::initramfs::busybox::{DEFAULT_MODULES, GuestSpec};
 
 use crate::guest::GuestFile;
@@ -37,7 +37,7 @@ pub const SHIM: &str = "/usr/lib/shim/shimx64.efi.signed";
 /// Debian's signed GRUB.
 pub const GRUB: &str = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed";
 /// dropbear from `dropbear-bin`.
-pub const DROPBEAR: &str = "/usr/sbin/dropbear";
+pub use crate::standin::DROPBEAR;
 /// Printed on the serial port once the stand-in's Setup has written the disk.
 pub const SETUP_DONE: &str = "STANDIN: setup applied the system image";
 /// Printed on the serial port when the installed system boots.
@@ -201,24 +201,6 @@ pub fn guest_spec() -> GuestSpec {
     GuestSpec { modules, ..GuestSpec::default() }
 }
 
-/// dropbear and every shared library it loads (from `ldd`), at their paths.
-fn dropbear_files() -> anyhow::Result<Vec<GuestFile>> {
-    if !Path::new(DROPBEAR).is_file() {
-        bail!("{DROPBEAR} missing: install the Debian package dropbear-bin");
-    }
-    let mut files = vec![GuestFile { path: DROPBEAR.to_owned(), mode: 0o755, data: std::fs::read(DROPBEAR)? }];
-    for line in run(Command::new("ldd").arg(DROPBEAR))?.lines() {
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next().filter(|p| p.starts_with('/')),
-        };
-        let Some(path) = path.filter(|p| p.starts_with('/')) else { continue };
-        let data = std::fs::read(path).with_context(|| format!("reading {path}"))?;
-        files.push(GuestFile { path: path.to_owned(), mode: 0o755, data });
-    }
-    Ok(files)
-}
-
 /// The files the stand-in adds to the busybox guest.
 fn standin_files() -> anyhow::Result<Vec<GuestFile>> {
     use images::windows::guest as ps;
@@ -234,7 +216,7 @@ fn standin_files() -> anyhow::Result<Vec<GuestFile>> {
         text("/standin/ps/trim", 0o644, ps::TRIM),
         text("/standin/ps/shutdown", 0o644, ps::SHUTDOWN),
     ];
-    files.extend(dropbear_files()?);
+    files.extend(crate::standin::dropbear_files()?);
     Ok(files)
 }
 

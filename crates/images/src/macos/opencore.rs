@@ -25,8 +25,9 @@
 //! - **security** set for an unsigned, self-made configuration (`Vault` Optional, `SecureBootModel` Disabled —
 //!   Apple's secure boot needs an image OpenCore can personalise, which a VM installer is not);
 //! - **UEFI**: the two drivers, connected, and the APFS driver loaded from the disk (`EnableJumpstart`);
-//! - **no kexts**: the machine profile's devices are ones macOS drives itself (the SMC is QEMU's `isa-applesmc`,
-//!   so VirtualSMC is not needed). `Kernel.Add` is there, typed, and empty.
+//! - **kexts** only when a recipe asks for them ([`super::kexts`]): the machine profile's devices are ones macOS
+//!   drives itself (the SMC is QEMU's `isa-applesmc`, so VirtualSMC is not required); `Kernel.Add` lists the
+//!   bundles a recipe's kext releases put on the boot disk, each after the bundles it links against.
 //!
 //! Whether OpenCore accepts the result is checked by the release's own validator, `ocvalidate`, which only a
 //! real release carries (docs/macos.md gives the command).

@@ -23,6 +23,7 @@ use qemu::{KvmProbe, RunScript};
 use serde::{Deserialize, Serialize};
 
 use super::bootdisk::BootDisk;
+use super::kexts::KextRecord;
 use super::machine::{HostFacts, MacMachine, preflight};
 use super::opencore::{CONFIG_PATH, Config, OpenCoreFiles, VmSettings};
 use super::smbios::{MacIdentity, MacModel};
@@ -104,6 +105,8 @@ pub struct Prepared {
     pub recovery: RecoveryRecord,
     /// The boot arguments written to NVRAM.
     pub boot_args: String,
+    /// The kext releases on the boot disk and the bundles taken from each.
+    pub kexts: Vec<KextRecord>,
     /// The Mac the guest presents (kept across `--replace`).
     pub identity: MacIdentity,
     /// `kvm` or `tcg`.
@@ -145,12 +148,45 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
     if opts.out.exists() && !opts.replace {
         return Err(BuildError::OutputExists { path: opts.out.clone() });
     }
+    let kept = recorded_identity(&opts.out)?;
+    let out_name =
+        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
+    let parent = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let partial = format!(".{out_name}.partial-");
+    WorkDir::sweep_stale(&parent, &partial);
+    // The pre-flight runs before the work directory exists: a host that cannot run the result gets nothing.
+    let host = host_check(recipe, m, opts, &say).await?;
+    let work = WorkDir::create(&parent, &partial)?;
+    let made = prepare_into(recipe, m, work.path(), opts, host, kept, &say).await?;
+    crate::build::publish(work, &opts.out, &out_name, &parent)?;
+    say.line(&format!("prepared {}: run {} to install", opts.out.display(), opts.out.join(names::INSTALL).display()));
+    Ok(made.prepared)
+}
+
+/// What the host check decided.
+#[derive(Debug, Clone)]
+pub(crate) struct HostVerdict {
+    /// The accelerator to use.
+    pub(crate) accel: qemu::Accel,
+    /// The probe's reason.
+    pub(crate) reason: String,
+}
+
+/// The host pre-flight (firmware present, KVM, CPU features, memory; TCG only when allowed): before anything is
+/// downloaded or made.
+pub(crate) async fn host_check(
+    recipe: &Recipe,
+    m: &MacosSource,
+    opts: &PrepareOptions,
+    say: &crate::build::Say,
+) -> Result<HostVerdict, BuildError> {
     let firmware = FirmwareFiles::debian(false);
     if let Some(missing) = firmware.missing() {
         return Err(BuildError::Firmware { path: missing.to_owned() });
     }
-
-    // The host first: nothing is downloaded for a machine that cannot run it.
     let probe = KvmProbe::with_cache_dir(Some(opts.cache_root.join("kvm-probe")));
     let accel = probe.choose().await?;
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
@@ -164,11 +200,30 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
     if !verdict.problems.is_empty() {
         return Err(BuildError::Preflight { version: m.version.name(), problems: verdict.problems.join("; ") });
     }
-    let accel_used = verdict.accel.unwrap_or(accel.accel);
     for warning in &verdict.warnings {
         say.line(&format!("warning: {warning}"));
     }
+    Ok(HostVerdict { accel: verdict.accel.unwrap_or(accel.accel), reason: accel.reason })
+}
 
+/// What [`prepare_into`] made, for the build that goes on from there.
+pub(crate) struct Made {
+    pub(crate) prepared: Prepared,
+}
+
+/// Everything up to the installer's first boot, written into the existing directory `dir`, on a host `host_check`
+/// passed; `kept` is the identity to keep (when its model is the recipe's).
+pub(crate) async fn prepare_into(
+    recipe: &Recipe,
+    m: &MacosSource,
+    dir: &Path,
+    opts: &PrepareOptions,
+    host: HostVerdict,
+    kept: Option<MacIdentity>,
+    say: &crate::build::Say,
+) -> Result<Made, BuildError> {
+    let firmware = FirmwareFiles::debian(false);
+    let accel_used = host.accel;
     let source = opts.opencore.clone().map_or_else(|| m.opencore.clone(), MediaSource::Path);
     let opencore = match &source {
         // An unpacked release: read in place, file by file.
@@ -178,9 +233,19 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
         _ => resolve_media("OpenCore release", None, Some(&source), &opts.cache_root, opts.progress, &say).await?,
     };
     let release = OpenCoreFiles::read(&opencore.path)?;
+    let mut kexts = Vec::new();
+    let mut bundles = Vec::new();
+    for k in &m.kexts {
+        let record =
+            resolve_media("kext release", None, Some(&k.release), &opts.cache_root, opts.progress, &say).await?;
+        let got = super::kexts::read_release(&record.path, &k.bundles)?;
+        kexts.push(KextRecord { release: record, bundles: got.iter().map(|b| b.name.clone()).collect() });
+        bundles.extend(got);
+    }
+    let bundles = super::kexts::ordered(bundles)?;
 
     let model = MacModel::named(&m.model).unwrap_or_else(|| MacModel::default_for(m.version));
-    let identity = match recorded_identity(&opts.out)? {
+    let identity = match kept {
         Some(kept) if kept.model == model.name => {
             say.line("keeping the Mac identity of the directory being replaced");
             kept
@@ -189,29 +254,30 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
     };
     let settings =
         VmSettings { verbose: m.verbose_boot, extra_boot_args: m.boot_args.clone(), ..VmSettings::default() };
-    let config = Config::for_vm(&identity, &settings).render();
-
-    let out_name =
-        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
-    WorkDir::sweep_stale(&parent, &partial);
-    let work = WorkDir::create(&parent, &partial)?;
-    let dir = work.path().to_owned();
+    let mut config = Config::for_vm(&identity, &settings);
+    config.kernel.add = bundles.iter().map(super::kexts::KextBundle::entry).collect();
+    let config = config.render();
 
     let mut disk = BootDisk::new(BOOT_DISK_SIZE, "OPENCORE");
     for (path, bytes) in &release.files {
         disk = disk.file(path, bytes.clone());
     }
+    for bundle in &bundles {
+        for (path, bytes) in bundle.esp_files() {
+            disk = disk.file(&path, bytes.clone());
+        }
+    }
     disk = disk.file(CONFIG_PATH, config.clone());
     disk.write(&dir.join(names::OPENCORE))?;
     crate::build::write_mode(&dir.join(names::CONFIG), &config, 0o644)?;
-    say.line(&format!("boot disk: OpenCore with a {} identity", identity.model));
+    let with = if bundles.is_empty() {
+        String::new()
+    } else {
+        format!(" and {}", bundles.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    say.line(&format!("boot disk: OpenCore with a {} identity{with}", identity.model));
 
-    let recovery = recovery_image(m, opts, &say).await?;
+    let recovery = recovery_image(m, opts, say).await?;
     let udif = media::dmg::Udif::open(&recovery.path)?;
     udif.convert(&recovery.path, &dir.join(names::INSTALLER))?;
     say.line("installer disk converted from the recovery image");
@@ -253,15 +319,14 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
         opencore,
         recovery,
         boot_args: settings.boot_args(),
+        kexts,
         identity,
         accel: accel_used.to_string(),
-        accel_reason: accel.reason,
+        accel_reason: host.reason,
     };
     let json = serde_json::to_vec_pretty(&prepared).unwrap_or_default();
     crate::build::write_mode(&dir.join(names::PREPARED), &json, 0o644)?;
-    crate::build::publish(work, &opts.out, &out_name, &parent)?;
-    say.line(&format!("prepared {}: run {} to install", opts.out.display(), opts.out.join(names::INSTALL).display()));
-    Ok(prepared)
+    Ok(Made { prepared })
 }
 
 /// The recovery image: given on the command line or in the recipe, or fetched from Apple and verified.

@@ -15,6 +15,14 @@
 //! model = "iMacPro1,1"                # optional: iMacPro1,1 (up to Sequoia) or MacPro7,1; default per version
 //! verboseBoot = true                  # optional: kernel messages instead of the Apple logo (default: true)
 //! bootArgs = ["debug=0x100"]          # optional: more boot arguments after vmkit's
+//! kexts = [                           # optional: kext releases, unpacked into EFI/OC/Kexts, listed in Kernel.Add
+//!   { url = "https://github.com/acidanthera/Lilu/releases/download/1.6.7/Lilu-1.6.7-RELEASE.zip", sha256 = "…" },
+//!   { url = "…/VirtualSMC-1.3.2-RELEASE.zip", sha256 = "…", bundles = ["VirtualSMC.kext"] },
+//!   "WhateverGreen-1.6.6-RELEASE.zip",          # or a release zip on disk
+//! ]
+//! passwordFile = "macos-password"     # the account's password, first line (`image build` needs it; never logged)
+//! automate = "my-install.yaml"        # optional: the install script; default: vmkit's shipped one for the version
+//! maxInstallTime = "6h"               # optional: from first boot until SSH answers (default 8h)
 //! ```
 //!
 //! OpenCore is pinned like every other download: a URL and the SHA-256 the file must have, fetched through the
@@ -53,6 +61,34 @@ pub struct MacosSource {
     pub verbose_boot: bool,
     /// Boot arguments after vmkit's.
     pub boot_args: Vec<String>,
+    /// The account's password (first line of this file), typed in Setup Assistant by the build.
+    pub password_file: Option<PathBuf>,
+    /// The install script; `None`: the one vmkit ships for the version ([`crate::macos::scripts`]).
+    pub automate: Option<PathBuf>,
+    /// From first boot until SSH answers with the generated key, in seconds.
+    pub max_install_secs: u64,
+    /// Kext releases to put on the boot disk.
+    pub kexts: Vec<KextSource>,
+}
+
+/// A kext release in a recipe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KextSource {
+    /// The release zip (a path, or a pinned download).
+    pub release: MediaSource,
+    /// The bundles to take (`VirtualSMC.kext`); empty: every bundle in the release.
+    pub bundles: Vec<String>,
+}
+
+/// Default `maxInstallTime`: an install with KVM takes about an hour; Setup Assistant and TCG take longer.
+pub const DEFAULT_MAX_INSTALL: &str = "8h";
+
+impl MacosSource {
+    /// `maxInstallTime` as a duration.
+    pub fn max_install_time(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_install_secs)
+    }
 }
 
 fn version_name<S: serde::Serializer>(v: &MacosVersion, s: S) -> Result<S::Ok, S::Error> {
@@ -69,6 +105,11 @@ pub(crate) struct RawMacos {
     verbose_boot: Option<bool>,
     #[serde(default)]
     boot_args: Vec<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    automate: Option<Spanned<String>>,
+    max_install_time: Option<Spanned<String>>,
+    #[serde(default)]
+    kexts: Vec<Spanned<toml::Value>>,
 }
 
 type At<'a> = &'a dyn Fn(Range<usize>, String) -> RecipeError;
@@ -131,6 +172,44 @@ impl RawMacos {
             }
             boot_args.push(a.clone());
         }
+        let file = |key: &str, value: &Option<Spanned<String>>| -> Result<Option<PathBuf>, RecipeError> {
+            let Some(v) = value else { return Ok(None) };
+            let path = dir.join(v.get_ref());
+            if v.get_ref().is_empty() || !path.is_file() {
+                return Err(at(v.span(), format!("{key}: no such file {}", path.display())));
+            }
+            Ok(Some(path))
+        };
+        // Read by `image build` only (prepare needs no password), so not required to exist yet.
+        let password_file = match &self.password_file {
+            Some(p) if p.get_ref().is_empty() || p.get_ref().contains('\0') => {
+                return Err(at(p.span(), "passwordFile: expected the path of a file".to_owned()));
+            }
+            Some(p) => Some(dir.join(p.get_ref())),
+            None => None,
+        };
+        let automate = file("automate", &self.automate)?;
+        let max_install_secs = match &self.max_install_time {
+            Some(m) => crate::windows::source::parse_duration(m.get_ref())
+                .filter(|s| (60..=48 * 3600).contains(s))
+                .ok_or_else(|| {
+                    at(
+                        m.span(),
+                        format!(
+                            "maxInstallTime `{}`: expected a duration from 1m to 48h such as \"90m\" or \"6h\"",
+                            m.get_ref()
+                        ),
+                    )
+                })?,
+            None => crate::windows::source::parse_duration(DEFAULT_MAX_INSTALL).unwrap_or(8 * 3600),
+        };
+        if self.kexts.len() > 32 {
+            return Err(at(self.kexts[32].span(), "kexts: at most 32 releases".to_owned()));
+        }
+        let mut kexts = Vec::new();
+        for k in self.kexts {
+            kexts.push(kext_source(k, dir, at)?);
+        }
         Ok(MacosSource {
             version,
             opencore,
@@ -138,6 +217,51 @@ impl RawMacos {
             model,
             verbose_boot: self.verbose_boot.unwrap_or(true),
             boot_args,
+            password_file,
+            automate,
+            max_install_secs,
+            kexts,
         })
     }
+}
+
+/// One `kexts` item: a path, `{ url, sha256 }`, or either with `bundles = ["X.kext", …]` (`{ path = … }` for a
+/// path with bundles).
+fn kext_source(value: Spanned<toml::Value>, dir: &Path, at: At<'_>) -> Result<KextSource, RecipeError> {
+    let span = value.span();
+    let mut value = value.into_inner();
+    let mut bundles = Vec::new();
+    if let toml::Value::Table(t) = &mut value {
+        if let Some(b) = t.remove("bundles") {
+            let toml::Value::Array(items) = b else {
+                return Err(at(span, "kexts: `bundles` is a list of bundle names such as \"Lilu.kext\"".to_owned()));
+            };
+            for item in items {
+                match item {
+                    toml::Value::String(name)
+                        if name.ends_with(".kext")
+                            && name.len() > 5
+                            && name.len() <= 128
+                            && !name.contains(['/', '\\', '\0']) =>
+                    {
+                        bundles.push(name);
+                    }
+                    other => {
+                        return Err(at(
+                            span,
+                            format!("kexts: bundle {other}: expected a bundle name such as \"Lilu.kext\""),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(p) = t.remove("path") {
+            if !t.is_empty() {
+                return Err(at(span, "kexts: give either `path` or `url` and `sha256`, not both".to_owned()));
+            }
+            value = p;
+        }
+    }
+    let release = crate::windows::source::media(Spanned::new(span, value), "kexts", dir, at)?;
+    Ok(KextSource { release, bundles })
 }

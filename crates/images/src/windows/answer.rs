@@ -72,7 +72,7 @@ impl Password {
         Ok(Self(line.to_owned()))
     }
 
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

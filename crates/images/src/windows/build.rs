@@ -98,7 +98,7 @@ pub fn inputs_of(
 }
 
 /// Wraps an error with the phase it happened in.
-fn in_phase(phase: &'static str) -> impl FnOnce(BuildError) -> BuildError {
+pub(crate) fn in_phase(phase: &'static str) -> impl FnOnce(BuildError) -> BuildError {
     move |e| match e {
         already @ BuildError::Phase { .. } => already,
         other => BuildError::Phase { phase, source: Box::new(other) },
@@ -356,7 +356,7 @@ async fn setup(
 const VNC_PASSWORD: &str = "vnc-password";
 
 /// A random VNC password: VNC Authentication uses 8 characters.
-fn vnc_secret() -> String {
+pub(crate) fn vnc_secret() -> String {
     use rand::RngExt;
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
@@ -364,7 +364,7 @@ fn vnc_secret() -> String {
 }
 
 /// `12m05s`.
-fn minutes(d: Duration) -> String {
+pub(crate) fn minutes(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 60 { format!("{}m{:02}s", s / 60, s % 60) } else { format!("{:.1}s", d.as_secs_f64()) }
 }

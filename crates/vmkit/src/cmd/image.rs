@@ -20,7 +20,7 @@ use crate::output::outln;
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
-/// Build unattended Linux and Windows VM images from recipes, and boot-test them.
+/// Build unattended Linux, Windows and macOS VM images from recipes, and boot-test them.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -225,11 +225,24 @@ async fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    let macos = matches!(recipe.source, images::recipe::Source::Macos(_));
+    if !macos && (args.media.recovery.is_some() || args.media.opencore.is_some() || args.media.allow_tcg) {
+        return Err(exit::BadInput(format!(
+            "{}: --recovery, --opencore and --allow-tcg are for macOS recipes; this recipe is not one",
+            args.recipe.display()
+        ))
+        .into());
+    }
     let mut opts = images::build::BuildOptions::new(out.clone(), cache_root);
     opts.boot_timeout = Duration::from_secs(args.boot_timeout);
     opts.quiet = args.common.quiet;
     opts.progress = args.progress.into();
     opts.media = images::windows::prepare::MediaOverrides { iso: args.media.iso, virtio: args.media.virtio };
+    opts.macos = images::macos::build::MacosOverrides {
+        recovery: args.media.recovery,
+        opencore: args.media.opencore,
+        allow_tcg: args.media.allow_tcg,
+    };
     // The library reports; the binary prints: the phase and the time since the build started.
     opts.sink = Some(progress_sink());
     let outcome = images::build::build(&recipe, &opts).await.map_err(|e| {
