@@ -230,14 +230,14 @@ pub(crate) async fn prepare_into(
         MediaSource::Path(path) if path.is_dir() => {
             MediaRecord { path: path.clone(), url: None, sha256: None, size: 0 }
         }
-        _ => resolve_media("OpenCore release", None, Some(&source), &opts.cache_root, opts.progress, &say).await?,
+        _ => resolve_media("OpenCore release", None, Some(&source), &opts.cache_root, opts.progress, say).await?,
     };
     let release = OpenCoreFiles::read(&opencore.path)?;
     let mut kexts = Vec::new();
     let mut bundles = Vec::new();
     for k in &m.kexts {
         let record =
-            resolve_media("kext release", None, Some(&k.release), &opts.cache_root, opts.progress, &say).await?;
+            resolve_media("kext release", None, Some(&k.release), &opts.cache_root, opts.progress, say).await?;
         let got = super::kexts::read_release(&record.path, &k.bundles)?;
         kexts.push(KextRecord { release: record, bundles: got.iter().map(|b| b.name.clone()).collect() });
         bundles.extend(got);
