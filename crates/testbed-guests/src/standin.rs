@@ -1,4 +1,4 @@
-//! Parts the install stand-ins share (the Windows Setup stand-in, [`crate::windows_standin`], and the macOS
+//! Parts the install stand-ins share (the Windows Setup stand-in, `windows_standin` (feature `windows`), and the macOS
 //! installer stand-in, [`crate::macos_standin`]): an SSH server for the guest and the kernel modules every
 //! stand-in loads.
 
