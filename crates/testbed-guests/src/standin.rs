@@ -1,5 +1,5 @@
-//! Parts the install stand-ins share (the Windows Setup stand-in, `windows_standin` (feature `windows`), and the macOS
-//! installer stand-in, [`crate::macos_standin`]): an SSH server for the guest and the kernel modules every
+//! Parts the install stand-ins share (the Windows Setup stand-in, `windows_standin` with feature `windows`, and the
+//! macOS installer stand-in, [`crate::macos_standin`]): an SSH server for the guest and the kernel modules every
 //! stand-in loads.
 
 use std::path::Path;
