@@ -52,6 +52,18 @@ fn dense(display: &Display, w: u32, h: u32) -> Daemon {
     win
 }
 
+/// Runs a script of `steps` (live, changes first as by default) against `display` and asserts that it passes.
+fn run_passes(display: &Display, steps: &str) {
+    let scratch = testbed::scratch_dir("changes-first").expect("scratch");
+    let path = scratch.path().join("script.yaml");
+    std::fs::write(&path, format!("boot_wait: 0\nboot_commands:\n{steps}")).expect("write script");
+    let script = automate::load_file(&path).expect("script");
+    let opts = automate::RunOptions::new(display.vnc_addr());
+    let mut lines = Vec::new();
+    let result = runtime().block_on(automate::run(&script, &opts, &mut |l| lines.push(l.to_owned())));
+    assert_eq!(result.outcome, Outcome::Passed, "{}", lines.join("\n"));
+}
+
 #[test]
 fn text_already_on_a_dense_screen_is_read_in_the_background_and_found() {
     let (w, h) = (1024, 640);
@@ -94,15 +106,7 @@ fn text_already_on_a_dense_screen_is_read_in_the_background_and_found() {
     });
 
     // And a script's wait finds text that was there from the start.
-    let scratch = testbed::scratch_dir("changes-first").expect("scratch");
-    let path = scratch.path().join("wait.yaml");
-    std::fs::write(&path, "boot_wait: 0\nboot_commands:\n  - wait: {text: 'marker Zephyr Quokka', timeout: 120}\n")
-        .expect("write script");
-    let script = automate::load_file(&path).expect("script");
-    let opts = automate::RunOptions::new(display.vnc_addr());
-    let mut lines = Vec::new();
-    let result = runtime().block_on(automate::run(&script, &opts, &mut |l| lines.push(l.to_owned())));
-    assert_eq!(result.outcome, Outcome::Passed, "{}", lines.join("\n"));
+    run_passes(&display, "  - wait: {text: 'marker Zephyr Quokka', timeout: 120}\n");
 }
 
 #[test]
@@ -122,15 +126,7 @@ fn a_click_on_the_first_of_two_labels_waits_for_the_unread_part_above() {
     display.wait_for_window("vmkit-upper", Duration::from_secs(30)).expect("upper window");
     std::thread::sleep(Duration::from_millis(500));
     let lower = apply("lower", 300, 900, 1.0);
-    let scratch = testbed::scratch_dir("changes-first").expect("scratch");
-    let path = scratch.path().join("click.yaml");
-    std::fs::write(&path, "boot_wait: 0\nboot_commands:\n  - click: {text: Apply, timeout: 120}\n")
-        .expect("write script");
-    let script = automate::load_file(&path).expect("script");
-    let opts = automate::RunOptions::new(display.vnc_addr());
-    let mut lines = Vec::new();
-    let result = runtime().block_on(automate::run(&script, &opts, &mut |l| lines.push(l.to_owned())));
-    assert_eq!(result.outcome, Outcome::Passed, "{}", lines.join("\n"));
+    run_passes(&display, "  - click: {text: Apply, timeout: 120}\n");
     std::thread::sleep(Duration::from_millis(300));
     assert!(upper.log().contains("pressed upper"), "upper: {:?}; lower: {:?}", upper.log(), lower.log());
     assert!(!lower.log().contains("pressed"), "the later label was clicked: {}", lower.log());

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cloudinit::KeyPair;
-use qemu::{Qemu, RunScript, StopPlan, StopStep};
+use qemu::{Qemu, RunScript, StopPlan};
 use serde::{Deserialize, Serialize};
 
 use super::machine::MacMachine;
@@ -48,9 +48,9 @@ use crate::fsutil::{QEMU_PIDFILE, WorkDir};
 use crate::guest::GuestSsh;
 use crate::manifest::{BaseRecord, MANIFEST, MANIFEST_FORMAT, MachineRecord, Manifest, SshRecord};
 use crate::recipe::Recipe;
-use crate::tools::{compact, image_info, version};
+use crate::tools::{image_info, version};
 use crate::windows::MediaSource;
-use crate::windows::build::{in_phase, minutes, vnc_secret};
+use crate::windows::build::{compact_phase, in_phase, minutes, shut_down_by, vnc_secret};
 use crate::windows::prepare::MediaRecord;
 
 /// Bump when the same recipe would build a different macOS image.
@@ -340,12 +340,7 @@ pub async fn build(recipe: &Recipe, m: &MacosSource, opts: &BuildOptions) -> Res
         .with_guest(poweroff, Duration::from_secs(600));
     let stopped = qemu.stop(plan).await.map_err(|e| in_phase("shutdown")(e.into()))?;
     drop(qemu);
-    let shutdown = match stopped.by {
-        StopStep::Guest | StopStep::AlreadyExited => "guest",
-        StopStep::Powerdown => "powerdown",
-        StopStep::Quit => "quit",
-        StopStep::Kill => return Err(in_phase("shutdown")(BuildError::NotShutDown)),
-    };
+    let shutdown = shut_down_by(stopped.by)?;
     say.line(&format!("shutdown: the guest powered off ({shutdown})"));
     timings.insert("shutdown".to_owned(), t.elapsed().as_secs_f64());
     let _ = std::fs::remove_file(dir.join(QEMU_PIDFILE));
@@ -353,17 +348,7 @@ pub async fn build(recipe: &Recipe, m: &MacosSource, opts: &BuildOptions) -> Res
 
     // 6. compact
     let t = Instant::now();
-    say.line("compact: writing a standalone qcow2 without unused clusters");
-    let installed = dir.join("installed.qcow2");
-    std::fs::rename(dir.join(files::DISK), &installed).map_err(|source| {
-        in_phase("compact")(BuildError::Io { op: "renaming", path: dir.join(files::DISK), source })
-    })?;
-    compact(&installed, &dir.join(files::DISK), &dir.join("compact.log"))
-        .await
-        .map_err(|e| in_phase("compact")(e.into()))?;
-    for f in [installed, dir.join("compact.log")] {
-        let _ = std::fs::remove_file(f);
-    }
+    compact_phase(&dir, &say).await?;
     timings.insert("compact".to_owned(), t.elapsed().as_secs_f64());
 
     // 7. finish

@@ -105,6 +105,34 @@ pub(crate) fn in_phase(phase: &'static str) -> impl FnOnce(BuildError) -> BuildE
     }
 }
 
+/// How the installed guest stopped, as the build's log and manifest name it; a guest that had to be killed did
+/// not shut down, and its disk is not trusted.
+pub(crate) fn shut_down_by(by: StopStep) -> Result<&'static str, BuildError> {
+    match by {
+        StopStep::Guest | StopStep::AlreadyExited => Ok("guest"),
+        StopStep::Powerdown => Ok("powerdown"),
+        StopStep::Quit => Ok("quit"),
+        StopStep::Kill => Err(in_phase("shutdown")(BuildError::NotShutDown)),
+    }
+}
+
+/// The compact phase of an installer build: the installed disk in `dir` is rewritten in place as a standalone
+/// qcow2 without unused clusters.
+pub(crate) async fn compact_phase(dir: &Path, say: &Say) -> Result<(), BuildError> {
+    say.line("compact: writing a standalone qcow2 without unused clusters");
+    let installed = dir.join("installed.qcow2");
+    std::fs::rename(dir.join(files::DISK), &installed).map_err(|source| {
+        in_phase("compact")(BuildError::Io { op: "renaming", path: dir.join(files::DISK), source })
+    })?;
+    compact(&installed, &dir.join(files::DISK), &dir.join("compact.log"))
+        .await
+        .map_err(|e| in_phase("compact")(e.into()))?;
+    for f in [installed, dir.join("compact.log")] {
+        let _ = std::fs::remove_file(f);
+    }
+    Ok(())
+}
+
 /// Builds the Windows recipe `recipe` into `opts.out` (or reports it up to date).
 pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> Result<Outcome, BuildError> {
     let say = Say::with_sink(&recipe.name, opts.quiet, opts.sink.clone());
@@ -235,12 +263,7 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
     if let Some(tpm) = swtpm {
         tokio::task::spawn_blocking(move || tpm.stop(Duration::from_secs(10))).await.ok();
     }
-    let shutdown = match stopped.by {
-        StopStep::Guest | StopStep::AlreadyExited => "guest",
-        StopStep::Powerdown => "powerdown",
-        StopStep::Quit => "quit",
-        StopStep::Kill => return Err(in_phase("shutdown")(BuildError::NotShutDown)),
-    };
+    let shutdown = shut_down_by(stopped.by)?;
     say.line(&format!("shutdown: the guest powered off ({shutdown})"));
     timings.insert("shutdown".to_owned(), t.elapsed().as_secs_f64());
     let _ = std::fs::remove_file(dir.join(QEMU_PIDFILE));
@@ -248,17 +271,7 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
 
     // 6. compact
     let t = Instant::now();
-    say.line("compact: writing a standalone qcow2 without unused clusters");
-    let installed = dir.join("installed.qcow2");
-    std::fs::rename(dir.join(files::DISK), &installed).map_err(|source| {
-        in_phase("compact")(BuildError::Io { op: "renaming", path: dir.join(files::DISK), source })
-    })?;
-    compact(&installed, &dir.join(files::DISK), &dir.join("compact.log"))
-        .await
-        .map_err(|e| in_phase("compact")(e.into()))?;
-    for f in [installed, dir.join("compact.log")] {
-        let _ = std::fs::remove_file(f);
-    }
+    compact_phase(&dir, &say).await?;
     timings.insert("compact".to_owned(), t.elapsed().as_secs_f64());
 
     // 7. finish
