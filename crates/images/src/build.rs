@@ -792,12 +792,7 @@ pub async fn prepare_linux(
     if out.exists() && !replace {
         return Err(BuildError::OutputExists { path: out.to_owned() });
     }
-    let out_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
+    let OutputPlace { name: out_name, parent, partial } = OutputPlace::of(out, &recipe.name);
     WorkDir::sweep_stale(&parent, &partial);
     let work = WorkDir::create(&parent, &partial)?;
     let w = work.path().to_owned();
@@ -858,6 +853,27 @@ pub async fn prepare_linux(
     Ok(prepared)
 }
 
+/// Where a build's output goes: its file name (the image's name when the path has none), the directory it goes
+/// into (`.` for a bare name), and the prefix of the hidden work directories made beside it.
+pub(crate) struct OutputPlace {
+    pub(crate) name: String,
+    pub(crate) parent: PathBuf,
+    pub(crate) partial: String,
+}
+
+impl OutputPlace {
+    /// The place of `out`, for an image called `name`.
+    pub(crate) fn of(out: &Path, name: &str) -> Self {
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_owned());
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let partial = format!(".{name}.partial-");
+        Self { name, parent, partial }
+    }
+}
+
 /// A build's hidden work directory beside its output.
 pub(crate) struct Staging {
     pub(crate) work: WorkDir,
@@ -874,12 +890,7 @@ pub(crate) fn stage(out: &Path, name: &str) -> Result<Staging, BuildError> {
             return Err(BuildError::OutputInTheWay { path: out.to_owned() });
         }
     }
-    let out_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_owned());
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
+    let OutputPlace { name: out_name, parent, partial } = OutputPlace::of(out, name);
     WorkDir::sweep_stale(&parent, &partial);
     sweep_old_outputs(&parent, &format!(".{out_name}.old-"));
     let work = WorkDir::create(&parent, &partial)?;

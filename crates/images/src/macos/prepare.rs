@@ -27,6 +27,7 @@ use super::kexts::KextRecord;
 use super::machine::{HostFacts, MacMachine, preflight};
 use super::opencore::{CONFIG_PATH, Config, OpenCoreFiles, VmSettings};
 use super::smbios::{MacIdentity, MacModel};
+use crate::build::OutputPlace;
 use crate::build::{BuildError, files};
 use crate::fsutil::WorkDir;
 use crate::macos::source::MacosSource;
@@ -149,13 +150,7 @@ pub async fn prepare(recipe: &Recipe, m: &MacosSource, opts: &PrepareOptions) ->
         return Err(BuildError::OutputExists { path: opts.out.clone() });
     }
     let kept = recorded_identity(&opts.out)?;
-    let out_name =
-        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
+    let OutputPlace { name: out_name, parent, partial } = OutputPlace::of(&opts.out, &recipe.name);
     WorkDir::sweep_stale(&parent, &partial);
     // The pre-flight runs before the work directory exists: a host that cannot run the result gets nothing.
     let host = host_check(recipe, m, opts, &say).await?;

@@ -16,6 +16,7 @@ use cloudinit::KeyPair;
 use qemu::{KvmProbe, RunScript, SwtpmCommand};
 use serde::Serialize;
 
+use crate::build::OutputPlace;
 use crate::build::{BuildError, files};
 use crate::fsutil::WorkDir;
 use crate::recipe::Recipe;
@@ -164,13 +165,7 @@ pub async fn prepare(recipe: &Recipe, w: &WindowsSource, opts: &PrepareOptions) 
     if opts.out.exists() && !opts.replace {
         return Err(BuildError::OutputExists { path: opts.out.clone() });
     }
-    let out_name =
-        opts.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| recipe.name.clone());
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let partial = format!(".{out_name}.partial-");
+    let OutputPlace { name: out_name, parent, partial } = OutputPlace::of(&opts.out, &recipe.name);
     WorkDir::sweep_stale(&parent, &partial);
     let work = WorkDir::create(&parent, &partial)?;
     let made = prepare_into(recipe, w, work.path(), opts, &say).await?;
