@@ -30,33 +30,51 @@ pub fn is_modifier(name: &str) -> bool {
 }
 
 /// Parses `key:`'s value: a key name, a single character, or a chord joined with `+`.
-pub fn parse_key(text: &str) -> Result<KeyPress, String> {
+pub fn parse_key(text: &str) -> Result<KeyPress, KeyNameError> {
     rfb::Chord::parse(text).map(|chord| KeyPress { chord, spec: text.trim().to_owned() }).map_err(|e| explain(&e))
 }
 
 /// Builds `hotkey:`'s chord from its modifier names (already checked with [`is_modifier`]) and key name.
-pub fn parse_hotkey(modifiers: &[String], key: &str) -> Result<KeyPress, String> {
+pub fn parse_hotkey(modifiers: &[String], key: &str) -> Result<KeyPress, KeyNameError> {
     let spec = modifiers.iter().map(|m| m.trim()).chain([key.trim()]).collect::<Vec<_>>().join("+");
     rfb::Chord::from_parts(modifiers, key).map(|chord| KeyPress { chord, spec }).map_err(|e| explain(&e))
 }
 
-/// The message for an unknown modifier, with a suggestion.
-pub fn unknown_modifier(name: &str) -> String {
-    let hint =
-        diag::suggest(name, rfb::keys::modifier_names()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-    let expected = rfb::keys::modifier_names().collect::<Vec<_>>().join(", ");
-    format!("unknown modifier {}{hint}; expected one of: {expected}", quote(name))
+/// A key name a script got wrong: what is wrong, and the name probably meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyNameError {
+    /// What is wrong and what is accepted.
+    pub message: String,
+    /// The accepted name closest to what was written, if it looks like a typo of it.
+    pub meant: Option<&'static str>,
 }
 
-fn explain(err: &rfb::KeyError) -> String {
-    match err {
-        rfb::KeyError::Unknown { name } => {
-            let hint = diag::suggest(name, rfb::keys::key_names().chain(rfb::keys::modifier_names()))
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            format!("unknown key {}{hint}; accepted: {}", quote(name), rfb::keys::ACCEPTED_NAMES)
+impl fmt::Display for KeyNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(m) = self.meant {
+            write!(f, "; did you mean `{m}`?")?;
         }
-        other => other.to_string(),
+        Ok(())
+    }
+}
+
+/// An unknown modifier, with a suggestion.
+pub fn unknown_modifier(name: &str) -> KeyNameError {
+    let expected = rfb::keys::modifier_names().collect::<Vec<_>>().join(", ");
+    KeyNameError {
+        message: format!("unknown modifier {}; expected one of: {expected}", quote(name)),
+        meant: diag::suggest(name, rfb::keys::modifier_names()),
+    }
+}
+
+fn explain(err: &rfb::KeyError) -> KeyNameError {
+    match err {
+        rfb::KeyError::Unknown { name } => KeyNameError {
+            message: format!("unknown key {}; accepted: {}", quote(name), rfb::keys::ACCEPTED_NAMES),
+            meant: diag::suggest(name, rfb::keys::key_names().chain(rfb::keys::modifier_names())),
+        },
+        other => KeyNameError { message: other.to_string(), meant: None },
     }
 }
 
@@ -123,11 +141,12 @@ mod tests {
     #[test]
     fn bad_names_are_rejected_with_a_suggestion() {
         let err = parse_key("entr").expect_err("unknown");
-        assert!(err.contains("did you mean `enter`"), "{err}");
+        assert_eq!(err.meant, Some("enter"), "{err}");
+        assert!(err.to_string().ends_with("; did you mean `enter`?"), "{err}");
         assert!(parse_key("f0").is_err());
         assert!(parse_key("f21").is_err());
         assert!(parse_key("").is_err());
-        assert!(unknown_modifier("shfit").contains("did you mean `shift`"));
+        assert_eq!(unknown_modifier("shfit").meant, Some("shift"));
     }
 
     #[test]

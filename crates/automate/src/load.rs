@@ -780,8 +780,8 @@ impl Checker {
         };
         match keys::parse_key(&text) {
             Ok(press) => Some(press),
-            Err(message) => {
-                self.error(node.pos, format!("{ctx}: {message}"));
+            Err(e) => {
+                self.error_suggesting(node.pos, format!("{ctx}: {}", e.message), e.meant);
                 None
             }
         }
@@ -800,8 +800,8 @@ impl Checker {
         let (key, modifiers) = (key?, modifiers?);
         match keys::parse_hotkey(&modifiers, &key) {
             Ok(press) => Some(press),
-            Err(message) => {
-                self.error(key_node.pos, format!("{ctx}.key: {message}"));
+            Err(e) => {
+                self.error_suggesting(key_node.pos, format!("{ctx}.key: {}", e.message), e.meant);
                 None
             }
         }
@@ -827,7 +827,8 @@ impl Checker {
             if keys::is_modifier(&name) {
                 out.push(name);
             } else {
-                self.error(item.pos, format!("{ctx}: {}", keys::unknown_modifier(&name)));
+                let e = keys::unknown_modifier(&name);
+                self.error_suggesting(item.pos, format!("{ctx}: {}", e.message), e.meant);
                 ok = false;
             }
         }
