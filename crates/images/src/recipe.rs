@@ -19,9 +19,11 @@
 //! commands = ["systemctl enable --now ssh"] # run as root over SSH after cloud-init, in order
 //! ```
 //!
-//! Unknown keys, wrong types and invalid values are errors reported as `FILE:LINE:COL: message` at the offending
-//! key or value, so a typo never silently falls back to a default. Relative paths (`sshKey`, a file's `source`)
-//! are resolved against the recipe's directory.
+//! The recipe is read by hand from a spanned tree ([`diag::doc`]) rather than through serde, so that unknown keys
+//! (with the key probably meant), wrong types and invalid values are all reported at once as
+//! `FILE:LINE:COL: error: message` at the offending key or value, like scripts and desktop configs, and a typo
+//! never silently falls back to a default. Relative paths (`sshKey`, a file's `source`) are resolved against the
+//! recipe's directory.
 
 use std::path::{Path, PathBuf};
 
