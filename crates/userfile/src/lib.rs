@@ -157,7 +157,14 @@ pub fn redact_url_password(text: &str) -> String {
     out
 }
 
-/// A value never printed: `Debug` shows `<redacted>`, and there is no `Display`.
+/// A value never printed: `Debug` shows `<redacted>`, and there is no `Display`. vmkit's one type for a password
+/// held in memory (VNC and SSH passwords, secret script variables); other crates re-export it.
+///
+/// ```compile_fail
+/// // No `Display`: a secret cannot be put into a message by accident.
+/// let s = userfile::Secret::new("hunter2");
+/// let _ = format!("{s}");
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -195,6 +202,14 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn secrets_show_only_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(format!("{:?}", Some(vec![s.clone()])), "Some([<redacted>])");
+        assert_eq!(s.expose(), "hunter2");
+    }
 
     #[test]
     fn endless_files_fail_fast_with_the_limit_in_the_message() {
