@@ -28,6 +28,8 @@ pub enum Limit {
     Password,
     /// Files whose content is embedded into something vmkit makes (cloud-init `write_files`, provisioning files).
     Content,
+    /// A value a script types, read from a file (`--var-file`): a password, an account name, a public key.
+    Value,
     /// A number of bytes.
     Bytes(u64),
 }
@@ -37,7 +39,7 @@ impl Limit {
     pub const fn bytes(self) -> u64 {
         match self {
             Self::Config => 64 << 20,
-            Self::Key => 64 << 10,
+            Self::Key | Self::Value => 64 << 10,
             Self::Password => 4 << 10,
             Self::Content => 16 << 20,
             Self::Bytes(n) => n,
@@ -214,7 +216,7 @@ mod tests {
     #[test]
     fn endless_files_fail_fast_with_the_limit_in_the_message() {
         let started = std::time::Instant::now();
-        for kind in [Limit::Config, Limit::Key, Limit::Password, Limit::Content] {
+        for kind in [Limit::Config, Limit::Key, Limit::Password, Limit::Content, Limit::Value] {
             let err = read(Path::new("/dev/zero"), kind).unwrap_err();
             assert!(matches!(err, ReadError::TooLarge { limit, .. } if limit == kind.bytes()), "{err}");
             assert!(err.to_string().contains("/dev/zero"), "{err}");
