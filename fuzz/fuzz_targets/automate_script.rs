@@ -12,12 +12,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     // Lines as YAML counts them (and editors show them): `\r\n`, a lone `\r` and `\n` each end one.
-    let lines = text.replace("\r\n", "\n").bytes().filter(|&b| b == b'\n' || b == b'\r').count() as u64 + 2;
+    let lines = text.replace("\r\n", "\n").bytes().filter(|&b| b == b'\n' || b == b'\r').count() + 2;
     if let Err(automate::ScriptError::Invalid { diagnostics }) = automate::load_str(text, Path::new("fuzz.yaml")) {
         assert!(!diagnostics.is_empty());
         for d in diagnostics {
-            assert!(d.pos.line >= 1 && d.pos.line <= lines, "line {} of {lines}: {}", d.pos.line, d.message);
-            assert!(d.pos.column >= 1, "{}", d.message);
+            assert!(d.line >= 1 && d.line <= lines, "line {} of {lines}: {}", d.line, d.message);
+            assert!(d.col >= 1, "{}", d.message);
             assert!(!d.message.is_empty());
         }
     }

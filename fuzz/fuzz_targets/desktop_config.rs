@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use desktop::doc::Format;
+use desktop::Format;
 use desktop::model::FirmwarePaths;
 use desktop::{Domain, LoadOptions};
 use libfuzzer_sys::fuzz_target;

@@ -42,9 +42,8 @@ pub fn parse_hotkey(modifiers: &[String], key: &str) -> Result<KeyPress, String>
 
 /// The message for an unknown modifier, with a suggestion.
 pub fn unknown_modifier(name: &str) -> String {
-    let hint = crate::load::suggest(name, rfb::keys::modifier_names())
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default();
+    let hint =
+        diag::suggest(name, rfb::keys::modifier_names()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
     let expected = rfb::keys::modifier_names().collect::<Vec<_>>().join(", ");
     format!("unknown modifier {}{hint}; expected one of: {expected}", quote(name))
 }
@@ -52,7 +51,7 @@ pub fn unknown_modifier(name: &str) -> String {
 fn explain(err: &rfb::KeyError) -> String {
     match err {
         rfb::KeyError::Unknown { name } => {
-            let hint = crate::load::suggest(name, rfb::keys::key_names().chain(rfb::keys::modifier_names()))
+            let hint = diag::suggest(name, rfb::keys::key_names().chain(rfb::keys::modifier_names()))
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             format!("unknown key {}{hint}; accepted: {}", quote(name), rfb::keys::ACCEPTED_NAMES)

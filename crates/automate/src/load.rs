@@ -17,23 +17,7 @@ use crate::script::{
     Script, Secret, Step, Target, TypeText, Wait,
 };
 use crate::yaml::{Kind, Node, Pos, quote};
-
-/// One problem in a script, at a position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// The file.
-    pub path: PathBuf,
-    /// Where in the file.
-    pub pos: Pos,
-    /// What is wrong and what was expected.
-    pub message: String,
-}
-
-impl std::fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path.display(), self.pos.line, self.pos.column, self.message)
-    }
-}
+pub use diag::Diagnostic;
 
 /// Why a script could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -70,17 +54,20 @@ pub fn load_file(path: &Path) -> Result<Script, ScriptError> {
     let text = match userfile::read_to_string(path, userfile::Limit::Config) {
         Ok(text) => text,
         Err(userfile::ReadError::NotText { offset, bytes, .. }) => {
+            let pos = utf8_error_pos(&bytes, offset);
             return Err(ScriptError::Invalid {
-                diagnostics: vec![Diagnostic {
-                    path: path.to_owned(),
-                    pos: utf8_error_pos(&bytes, offset),
-                    message: "the file is not valid UTF-8 text".to_owned(),
-                }],
+                diagnostics: vec![diagnostic(path, pos, "the file is not valid UTF-8 text")],
             });
         }
         Err(e) => return Err(ScriptError::Read { path: path.to_owned(), source: e.into_io() }),
     };
     load_str(&text, path)
+}
+
+/// An error at a YAML position.
+fn diagnostic(path: &Path, pos: Pos, message: impl Into<String>) -> Diagnostic {
+    let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Diagnostic::error(path.display().to_string(), at(pos.line), at(pos.column), message)
 }
 
 fn utf8_error_pos(bytes: &[u8], valid_up_to: usize) -> Pos {
@@ -96,22 +83,23 @@ pub fn load_str(text: &str, path: &Path) -> Result<Script, ScriptError> {
     let root = match crate::yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            return Err(ScriptError::Invalid {
-                diagnostics: vec![Diagnostic { path: path.to_owned(), pos: e.pos, message: e.message }],
-            });
+            return Err(ScriptError::Invalid { diagnostics: vec![diagnostic(path, e.pos, e.message)] });
         }
     };
-    let mut checker =
-        Checker { errors: Vec::new(), base: path.parent().map(Path::to_owned).unwrap_or_default(), variables: None };
+    let mut checker = Checker {
+        file: path.display().to_string(),
+        errors: Vec::new(),
+        base: path.parent().map(Path::to_owned).unwrap_or_default(),
+        variables: None,
+    };
     let script = checker.script(&root, path);
     if checker.errors.is_empty()
         && let Some(script) = script
     {
         return Ok(script);
     }
-    let mut diagnostics: Vec<Diagnostic> =
-        checker.errors.into_iter().map(|(pos, message)| Diagnostic { path: path.to_owned(), pos, message }).collect();
-    diagnostics.sort_by_key(|d| d.pos);
+    let mut diagnostics = checker.errors;
+    diagnostics.sort_by_key(|d| (d.line, d.col));
     diagnostics.dedup();
     Err(ScriptError::Invalid { diagnostics })
 }
@@ -151,7 +139,9 @@ const HEALTH_KEYS: &[&str] =
 const MAX_COORD: i128 = 65535;
 
 struct Checker {
-    errors: Vec<(Pos, String)>,
+    /// The script's name in diagnostics.
+    file: String,
+    errors: Vec<Diagnostic>,
     base: PathBuf,
     /// The declared variables, when the script has `variables:` (then `type` texts may use `${name}`).
     variables: Option<Vec<crate::vars::Variable>>,
@@ -175,7 +165,17 @@ impl<'n> Fields<'n> {
 
 impl Checker {
     fn error(&mut self, pos: Pos, message: impl Into<String>) {
-        self.errors.push((pos, message.into()));
+        self.error_suggesting(pos, message, None);
+    }
+
+    /// An unknown key, with the key probably meant as the suggestion.
+    fn unknown_key(&mut self, pos: Pos, ctx: &str, name: &str, allowed: &[&str]) {
+        let meant = diag::suggest(name, allowed.iter().copied());
+        self.error_suggesting(pos, unknown_key_message(ctx, name, allowed), meant);
+    }
+
+    fn error_suggesting(&mut self, pos: Pos, message: impl Into<String>, meant: Option<&str>) {
+        self.errors.push(diagnostic(Path::new(&self.file), pos, message).suggesting(meant));
     }
 
     fn expected(&mut self, node: &Node, ctx: &str, what: &str) {
@@ -197,7 +197,7 @@ impl Checker {
             if allowed.contains(&name.as_str()) {
                 fields.entries.push((name, k, v));
             } else {
-                self.error(k.pos, unknown_key_message(ctx, &name, allowed));
+                self.unknown_key(k.pos, ctx, &name, allowed);
             }
         }
         Some(fields)
@@ -412,10 +412,12 @@ impl Checker {
                 }
                 if let Some(name) = unknown {
                     let names: Vec<&str> = declared.iter().map(|v| v.name.as_str()).collect();
-                    let hint = suggest(&name, names.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    self.error(node.pos, format!("{ctx}: `${{{name}}}` is not declared under `variables`{hint}"));
+                    let meant = diag::suggest(&name, names.iter().copied()).map(str::to_owned);
+                    self.error_suggesting(
+                        node.pos,
+                        format!("{ctx}: `${{{name}}}` is not declared under `variables`"),
+                        meant.as_deref(),
+                    );
                     return None;
                 }
                 Some(secret)
@@ -478,7 +480,7 @@ impl Checker {
             } else if is_option_name(&name) {
                 misplaced.push((k, name));
             } else {
-                self.error(k.pos, unknown_key_message(&ctx, &name, &[STEP_KEYS, &["description"]].concat()));
+                self.unknown_key(k.pos, &ctx, &name, &[STEP_KEYS, &["description"]].concat());
                 ok = false;
             }
         }
@@ -896,50 +898,13 @@ fn list(names: &[&str]) -> String {
 }
 
 fn unknown_key_message(ctx: &str, name: &str, allowed: &[&str]) -> String {
-    let hint = suggest(name, allowed.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
     let what = if ctx.starts_with("step ") { "step" } else { "key" };
     let placement = if name == "description" && STEP_KEYS.contains(&ctx) {
         format!("; `description` goes beside the action (`- {ctx}: ...` then `  description: ...`), not inside it")
     } else {
         String::new()
     };
-    format!("{ctx}: unknown {what} `{name}`{hint}{placement}; expected one of {}", list(allowed))
-}
-
-/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
-pub(crate) fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let word = word.to_ascii_lowercase();
-    let limit = (word.chars().count() / 3).clamp(1, 3);
-    candidates
-        .map(|c| (edit_distance(&word, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Edit distance where swapping two neighbouring characters counts as one edit (optimal string alignment):
-/// `wiat` is one typo away from `wait`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
+    format!("{ctx}: unknown {what} `{name}`{placement}; expected one of {}", list(allowed))
 }
 
 #[cfg(test)]
@@ -1118,7 +1083,7 @@ health_check:            # optional
     fn all_errors_are_reported_not_just_the_first() {
         let errs = errors("boot_wait: soon\nboot_commands:\n  - clik: OK\n  - key: entr\n  - delay: -1\n");
         assert_eq!(errs.len(), 4, "{errs:#?}");
-        assert!(errs[0].starts_with("t.yaml:1:12: boot_wait: expected a number of seconds"), "{}", errs[0]);
+        assert!(errs[0].starts_with("t.yaml:1:12: error: boot_wait: expected a number of seconds"), "{}", errs[0]);
         assert!(errs[1].contains("3:5") && errs[1].contains("did you mean `click`"), "{}", errs[1]);
         assert!(errs[2].contains("4:10") && errs[2].contains("did you mean `enter`"), "{}", errs[2]);
         assert!(errs[3].contains("5:12"), "{}", errs[3]);
@@ -1129,12 +1094,5 @@ health_check:            # optional
         let errs = errors("boot_commands:\n  - wait:\n    text: Welcome\n    timeout: 5\n");
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert!(errs[0].contains("3:5") && errs[0].contains("indent them under `wait:`"), "{}", errs[0]);
-    }
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(suggest("timout", ["text", "timeout"].into_iter()), Some("timeout"));
-        assert_eq!(suggest("zzzzzz", ["text", "timeout"].into_iter()), None);
-        assert_eq!(suggest("wiat", ["wait", "click"].into_iter()), Some("wait"));
     }
 }

@@ -14,7 +14,7 @@ fn every_broken_script_is_rejected_at_the_right_place() {
     let mut failures = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read");
-        let expected: Vec<(u64, u64, String)> = text
+        let expected: Vec<(usize, usize, String)> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# expect: "))
             .map(|e| {
@@ -33,18 +33,29 @@ fn every_broken_script_is_rejected_at_the_right_place() {
             Err(automate::ScriptError::Invalid { diagnostics }) => diagnostics,
             Err(other) => panic!("{}: {other}", file.display()),
         };
-        let got: Vec<String> =
-            diagnostics.iter().map(|d| format!("{}:{}: {}", d.pos.line, d.pos.column, d.message)).collect();
+        let got: Vec<String> = diagnostics
+            .iter()
+            .map(|d| match &d.suggestion {
+                Some(s) => format!("{}:{}: {} (did you mean `{s}`?)", d.line, d.col, d.message),
+                None => format!("{}:{}: {}", d.line, d.col, d.message),
+            })
+            .collect();
+        // An expectation ending in "(did you mean `x`?)" asks for that suggestion; the rest starts the message.
         let matches = got.len() == expected.len()
             && diagnostics.iter().zip(&expected).all(|(d, (line, col, message))| {
-                d.pos.line == *line && d.pos.column == *col && d.message.starts_with(message.as_str())
+                let (start, meant) = match message.rsplit_once(" (did you mean `") {
+                    Some((start, rest)) => (start, rest.strip_suffix("`?)")),
+                    None => (message.as_str(), None),
+                };
+                let suggested = d.message.starts_with(start) && (meant.is_none() || d.suggestion.as_deref() == meant);
+                d.line == *line && d.col == *col && (suggested || d.message.starts_with(message.as_str()))
             });
         if !matches {
             let want: Vec<String> = expected.iter().map(|(l, c, m)| format!("{l}:{c}: {m}")).collect();
             failures.push(format!("{}:\n  want {want:#?}\n  got  {got:#?}", file.display()));
         }
         for d in &diagnostics {
-            assert_eq!(d.path, *file, "diagnostics name their file");
+            assert_eq!(d.file, file.display().to_string(), "diagnostics name their file");
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use desktop::doc::Format;
+use desktop::Format;
 use desktop::model::FirmwarePaths;
 use desktop::{LoadOptions, load_str};
 

@@ -737,7 +737,7 @@ mod tests {
 
     #[test]
     fn every_user_value_is_escaped() {
-        use crate::doc::Format;
+        use crate::Format;
         use crate::load::{LoadOptions, load_str};
         use crate::model::FirmwarePaths;
         let nasty = "x'\"<&>]]>\\";

@@ -520,7 +520,7 @@ fn iommu_check(root: &Path, dev: &PciAddress, same_vm: &[PciAddress]) -> (Status
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::Format;
+    use crate::Format;
     use crate::load::{LoadOptions, load_str};
     use crate::model::FirmwarePaths;
 

@@ -11,12 +11,9 @@
 //! Design: everything that can be decided without libvirt is pure (config → model → XML/plan), so it is
 //! snapshot-tested and fast; the libvirt layer only compares and executes.
 
-pub mod diag;
 pub mod discover;
-pub mod doc;
 pub mod domain;
 pub mod host;
-pub mod json;
 pub mod libvirt;
 pub mod load;
 pub mod model;
@@ -26,7 +23,8 @@ pub mod scripts;
 pub mod values;
 pub mod xml;
 
-pub use diag::{ConfigErrors, Diagnostic, Severity};
+pub use diag::doc::Format;
+pub use diag::{Diagnostic, Rejected, Severity};
 pub use domain::Domain;
 pub use load::{LoadError, LoadOptions, Loaded, load_file, load_str};
 pub use model::{DesktopConfig, VmConfig};

@@ -9,10 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use crate::diag::{ConfigErrors, Diagnostic, Severity, SourceText};
-use crate::doc::{self, Entry, Format, Node, Value};
 use crate::model::{
     CpuVendor, DesktopConfig, DirectBoot, Display, DomainType, ExtraDevices, FirewallPorts, FirmwareKind,
     FirmwarePaths, GpuPassthrough, Hugepages, LookingGlass, Memballoon, OsType, PageSize, Profile, SshSettings,
@@ -20,6 +17,8 @@ use crate::model::{
 };
 use crate::options;
 use crate::values::{self, ByteSize, CpuSet, MacAddr, PciAddress, PciId, Uuid};
+use diag::doc::{self, Entry, Format, Node, Value};
+use diag::{Checker, Diagnostic, Fields, Rejected, SourceText};
 
 /// Defaults that depend on the host, and whether host paths named in the config must exist.
 #[derive(Debug, Clone)]
@@ -66,7 +65,7 @@ pub enum LoadError {
     },
     /// The file has mistakes.
     #[error(transparent)]
-    Config(#[from] ConfigErrors),
+    Config(#[from] Rejected),
 }
 
 /// Loads a config file; `.json` files are read as JSON, others as TOML.
@@ -77,17 +76,13 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
 }
 
 /// Loads a config from text; `name` is used in diagnostics.
-pub fn load_str(name: &str, text: &str, format: Format, opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+pub fn load_str(name: &str, text: &str, format: Format, opts: &LoadOptions) -> Result<Loaded, Rejected> {
     let src = SourceText::new(name, text);
-    let root = doc::parse(&src, format).map_err(|d| ConfigErrors(vec![d]))?;
-    let mut r = Reader { src: &src, opts, diags: Vec::new() };
+    let root = doc::parse(&src, format).map_err(|d| Rejected(vec![d]))?;
+    let mut r = Reader { c: Checker::new(&src).calling_keys("option"), opts };
     let config = r.config(&root);
-    let mut diags = r.diags;
-    diags.sort_by_key(|d| (d.line, d.col, d.severity));
-    if diags.iter().any(|d| d.severity == Severity::Error) {
-        return Err(ConfigErrors(diags));
-    }
-    Ok(Loaded { config, warnings: diags })
+    let warnings = r.c.finish()?;
+    Ok(Loaded { config, warnings })
 }
 
 /// The smallest memory a VM may have: below this no OS boots, and it is almost certainly a unit mistake.
@@ -96,197 +91,27 @@ const MIN_MEMORY: ByteSize = ByteSize::mib(32);
 const MAX_VCPUS: u64 = 255;
 
 struct Reader<'a> {
-    src: &'a SourceText,
+    c: Checker<'a>,
     opts: &'a LoadOptions,
-    diags: Vec<Diagnostic>,
 }
 
-/// The entries of one table, looked up by key.
-struct Fields<'n> {
-    path: String,
-    entries: &'n [Entry],
-}
-
-impl<'n> Fields<'n> {
-    /// The entry for `key`, unless absent or `null`.
-    fn get(&self, key: &str) -> Option<&'n Entry> {
-        self.entries.iter().find(|e| e.key == key && e.node.value != Value::Null)
-    }
-
-    fn path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
-}
-
-/// Edit distance, for "did you mean" suggestions.
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.to_lowercase().chars().filter(|c| *c != '_' && *c != '-').collect();
-    let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-impl<'a> Reader<'a> {
-    fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
-        self.diags.push(self.src.diagnostic(Severity::Error, span, message));
-    }
-
-    fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
-        self.diags.push(self.src.diagnostic(Severity::Warning, span, message));
-    }
-
-    /// The fields of a table, reporting keys not in `known`; a non-table is an error and gives no fields.
-    fn fields<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Fields<'n> {
-        let Value::Table(entries) = &node.value else {
-            self.error(
-                &node.span,
-                format!("{}: expected a table, found {}", display_path(path), node.value.type_name()),
-            );
-            return Fields { path: path.to_owned(), entries: &[] };
-        };
-        for e in entries {
-            if !known.contains(&e.key.as_str()) {
-                let best = known.iter().map(|k| (distance(&e.key, k), *k)).min();
-                let hint = match best {
-                    Some((d, k)) if d <= 2.max(k.len() / 3) => format!("; did you mean `{k}`?"),
-                    _ => format!("; known options here: {}", known.join(", ")),
-                };
-                self.error(&e.key_span, format!("unknown option `{}`{hint}", join(path, &e.key)));
-            }
-        }
-        Fields { path: path.to_owned(), entries }
-    }
-
-    fn type_error(&mut self, path: &str, node: &Node, expected: &str) {
-        self.error(&node.span, format!("{path}: expected {expected}, found {}", node.value.type_name()));
-    }
-
-    fn bool(&mut self, f: &Fields<'_>, key: &str) -> Option<bool> {
-        let e = f.get(key)?;
-        match e.node.value {
-            Value::Bool(b) => Some(b),
-            _ => {
-                self.type_error(&f.path(key), &e.node, "true or false");
-                None
-            }
-        }
-    }
-
-    /// A one-line string: no control characters at all (they would break the XML, the host files and the
-    /// scripts the value lands in, or add lines to them).
-    fn node_str<'n>(&mut self, path: &str, node: &'n Node) -> Option<&'n str> {
-        self.node_text(path, node, false)
-    }
-
-    /// A string; `multi_line` allows line breaks and tabs (XML text), never other control characters.
-    fn node_text<'n>(&mut self, path: &str, node: &'n Node, multi_line: bool) -> Option<&'n str> {
-        match &node.value {
-            Value::Str(s) => {
-                let bad = s.chars().find(|c| c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t')));
-                if let Some(c) = bad {
-                    self.error(
-                        &node.span,
-                        format!("{path}: the control character {:?} is not allowed in this value", c),
-                    );
-                    return None;
-                }
-                Some(s)
-            }
-            _ => {
-                self.type_error(path, node, "a string");
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, f: &Fields<'_>, key: &str) -> Option<String> {
-        let e = f.get(key)?;
-        self.node_str(&f.path(key), &e.node).map(str::to_owned)
-    }
-
-    fn uint(&mut self, f: &Fields<'_>, key: &str, min: u64, max: u64) -> Option<u64> {
-        let e = f.get(key)?;
-        let path = f.path(key);
-        match e.node.value {
-            Value::Int(n) if n >= 0 && (min..=max).contains(&n.unsigned_abs()) => Some(n.unsigned_abs()),
-            Value::Int(n) => {
-                self.error(&e.node.span, format!("{path}: {n} is out of range ({min} to {max})"));
-                None
-            }
-            _ => {
-                self.type_error(&path, &e.node, "an integer");
-                None
-            }
-        }
-    }
-
-    fn node_parsed<T: FromStr<Err = String>>(&mut self, path: &str, node: &Node) -> Option<T> {
-        let s = self.node_str(path, node)?;
-        match s.parse() {
-            Ok(v) => Some(v),
-            Err(msg) => {
-                self.error(&node.span, format!("{path}: {msg}"));
-                None
-            }
-        }
-    }
-
-    fn parsed<T: FromStr<Err = String>>(&mut self, f: &Fields<'_>, key: &str) -> Option<(T, Range<usize>)> {
-        let e = f.get(key)?;
-        self.node_parsed(&f.path(key), &e.node).map(|v| (v, e.node.span.clone()))
-    }
-
-    fn choice<T: Copy>(&mut self, f: &Fields<'_>, key: &str, options: &[(&str, T)]) -> Option<T> {
-        let e = f.get(key)?;
-        let path = f.path(key);
-        let s = self.node_str(&path, &e.node)?;
-        if let Some((_, v)) = options.iter().find(|(name, _)| *name == s) {
-            return Some(*v);
-        }
-        let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-        self.error(&e.node.span, format!("{path}: \"{s}\" is not one of {}", names.join(", ")));
-        None
-    }
-
-    fn list<'n>(&mut self, f: &Fields<'n>, key: &str) -> &'n [Node] {
-        let Some(e) = f.get(key) else { return &[] };
-        match &e.node.value {
-            Value::Array(items) => items,
-            _ => {
-                self.type_error(&f.path(key), &e.node, "a list");
-                &[]
-            }
-        }
-    }
-
+impl Reader<'_> {
     /// An absolute path; when `must_exist` and path checks are on, it must exist (as a directory if `dir`).
     fn path_value(&mut self, path: &str, node: &Node, what: &str, must_exist: bool, dir: bool) -> Option<PathBuf> {
-        let s = self.node_str(path, node)?;
+        let s = self.c.node_str(path, node)?;
         let p = PathBuf::from(s);
         if !p.is_absolute() {
-            self.error(&node.span, format!("{path}: {what} \"{s}\" must be an absolute path"));
+            self.c.error(&node.span, format!("{path}: {what} \"{s}\" must be an absolute path"));
             return None;
         }
         if must_exist && self.opts.check_paths {
             match std::fs::metadata(&p) {
                 Err(_) => {
-                    self.error(&node.span, format!("{path}: {what} \"{s}\" does not exist"));
+                    self.c.error(&node.span, format!("{path}: {what} \"{s}\" does not exist"));
                     return None;
                 }
                 Ok(m) if dir && !m.is_dir() => {
-                    self.error(&node.span, format!("{path}: {what} \"{s}\" is not a directory"));
+                    self.c.error(&node.span, format!("{path}: {what} \"{s}\" is not a directory"));
                     return None;
                 }
                 Ok(_) => {}
@@ -296,23 +121,24 @@ impl<'a> Reader<'a> {
     }
 
     fn config(&mut self, root: &Node) -> DesktopConfig {
-        let top = self.fields(root, "", &options::keys(&[]));
-        let enable = self.bool(&top, "enable").unwrap_or(false);
+        let top = self.c.fields(root, "", &options::keys(&[]));
+        let enable = self.c.bool(&top, "enable").unwrap_or(false);
         if !enable && let Some(e) = top.get("vms") {
-            self.warn(&e.key_span, "`enable` is false (the default): plan and apply will not define any VM");
+            self.c.warn(&e.key_span, "`enable` is false (the default): plan and apply will not define any VM");
         }
         let profile = self
+            .c
             .choice(&top, "profile", &[("occasional", Profile::Occasional), ("always-on", Profile::AlwaysOn)])
             .unwrap_or(Profile::Occasional);
         let defaults = profile.defaults();
 
         let (hp_enable, hp_size, hp_count) = match top.get("hugepages") {
             Some(e) => {
-                let f = self.fields(&e.node, "hugepages", &options::keys(&["hugepages"]));
-                let enable = self.bool(&f, "enable");
-                let size = self.choice(&f, "size", &[("2M", PageSize::M2), ("1G", PageSize::G1)]);
+                let f = self.c.fields(&e.node, "hugepages", &options::keys(&["hugepages"]));
+                let enable = self.c.bool(&f, "enable");
+                let size = self.c.choice(&f, "size", &[("2M", PageSize::M2), ("1G", PageSize::G1)]);
                 let count =
-                    self.uint(&f, "count", 0, 1 << 40).map(|c| (c, f.get("count").map(|e| e.node.span.clone())));
+                    self.c.uint(&f, "count", 0, 1 << 40).map(|c| (c, f.get("count").map(|e| e.node.span.clone())));
                 (enable, size, count)
             }
             None => (None, None, None),
@@ -322,10 +148,10 @@ impl<'a> Reader<'a> {
 
         let firewall_ports = match top.get("firewallPorts") {
             Some(e) => {
-                let f = self.fields(&e.node, "firewallPorts", &options::keys(&["firewallPorts"]));
+                let f = self.c.fields(&e.node, "firewallPorts", &options::keys(&["firewallPorts"]));
                 FirewallPorts {
-                    spice: self.bool(&f, "spice").unwrap_or(true),
-                    vnc: self.bool(&f, "vnc").unwrap_or(false),
+                    spice: self.c.bool(&f, "spice").unwrap_or(true),
+                    vnc: self.c.bool(&f, "vnc").unwrap_or(false),
                     given: true,
                 }
             }
@@ -340,13 +166,17 @@ impl<'a> Reader<'a> {
 
         let gpu_passthrough = match top.get("gpuPassthrough") {
             Some(e) => {
-                let f = self.fields(&e.node, "gpuPassthrough", &options::keys(&["gpuPassthrough"]));
-                let enable = self.bool(&f, "enable").unwrap_or(false);
-                let ids = self.list(&f, "pciIDs");
+                let f = self.c.fields(&e.node, "gpuPassthrough", &options::keys(&["gpuPassthrough"]));
+                let enable = self.c.bool(&f, "enable").unwrap_or(false);
+                let ids = self.c.list(&f, "pciIDs");
                 let path = f.path("pciIDs");
-                let pci_ids: Vec<PciId> =
-                    ids.iter().enumerate().filter_map(|(i, n)| self.node_parsed(&format!("{path}[{i}]"), n)).collect();
-                let cpu_vendor = self.choice(&f, "cpuVendor", &[("intel", CpuVendor::Intel), ("amd", CpuVendor::Amd)]);
+                let pci_ids: Vec<PciId> = ids
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, n)| self.c.node_parsed(&format!("{path}[{i}]"), n))
+                    .collect();
+                let cpu_vendor =
+                    self.c.choice(&f, "cpuVendor", &[("intel", CpuVendor::Intel), ("amd", CpuVendor::Amd)]);
                 GpuPassthrough { enable, pci_ids, cpu_vendor }
             }
             None => GpuPassthrough { enable: false, pci_ids: Vec::new(), cpu_vendor: None },
@@ -354,13 +184,13 @@ impl<'a> Reader<'a> {
 
         let (looking_glass, lg_span) = match top.get("lookingGlass") {
             Some(e) => {
-                let f = self.fields(&e.node, "lookingGlass", &options::keys(&["lookingGlass"]));
-                let enable = self.bool(&f, "enable").unwrap_or(false);
-                let user = self.string(&f, "user");
+                let f = self.c.fields(&e.node, "lookingGlass", &options::keys(&["lookingGlass"]));
+                let enable = self.c.bool(&f, "enable").unwrap_or(false);
+                let user = self.c.string(&f, "user");
                 if let (Some(u), Some(e)) = (&user, f.get("user"))
                     && !is_user_name(u)
                 {
-                    self.error(
+                    self.c.error(
                         &e.node.span,
                         format!(
                             "lookingGlass.user: {u:?} is not a user name (lower-case letters, digits, `_` and `-`, \
@@ -369,11 +199,11 @@ impl<'a> Reader<'a> {
                     );
                 }
                 let mut shared_memory_mb = 128;
-                if let Some(mb) = self.uint(&f, "sharedMemoryMB", 1, 8192) {
+                if let Some(mb) = self.c.uint(&f, "sharedMemoryMB", 1, 8192) {
                     if mb.is_power_of_two() {
                         shared_memory_mb = u32::try_from(mb).unwrap_or(128);
                     } else if let Some(e) = f.get("sharedMemoryMB") {
-                        self.error(
+                        self.c.error(
                             &e.node.span,
                             format!(
                                 "lookingGlass.sharedMemoryMB: {mb} is not a power of two (ivshmem needs one: 32, 64, \
@@ -389,7 +219,7 @@ impl<'a> Reader<'a> {
 
         let firmware = match top.get("ovmf") {
             Some(e) => {
-                let f = self.fields(&e.node, "ovmf", &options::keys(&["ovmf"]));
+                let f = self.c.fields(&e.node, "ovmf", &options::keys(&["ovmf"]));
                 let d = &self.opts.firmware;
                 let mut fw = d.clone();
                 for (key, slot) in [
@@ -410,6 +240,7 @@ impl<'a> Reader<'a> {
         };
 
         let domain_type = self
+            .c
             .choice(&top, "domainType", &[("kvm", DomainType::Kvm), ("qemu", DomainType::Qemu)])
             .unwrap_or(DomainType::Kvm);
         let virtiofsd = top
@@ -443,7 +274,7 @@ impl<'a> Reader<'a> {
         let mut memory_spans = BTreeMap::new();
         if let Some(e) = top.get("vms") {
             let Value::Table(vms) = &e.node.value else {
-                self.type_error("vms", &e.node, "a table of VMs (vms.<name>)");
+                self.c.type_error("vms", &e.node, "a table of VMs (vms.<name>)");
                 return cfg;
             };
             let mut seen_uuid: BTreeMap<Uuid, String> = BTreeMap::new();
@@ -453,22 +284,23 @@ impl<'a> Reader<'a> {
             for vm_entry in vms {
                 let Some(vm) = self.vm(&cfg, vm_entry, &mut memory_spans) else { continue };
                 let path = format!("vms.{}", vm.name);
-                let vm_fields = Fields { path: path.clone(), entries: table_entries(&vm_entry.node) };
+                let vm_fields = Fields::of(&vm_entry.node, path.clone());
                 self.check_pinning(&vm, &vm_fields, &mut seen_cpu, &vm_entry.key_span);
                 if let Some(other) = seen_uuid.insert(vm.uuid, vm.name.clone()) {
                     let span = vm_fields.get("uuid").map_or(vm_entry.key_span.clone(), |e| e.node.span.clone());
-                    self.error(&span, format!("{path}.uuid: {} is already the UUID of vms.{other}", vm.uuid));
+                    self.c.error(&span, format!("{path}.uuid: {} is already the UUID of vms.{other}", vm.uuid));
                 }
                 if vm.network.is_some()
                     && let Some(other) = seen_mac.insert(vm.mac_address, vm.name.clone())
                 {
                     let span = vm_fields.get("macAddress").map_or(vm_entry.key_span.clone(), |e| e.node.span.clone());
-                    self.error(&span, format!("{path}.macAddress: {} is already used by vms.{other}", vm.mac_address));
+                    self.c
+                        .error(&span, format!("{path}.macAddress: {} is already used by vms.{other}", vm.mac_address));
                 }
                 for (i, dev) in vm.pci_devices.iter().enumerate() {
                     if let Some(other) = seen_pci.insert(*dev, vm.name.clone()) {
                         let span = pci_span(&vm_fields, i).unwrap_or(vm_entry.key_span.clone());
-                        self.warn(
+                        self.c.warn(
                             &span,
                             format!(
                                 "{path}.pciDevices: {dev} is also passed to vms.{other}; only one can run at a time"
@@ -486,7 +318,7 @@ impl<'a> Reader<'a> {
             && !cfg.vms.values().any(|vm| vm.display == Display::LookingGlass)
             && let Some(span) = lg_span
         {
-            self.warn(&span, "lookingGlass.enable is set but no VM has display = \"looking-glass\"");
+            self.c.warn(&span, "lookingGlass.enable is set but no VM has display = \"looking-glass\"");
         }
         cfg
     }
@@ -502,14 +334,14 @@ impl<'a> Reader<'a> {
         seen: &mut BTreeMap<u32, String>,
         fallback: &Range<usize>,
     ) {
-        let path = fields.path.clone();
+        let path = fields.table_path().to_owned();
         let span = fields.get("cpuPinning").map_or(fallback.clone(), |e| e.node.span.clone());
         let mut alone: BTreeMap<u32, usize> = BTreeMap::new();
         for (i, set) in vm.cpu_pinning.iter().enumerate() {
             if let (1, Some(cpu)) = (set.0.len(), set.0.first())
                 && let Some(first) = alone.insert(*cpu, i)
             {
-                self.warn(
+                self.c.warn(
                     &span,
                     format!("{path}.cpuPinning: vCPUs {first} and {i} are both pinned to host CPU {cpu} alone; they take turns on it"),
                 );
@@ -527,7 +359,7 @@ impl<'a> Reader<'a> {
         }
         for (other, cpus) in shared {
             let list: Vec<String> = cpus.iter().map(ToString::to_string).collect();
-            self.warn(
+            self.c.warn(
                 &span,
                 format!(
                     "{path}.cpuPinning: host CPU {} also pinned by vms.{other}; the two VMs slow each other down when both run",
@@ -540,9 +372,9 @@ impl<'a> Reader<'a> {
     fn name_like(&mut self, f: &Fields<'_>, key: &str) -> Option<String> {
         let e = f.get(key)?;
         let path = f.path(key);
-        let s = self.node_str(&path, &e.node)?;
+        let s = self.c.node_str(&path, &e.node)?;
         if s.is_empty() || s.contains('/') || s.chars().any(char::is_control) {
-            self.error(
+            self.c.error(
                 &e.node.span,
                 format!("{path}: \"{s}\" is not a valid libvirt name (empty, '/' or control characters)"),
             );
@@ -565,7 +397,7 @@ impl<'a> Reader<'a> {
                 let Some(vm) = cfg.vms.get(&name) else { continue };
                 if !vm.memory.0.is_multiple_of(size.bytes()) {
                     let span = memory_spans.get(&name).cloned().unwrap_or(0..0);
-                    self.error(
+                    self.c.error(
                         &span,
                         format!(
                             "vms.{name}.memory: {} is not a whole number of {} huge pages; use a multiple of {}",
@@ -582,7 +414,7 @@ impl<'a> Reader<'a> {
         cfg.hugepages.count = match given {
             Some((count, span)) => {
                 if cfg.hugepages.enable && count < needed {
-                    self.warn(
+                    self.c.warn(
                         &span.unwrap_or(0..0),
                         format!(
                             "hugepages.count = {count} is too small: the enabled VMs need {needed} pages of {} ({}); \
@@ -608,32 +440,33 @@ impl<'a> Reader<'a> {
         let name_ok = match values::check_vm_name(&name) {
             Ok(()) => true,
             Err(msg) => {
-                self.error(&entry.key_span, format!("vms.{name}: {msg}"));
+                self.c.error(&entry.key_span, format!("vms.{name}: {msg}"));
                 false
             }
         };
         let path = format!("vms.{name}");
-        let f = self.fields(&entry.node, &path, &options::keys(&["vms", "*"]));
+        let f = self.c.fields(&entry.node, &path, &options::keys(&["vms", "*"]));
         let defaults = cfg.profile.defaults();
 
-        let enable = self.bool(&f, "enable").unwrap_or(true);
-        let uuid = self.parsed::<Uuid>(&f, "uuid").map_or_else(|| Uuid::derived(&name), |(u, _)| u);
-        let mac_address = self.parsed::<MacAddr>(&f, "macAddress").map_or_else(|| MacAddr::derived(&name), |(m, _)| m);
+        let enable = self.c.bool(&f, "enable").unwrap_or(true);
+        let uuid = self.c.parsed::<Uuid>(&f, "uuid").map_or_else(|| Uuid::derived(&name), |(u, _)| u);
+        let mac_address =
+            self.c.parsed::<MacAddr>(&f, "macAddress").map_or_else(|| MacAddr::derived(&name), |(m, _)| m);
 
-        let memory = match self.parsed::<ByteSize>(&f, "memory") {
+        let memory = match self.c.parsed::<ByteSize>(&f, "memory") {
             Some((m, span)) => {
                 memory_spans.insert(name.clone(), span.clone());
                 if m < MIN_MEMORY {
-                    self.error(&span, format!("{path}.memory: {m} is too small (at least {MIN_MEMORY})"));
+                    self.c.error(&span, format!("{path}.memory: {m} is too small (at least {MIN_MEMORY})"));
                 }
                 m
             }
             None => ByteSize::gib(4),
         };
-        let vcpus = u32::try_from(self.uint(&f, "vcpus", 1, MAX_VCPUS).unwrap_or(2)).unwrap_or(2);
-        let disk_size = self.parsed::<ByteSize>(&f, "diskSize").and_then(|(s, span)| {
+        let vcpus = u32::try_from(self.c.uint(&f, "vcpus", 1, MAX_VCPUS).unwrap_or(2)).unwrap_or(2);
+        let disk_size = self.c.parsed::<ByteSize>(&f, "diskSize").and_then(|(s, span)| {
             if s < ByteSize::mib(1) {
-                self.error(&span, format!("{path}.diskSize: {s} is too small (at least 1M)"));
+                self.c.error(&span, format!("{path}.diskSize: {s} is too small (at least 1M)"));
                 None
             } else {
                 Some(s)
@@ -641,11 +474,11 @@ impl<'a> Reader<'a> {
         });
         let storage_pool = self.name_like(&f, "storagePool").unwrap_or_else(|| cfg.default_storage_pool.clone());
 
-        let pin_nodes = self.list(&f, "cpuPinning");
+        let pin_nodes = self.c.list(&f, "cpuPinning");
         let mut cpu_pinning = Vec::new();
         for (i, n) in pin_nodes.iter().enumerate() {
             if i == usize::try_from(vcpus).unwrap_or(usize::MAX) {
-                self.error(
+                self.c.error(
                     &n.span,
                     format!(
                         "{path}.cpuPinning has {} entries but vcpus is {vcpus}: give one host cpuset per vCPU",
@@ -653,14 +486,15 @@ impl<'a> Reader<'a> {
                     ),
                 );
             }
-            if let Some(set) = self.node_parsed::<CpuSet>(&format!("{path}.cpuPinning[{i}]"), n) {
+            if let Some(set) = self.c.node_parsed::<CpuSet>(&format!("{path}.cpuPinning[{i}]"), n) {
                 cpu_pinning.push(set);
             }
         }
         cpu_pinning.truncate(usize::try_from(vcpus).unwrap_or(0));
-        let emulator_pinning = self.parsed::<CpuSet>(&f, "emulatorPinning").map(|(s, _)| s);
+        let emulator_pinning = self.c.parsed::<CpuSet>(&f, "emulatorPinning").map(|(s, _)| s);
 
         let display = self
+            .c
             .choice(
                 &f,
                 "display",
@@ -671,16 +505,17 @@ impl<'a> Reader<'a> {
             && !cfg.looking_glass.enable
             && let Some(e) = f.get("display")
         {
-            self.error(
+            self.c.error(
                 &e.node.span,
                 format!("{path}.display = \"looking-glass\" needs lookingGlass.enable = true (the global option)"),
             );
         }
         let os_type = self
+            .c
             .choice(&f, "osType", &[("windows", OsType::Windows), ("linux", OsType::Linux), ("macos", OsType::Macos)])
             .unwrap_or(OsType::Linux);
         let video_model =
-            self.choice(&f, "videoModel", &VideoModel::ALL).unwrap_or(VideoModel::default_for(os_type, display));
+            self.c.choice(&f, "videoModel", &VideoModel::ALL).unwrap_or(VideoModel::default_for(os_type, display));
 
         let mut shared_folders = BTreeMap::new();
         if let Some(e) = f.get("sharedFolders") {
@@ -689,14 +524,14 @@ impl<'a> Reader<'a> {
             let tags: &[Entry] = match &e.node.value {
                 Value::Table(entries) => entries,
                 _ => {
-                    self.type_error(&sf_path, &e.node, "a table of tag = \"/host/dir\"");
+                    self.c.type_error(&sf_path, &e.node, "a table of tag = \"/host/dir\"");
                     &[]
                 }
             };
             for t in tags {
                 let tpath = format!("{sf_path}.{}", t.key);
                 if let Err(msg) = values::check_share_tag(&t.key) {
-                    self.error(&t.key_span, format!("{tpath}: {msg}"));
+                    self.c.error(&t.key_span, format!("{tpath}: {msg}"));
                     continue;
                 }
                 if let Some(p) = self.path_value(&tpath, &t.node, "shared folder", true, true) {
@@ -704,25 +539,26 @@ impl<'a> Reader<'a> {
                 }
             }
             if os_type == OsType::Macos && !shared_folders.is_empty() {
-                self.warn(&e.key_span, format!("{path}.sharedFolders: macOS guests have no virtiofs driver"));
+                self.c.warn(&e.key_span, format!("{path}.sharedFolders: macOS guests have no virtiofs driver"));
             }
         }
 
         let firmware = self
+            .c
             .choice(&f, "firmware", &[("efi", FirmwareKind::Efi), ("bios", FirmwareKind::Bios)])
             .unwrap_or(FirmwareKind::Efi);
         let windows = os_type == OsType::Windows;
-        let tpm = self.bool(&f, "tpm").unwrap_or(windows);
-        let secure_boot = match self.bool(&f, "secureBoot") {
+        let tpm = self.c.bool(&f, "tpm").unwrap_or(windows);
+        let secure_boot = match self.c.bool(&f, "secureBoot") {
             Some(sb) => {
                 let span = f.get("secureBoot").map(|e| e.node.span.clone()).unwrap_or(0..0);
                 if sb && os_type == OsType::Macos {
-                    self.error(
+                    self.c.error(
                         &span,
                         format!("{path}.secureBoot: macOS guests boot through OpenCore, not Secure Boot"),
                     );
                 } else if sb && firmware == FirmwareKind::Bios {
-                    self.error(
+                    self.c.error(
                         &span,
                         format!("{path}.secureBoot needs UEFI firmware, but {path}.firmware is \"bios\""),
                     );
@@ -731,16 +567,17 @@ impl<'a> Reader<'a> {
             }
             None => windows && firmware == FirmwareKind::Efi,
         };
-        let auto_start = self.bool(&f, "autoStart").unwrap_or(defaults.auto_start);
+        let auto_start = self.c.bool(&f, "autoStart").unwrap_or(defaults.auto_start);
 
         let memballoon = match f.get("memballoon") {
             Some(e) => {
-                let mf = self.fields(&e.node, &f.path("memballoon"), &options::keys(&["vms", "*", "memballoon"]));
+                let mf = self.c.fields(&e.node, &f.path("memballoon"), &options::keys(&["vms", "*", "memballoon"]));
                 Memballoon {
-                    enable: self.bool(&mf, "enable").unwrap_or(true),
-                    autodeflate: self.bool(&mf, "autodeflate").unwrap_or(defaults.autodeflate),
-                    free_page_reporting: self.bool(&mf, "freePageReporting").unwrap_or(defaults.free_page_reporting),
-                    stats_interval: u32::try_from(self.uint(&mf, "statsInterval", 0, 86_400).unwrap_or(5)).unwrap_or(5),
+                    enable: self.c.bool(&mf, "enable").unwrap_or(true),
+                    autodeflate: self.c.bool(&mf, "autodeflate").unwrap_or(defaults.autodeflate),
+                    free_page_reporting: self.c.bool(&mf, "freePageReporting").unwrap_or(defaults.free_page_reporting),
+                    stats_interval: u32::try_from(self.c.uint(&mf, "statsInterval", 0, 86_400).unwrap_or(5))
+                        .unwrap_or(5),
                 }
             }
             None => Memballoon {
@@ -753,16 +590,18 @@ impl<'a> Reader<'a> {
 
         let pci_path = f.path("pciDevices");
         let pci_devices: Vec<PciAddress> = self
+            .c
             .list(&f, "pciDevices")
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| self.node_parsed(&format!("{pci_path}[{i}]"), n))
+            .filter_map(|(i, n)| self.c.node_parsed(&format!("{pci_path}[{i}]"), n))
             .collect();
 
         let extra_devices = f.get("extraDevices").and_then(|e| self.extra_devices(&f.path("extraDevices"), &e.node));
 
         let media_path = f.path("installMedia");
         let install_media: Vec<PathBuf> = self
+            .c
             .list(&f, "installMedia")
             .iter()
             .enumerate()
@@ -770,12 +609,12 @@ impl<'a> Reader<'a> {
             .collect();
 
         let direct_boot = f.get("directBoot").and_then(|e| {
-            let df = self.fields(&e.node, &f.path("directBoot"), &options::keys(&["vms", "*", "directBoot"]));
+            let df = self.c.fields(&e.node, &f.path("directBoot"), &options::keys(&["vms", "*", "directBoot"]));
             let initrd =
                 df.get("initrd").and_then(|i| self.path_value(&df.path("initrd"), &i.node, "initrd", true, false));
-            let cmdline = self.string(&df, "cmdline");
+            let cmdline = self.c.string(&df, "cmdline");
             let Some(k) = df.get("kernel") else {
-                self.error(&e.key_span, format!("{path}.directBoot needs `kernel`"));
+                self.c.error(&e.key_span, format!("{path}.directBoot needs `kernel`"));
                 return None;
             };
             let kernel = self.path_value(&df.path("kernel"), &k.node, "kernel", true, false)?;
@@ -790,11 +629,11 @@ impl<'a> Reader<'a> {
 
         let ssh = match f.get("ssh") {
             Some(e) => {
-                let sf = self.fields(&e.node, &f.path("ssh"), &options::keys(&["vms", "*", "ssh"]));
+                let sf = self.c.fields(&e.node, &f.path("ssh"), &options::keys(&["vms", "*", "ssh"]));
                 SshSettings {
-                    user: self.string(&sf, "user"),
-                    host: self.string(&sf, "host"),
-                    port: u16::try_from(self.uint(&sf, "port", 1, 65535).unwrap_or(22)).unwrap_or(22),
+                    user: self.c.string(&sf, "user"),
+                    host: self.c.string(&sf, "host"),
+                    port: u16::try_from(self.c.uint(&sf, "port", 1, 65535).unwrap_or(22)).unwrap_or(22),
                     identity_file: sf.get("identityFile").and_then(|i| {
                         self.path_value(&sf.path("identityFile"), &i.node, "identity file", false, false)
                     }),
@@ -846,7 +685,7 @@ impl<'a> Reader<'a> {
         let mut ok = true;
         for (i, part) in parts.iter().enumerate() {
             let ppath = if matches!(node.value, Value::Array(_)) { format!("{path}[{i}]") } else { path.to_owned() };
-            let Some(xml) = self.node_text(&ppath, part, true) else {
+            let Some(xml) = self.c.node_text(&ppath, part, true) else {
                 ok = false;
                 continue;
             };
@@ -854,12 +693,12 @@ impl<'a> Reader<'a> {
                 ok = false;
                 // Point into the string when its text appears verbatim in the file (literal strings, or basic
                 // strings without escapes); otherwise at the string's start.
-                let raw = self.src.text().get(part.span.clone()).unwrap_or_default();
+                let raw = self.c.src().text().get(part.span.clone()).unwrap_or_default();
                 let offset = match raw.find(xml) {
                     Some(i) if !xml.is_empty() => part.span.start + i + err.offset.min(xml.len()),
                     _ => part.span.start,
                 };
-                self.error(&(offset..offset + 1), format!("{ppath}: not well-formed XML: {}", err.message));
+                self.c.error(&(offset..offset + 1), format!("{ppath}: not well-formed XML: {}", err.message));
                 continue;
             }
             texts.push(xml);
@@ -872,7 +711,7 @@ impl<'a> Reader<'a> {
         match ExtraDevices::parse(&joined) {
             Ok(d) => {
                 for addr in remote_listeners(d.elements()) {
-                    self.warn(
+                    self.c.warn(
                         &node.span,
                         format!(
                             "{path}: a <graphics> listener on {addr} is reachable from other machines; vmkit's own \
@@ -883,7 +722,7 @@ impl<'a> Reader<'a> {
                 Some(d)
             }
             Err(err) => {
-                self.error(&node.span, format!("{path}: not well-formed XML: {}", err.message));
+                self.c.error(&node.span, format!("{path}: not well-formed XML: {}", err.message));
                 None
             }
         }
@@ -914,22 +753,11 @@ fn is_user_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-fn table_entries(node: &Node) -> &[Entry] {
-    match &node.value {
-        Value::Table(e) => e,
-        _ => &[],
-    }
-}
-
 fn pci_span(f: &Fields<'_>, i: usize) -> Option<Range<usize>> {
     match &f.get("pciDevices")?.node.value {
         Value::Array(items) => items.get(i).map(|n| n.span.clone()),
         _ => None,
     }
-}
-
-fn display_path(path: &str) -> &str {
-    if path.is_empty() { "the config" } else { path }
 }
 
 #[cfg(test)]
@@ -944,7 +772,7 @@ mod tests {
         }
     }
 
-    fn load(text: &str) -> Result<Loaded, ConfigErrors> {
+    fn load(text: &str) -> Result<Loaded, Rejected> {
         load_str("t.toml", text, Format::Toml, &opts())
     }
 
@@ -956,7 +784,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_occasional_profile() -> Result<(), ConfigErrors> {
+    fn defaults_follow_the_occasional_profile() -> Result<(), Rejected> {
         let l = load("enable = true\n[vms.a]\n")?;
         let vm = &l.config.vms["a"];
         assert_eq!(vm.memory, ByteSize::gib(4));
@@ -972,7 +800,7 @@ mod tests {
     }
 
     #[test]
-    fn always_on_profile_and_explicit_overrides() -> Result<(), ConfigErrors> {
+    fn always_on_profile_and_explicit_overrides() -> Result<(), Rejected> {
         let l = load(
             "enable = true\nprofile = \"always-on\"\n[vms.a]\nmemory = \"3G\"\n[vms.b]\nmemory = \"1G\"\nautoStart = false\n\
              memballoon.autodeflate = true\n",
@@ -987,7 +815,7 @@ mod tests {
     }
 
     #[test]
-    fn hugepage_count_too_small_is_a_warning() -> Result<(), ConfigErrors> {
+    fn hugepage_count_too_small_is_a_warning() -> Result<(), Rejected> {
         let l =
             load("enable = true\nhugepages = { enable = true, size = \"1G\", count = 4 }\n[vms.a]\nmemory = \"8G\"\n")?;
         assert_eq!(l.config.hugepages.count, 4);
@@ -999,7 +827,7 @@ mod tests {
     }
 
     #[test]
-    fn windows_defaults() -> Result<(), ConfigErrors> {
+    fn windows_defaults() -> Result<(), Rejected> {
         let l = load("enable = true\n[vms.w]\nosType = \"windows\"\n")?;
         let w = &l.config.vms["w"];
         assert!(w.tpm && w.secure_boot);
@@ -1025,7 +853,7 @@ mod tests {
     }
 
     #[test]
-    fn json_reads_the_same_model() -> Result<(), ConfigErrors> {
+    fn json_reads_the_same_model() -> Result<(), Rejected> {
         let json = r#"{"enable": true, "profile": "always-on", "hugepages": {"enable": true, "size": "1G", "count": null},
             "vms": {"w": {"memory": "8G", "vcpus": 4, "osType": "windows", "cpuPinning": ["2", "3"], "uuid": null}}}"#;
         let l = load_str("c.json", json, Format::Json, &opts())?;

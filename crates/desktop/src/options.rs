@@ -638,7 +638,7 @@ mod tests {
     /// What the schema says the defaults are is what the loader applies: a config that spells out every default
     /// loads into the same model as one that leaves them all out.
     #[test]
-    fn the_loader_applies_the_schema_defaults() -> Result<(), crate::ConfigErrors> {
+    fn the_loader_applies_the_schema_defaults() -> Result<(), crate::Rejected> {
         let opts = crate::LoadOptions {
             check_paths: false,
             firmware: crate::model::FirmwarePaths::debian(),
@@ -649,7 +649,7 @@ mod tests {
             explicit["profile"] = json!(profile);
             explicit["vms"] = json!({ "a": explicit_defaults(VM) });
             let implicit = json!({ "profile": profile, "vms": { "a": {} } });
-            let load = |v: &Json| crate::load_str("c.json", &v.to_string(), crate::doc::Format::Json, &opts);
+            let load = |v: &Json| crate::load_str("c.json", &v.to_string(), crate::Format::Json, &opts);
             let (e, mut i) = (load(&explicit)?.config, load(&implicit)?.config);
             // Whether `firewallPorts` was written at all is recorded (vmkit notes it); the values are the point.
             i.firewall_ports.given = e.firewall_ports.given;

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use desktop::doc::Format;
+use desktop::Format;
 use desktop::model::FirmwarePaths;
 use desktop::{LoadOptions, domain_xml, load_str};
 

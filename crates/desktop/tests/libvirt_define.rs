@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use desktop::doc::Format;
+use desktop::Format;
 use desktop::libvirt::{Action, Libvirt};
 use desktop::model::{DesktopConfig, DomainType, FirmwarePaths};
 use desktop::values::{MacAddr, Uuid};

@@ -68,7 +68,7 @@ fn a_dropped_connection_is_an_error_not_an_absent_vm() {
         virtiofsd: "/usr/lib/qemu/virtiofsd".into(),
     };
     let toml = format!("[vms.{missing}]\nmemory = \"512M\"\nvcpus = 1\n");
-    let cfg = load_str("t.toml", &toml, desktop::doc::Format::Toml, &opts).unwrap_or_else(|e| panic!("{e}")).config;
+    let cfg = load_str("t.toml", &toml, desktop::Format::Toml, &opts).unwrap_or_else(|e| panic!("{e}")).config;
     match lv.plan(&cfg, false) {
         Ok(plan) => panic!("planned over a dropped connection: {:?}", plan.actions),
         Err(e) => assert!(!matches!(e, LibvirtError::NoSuchVm(_)), "{e}"),

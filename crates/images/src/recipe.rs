@@ -25,26 +25,37 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use toml::Spanned;
+use diag::doc::{Entry, Format, Node, Value};
+use diag::{Checker, Diagnostic, Fields, Rejected, Severity, SourceText};
+use serde::Serialize;
 
 pub use crate::macos::source::MacosSource;
-use crate::macos::source::RawMacos;
-use crate::windows::source::RawWindows;
 pub use crate::windows::{EditionChoice, MediaSource, WindowsSource, WindowsVersion};
 
-/// A recipe problem, located in its file.
+/// Why a recipe could not be loaded.
 #[derive(Debug, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", file.display())]
-pub struct RecipeError {
-    /// The recipe file.
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (in characters).
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
+pub enum RecipeError {
+    /// The file could not be read (missing, unreadable, too large, not text).
+    #[error("cannot read recipe {}: {source}", path.display())]
+    Read {
+        /// The recipe file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The recipe has mistakes: every one found, each at its key or value.
+    #[error(transparent)]
+    Invalid(#[from] Rejected),
+}
+
+impl RecipeError {
+    /// The first error in file order (`None` for a read error).
+    pub fn first(&self) -> Option<&Diagnostic> {
+        match self {
+            Self::Read { .. } => None,
+            Self::Invalid(r) => r.errors().next(),
+        }
+    }
 }
 
 /// A validated recipe.
@@ -136,71 +147,20 @@ fn octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{mode:04o}"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    name: Spanned<String>,
-    hostname: Option<Spanned<String>>,
-    username: Spanned<String>,
-    #[serde(rename = "sshPort")]
-    ssh_port: Option<Spanned<i64>>,
-    memory: Option<Spanned<i64>>,
-    cpus: Option<Spanned<i64>>,
-    #[serde(rename = "diskSize")]
-    disk_size: Option<Spanned<String>>,
-    #[serde(rename = "installNix")]
-    install_nix: Option<bool>,
-    #[serde(rename = "sshKey")]
-    ssh_key: Option<Spanned<String>>,
-    source: Spanned<RawSource>,
-    provision: Option<RawProvision>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-enum RawSource {
-    #[serde(rename = "debian")]
-    Debian {
-        suite: Spanned<String>,
-        #[serde(default)]
-        packages: Vec<Spanned<String>>,
-        mirror: Option<Spanned<String>>,
-    },
-    #[serde(rename = "cloudImage")]
-    CloudImage { url: Spanned<String>, sha256: Spanned<String> },
-    #[serde(rename = "windows")]
-    Windows(Box<RawWindows>),
-    #[serde(rename = "macos")]
-    Macos(Box<RawMacos>),
-    #[serde(rename = "ubuntu")]
-    Ubuntu {
-        version: Spanned<String>,
-        codename: Spanned<String>,
-        build: Option<Spanned<String>>,
-        arch: Option<Spanned<String>>,
-        sha256: Spanned<String>,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProvision {
-    #[serde(default)]
-    packages: Vec<Spanned<String>>,
-    #[serde(default)]
-    files: Vec<Spanned<RawFile>>,
-    #[serde(default)]
-    commands: Vec<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    path: Spanned<String>,
-    content: Option<String>,
-    source: Option<Spanned<String>>,
-    mode: Option<Spanned<String>>,
-}
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "hostname",
+    "username",
+    "sshPort",
+    "memory",
+    "cpus",
+    "diskSize",
+    "installNix",
+    "sshKey",
+    "source",
+    "provision",
+];
+const SOURCE_KINDS: &[&str] = &["debian", "cloudImage", "ubuntu", "windows", "macos"];
 
 /// Defaults of the original builder.
 pub const DEFAULT_SSH_PORT: u16 = 2222;
@@ -214,235 +174,347 @@ pub const DEFAULT_DISK_SIZE: &str = "20G";
 impl Recipe {
     /// Reads and validates a recipe file.
     pub fn load(path: &Path) -> Result<Self, RecipeError> {
-        let text = userfile::read_to_string(path, userfile::Limit::Config).map_err(|e| RecipeError {
-            file: path.to_owned(),
-            line: 1,
-            column: 1,
-            message: format!("cannot read the recipe: {}", e.into_io()),
-        })?;
+        let text = userfile::read_to_string(path, userfile::Limit::Config)
+            .map_err(|e| RecipeError::Read { path: path.to_owned(), source: e.into_io() })?;
         Self::parse(&text, path)
     }
 
-    /// Parses and validates recipe text; `path` names it in errors and anchors relative paths.
+    /// Parses and validates recipe text; `path` names it in errors and anchors relative paths. Every mistake is
+    /// reported, not just the first.
     pub fn parse(text: &str, path: &Path) -> Result<Self, RecipeError> {
-        let at = |span: std::ops::Range<usize>, message: String| {
-            let (line, column) = line_col(text, span.start);
-            RecipeError { file: path.to_owned(), line, column, message }
-        };
-        let raw: Raw = toml::from_str(text)
-            .map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim_end().replace('\n', "; ")))?;
+        let src = SourceText::new(path.display().to_string(), text);
+        let root = diag::doc::parse(&src, Format::Toml).map_err(|d| Rejected(vec![d]))?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut c = Checker::new(&src);
+        let recipe = read(&mut c, &root, dir);
+        c.finish()?;
+        // Every reader that gives up records an error, so a missing recipe here is a reader's bug; say so rather
+        // than panic.
+        recipe.ok_or_else(|| {
+            Rejected(vec![src.diagnostic(Severity::Error, &root.span, "the recipe is incomplete (a vmkit bug)")]).into()
+        })
+    }
+}
 
-        let name = raw.name.get_ref().clone();
-        if name.is_empty()
-            || name.starts_with('.')
-            || name.len() > 64
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(at(raw.name.span(), format!("name `{name}`: use letters, digits, `.`, `_`, `-` (≤ 64)")));
+/// The recipe in `root`: `None` when anything is wrong (each mistake is recorded in `c`).
+fn read(c: &mut Checker<'_>, root: &Node, dir: &Path) -> Option<Recipe> {
+    let f = c.fields(root, "", TOP_KEYS);
+    let name_node = c.required(&f, "name", &root.span);
+    let name = name_node.and_then(|n| {
+        let name = c.node_str("name", n)?;
+        let ok = !name.is_empty()
+            && !name.starts_with('.')
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !ok {
+            c.error(&n.span, format!("name `{name}`: use letters, digits, `.`, `_`, `-` (≤ 64)"));
+            return None;
         }
-        let hostname = match &raw.hostname {
-            Some(h) => {
-                cloudinit::validate_hostname(h.get_ref()).map_err(|e| at(h.span(), e.to_string()))?;
-                h.get_ref().clone()
+        Some(name.to_owned())
+    });
+    let hostname_node = f.node("hostname");
+    let hostname = match (hostname_node, &name, name_node) {
+        (Some(n), _, _) => c.node_str("hostname", n).and_then(|h| match cloudinit::validate_hostname(h) {
+            Ok(()) => Some(h.to_owned()),
+            Err(e) => {
+                c.error(&n.span, e.to_string());
+                None
             }
-            None => {
-                let derived = name.replace(['.', '_'], "-").trim_matches('-').to_owned();
-                cloudinit::validate_hostname(&derived)
-                    .map_err(|_| at(raw.name.span(), format!("name `{name}` is no valid hostname: give `hostname`")))?;
-                derived
+        }),
+        (None, Some(name), Some(n)) => {
+            let derived = name.replace(['.', '_'], "-").trim_matches('-').to_owned();
+            match cloudinit::validate_hostname(&derived) {
+                Ok(()) => Some(derived),
+                Err(_) => {
+                    c.error(&n.span, format!("name `{name}` is no valid hostname: give `hostname`"));
+                    None
+                }
             }
-        };
-        let windows = matches!(raw.source.get_ref(), RawSource::Windows(_));
-        let macos = match raw.source.get_ref() {
-            RawSource::Macos(m) => Some(m.version_hint()),
-            _ => None,
-        };
-        let username = raw.username.get_ref().clone();
-        if windows {
-            crate::windows::validate_windows_user(&username).map_err(|m| at(raw.username.span(), m))?;
+        }
+        (None, _, _) => None,
+    };
+    let hostname_span = hostname_node.or(name_node).map(|n| n.span.clone()).unwrap_or_default();
+
+    let source_node = c.required(&f, "source", &root.span);
+    let kind = source_node.and_then(|n| source_kind(c, n));
+    let windows = matches!(kind, Some(("windows", _)));
+    let macos = match kind {
+        Some(("macos", n)) => Some(crate::macos::source::version_hint(n)),
+        _ => None,
+    };
+
+    let username = c.required(&f, "username", &root.span).and_then(|n| {
+        let user = c.node_str("username", n)?;
+        let checked = if windows {
+            crate::windows::validate_windows_user(user)
         } else {
-            cloudinit::validate_username(&username).map_err(|e| at(raw.username.span(), e.to_string()))?;
-        }
-        let ssh_port = int_in(&raw.ssh_port, 1, 65535, "sshPort", &at)?.map_or(DEFAULT_SSH_PORT, |v| v as u16);
-        let default_memory = match macos {
-            Some(version) => {
-                crate::macos::machine::min_memory_mib(version.unwrap_or(fetch::macos::MacosVersion::Tahoe))
+            cloudinit::validate_username(user).map_err(|e| e.to_string())
+        };
+        match checked {
+            Ok(()) => Some(user.to_owned()),
+            Err(m) => {
+                c.error(&n.span, m);
+                None
             }
-            None if windows => crate::windows::DEFAULT_WINDOWS_MEMORY,
-            None => DEFAULT_MEMORY,
-        };
-        let memory = int_in(&raw.memory, 128, 4 << 20, "memory (MB)", &at)?.map_or(default_memory, |v| v as u32);
-        let cpus = int_in(&raw.cpus, 1, 255, "cpus", &at)?.map_or(DEFAULT_CPUS, |v| v as u32);
-        let default_disk = match macos {
-            Some(_) => crate::macos::source::DEFAULT_MACOS_DISK,
-            None if windows => crate::windows::DEFAULT_WINDOWS_DISK,
-            None => DEFAULT_DISK_SIZE,
-        };
-        let disk_size = raw.disk_size.as_ref().map_or(default_disk.to_owned(), |d| d.get_ref().clone());
-        let disk_bytes = parse_size(&disk_size).ok_or_else(|| {
-            at(
-                raw.disk_size.as_ref().map_or(0..0, Spanned::span),
-                format!("diskSize `{disk_size}`: expected a size like 20G, 512M or 1T (at least 1G)"),
-            )
-        })?;
-        let ssh_key = raw.ssh_key.as_ref().map(|k| dir.join(k.get_ref()));
-        if let (Some(key), Some(spanned)) = (&ssh_key, &raw.ssh_key)
-            && !key.is_file()
-        {
-            return Err(at(spanned.span(), format!("sshKey: no such file {}", key.display())));
         }
+    });
+    let ssh_port = c.uint(&f, "sshPort", 1, 65535).map_or(DEFAULT_SSH_PORT, |v| v as u16);
+    let default_memory = match macos {
+        Some(version) => crate::macos::machine::min_memory_mib(version.unwrap_or(fetch::macos::MacosVersion::Tahoe)),
+        None if windows => crate::windows::DEFAULT_WINDOWS_MEMORY,
+        None => DEFAULT_MEMORY,
+    };
+    let memory = c.uint(&f, "memory", 128, 4 << 20).map_or(default_memory, |v| v as u32);
+    let cpus = c.uint(&f, "cpus", 1, 255).map_or(DEFAULT_CPUS, |v| v as u32);
+    let default_disk = match macos {
+        Some(_) => crate::macos::source::DEFAULT_MACOS_DISK,
+        None if windows => crate::windows::DEFAULT_WINDOWS_DISK,
+        None => DEFAULT_DISK_SIZE,
+    };
+    let disk = match f.node("diskSize") {
+        Some(n) => c.node_str("diskSize", n).and_then(|d| match parse_size(d) {
+            Some(bytes) => Some((d.to_owned(), bytes)),
+            None => {
+                c.error(&n.span, format!("diskSize `{d}`: expected a size like 20G, 512M or 1T (at least 1G)"));
+                None
+            }
+        }),
+        None => parse_size(default_disk).map(|bytes| (default_disk.to_owned(), bytes)),
+    };
+    let install_nix = c.bool(&f, "installNix");
+    if let (Some(true), true) = (install_nix, windows || macos.is_some()) {
+        let span = f.node("installNix").map(|n| n.span.clone()).unwrap_or_default();
+        let os = if windows { "Windows" } else { "macOS" };
+        c.error(&span, format!("installNix: not available for a {os} source"));
+    }
+    let ssh_key = f.node("sshKey").and_then(|n| {
+        let key = dir.join(c.node_str("sshKey", n)?);
+        if !key.is_file() {
+            c.error(&n.span, format!("sshKey: no such file {}", key.display()));
+            return None;
+        }
+        Some(key)
+    });
 
-        let source_span = raw.source.span();
-        let hostname_span = raw.hostname.as_ref().map_or_else(|| raw.name.span(), Spanned::span);
-        let source = match raw.source.into_inner() {
-            RawSource::Windows(w) => {
-                if raw.install_nix == Some(true) {
-                    return Err(at(source_span, "installNix: not available for a Windows source".to_owned()));
-                }
-                Source::Windows(Box::new(w.validate(&hostname, hostname_span, dir, &at)?))
-            }
-            RawSource::Macos(m) => {
-                if raw.install_nix == Some(true) {
-                    return Err(at(source_span, "installNix: not available for a macOS source".to_owned()));
-                }
-                Source::Macos(Box::new(m.validate(dir, &at)?))
-            }
-            RawSource::Debian { suite, packages, mirror } => {
-                let s = suite.get_ref();
-                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                    return Err(at(suite.span(), format!("suite `{s}`: expected a codename like bookworm")));
-                }
-                let packages = packages_of(&packages, &at)?;
-                let mirror = match mirror {
-                    Some(m) => {
-                        let url = m.get_ref();
-                        if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file:///"))
-                            || url.contains(char::is_whitespace)
-                        {
-                            return Err(at(m.span(), format!("mirror `{url}`: expected an http(s) or file:/// URL")));
-                        }
-                        Some(url.trim_end_matches('/').to_owned())
-                    }
-                    None => None,
-                };
-                Source::Debian(DebianSource { suite: s.clone(), packages, mirror })
-            }
-            RawSource::CloudImage { url, sha256 } => {
-                let digest: fetch::Sha256 =
-                    sha256.get_ref().parse().map_err(|e: fetch::FetchError| at(sha256.span(), e.to_string()))?;
-                let src = fetch::Source::new(url.get_ref(), digest).map_err(|e| at(url.span(), e.to_string()))?;
-                Source::CloudImage { url: src.url().to_string(), sha256: digest.to_hex() }
-            }
-            RawSource::Ubuntu { version, codename, build, arch, sha256 } => {
-                let digest: fetch::Sha256 =
-                    sha256.get_ref().parse().map_err(|e: fetch::FetchError| at(sha256.span(), e.to_string()))?;
-                let image = fetch::UbuntuCloudImage {
-                    version: version.get_ref().clone(),
-                    codename: codename.get_ref().clone(),
-                    build: build.map(Spanned::into_inner),
-                    arch: arch.map_or_else(|| "amd64".to_owned(), Spanned::into_inner),
-                    sha256: digest,
-                };
-                let src = image.source().map_err(|e| at(source_span.clone(), e.to_string()))?;
-                Source::CloudImage { url: src.url().to_string(), sha256: digest.to_hex() }
-            }
-        };
-
-        let mut provision = Provision::default();
-        if let Some(p) = raw.provision {
-            if windows || macos.is_some() {
-                // The guest has no cloud-init: only commands (over SSH) apply.
-                let stray = p
-                    .packages
-                    .first()
-                    .map(|v| (v.span(), "packages"))
-                    .or_else(|| p.files.first().map(|f| (f.span(), "files")));
-                if let Some((span, key)) = stray {
-                    return Err(at(
-                        span,
-                        format!(
-                            "provision {key}: not available for a {} source (use {} `commands`)",
-                            if windows { "Windows" } else { "macOS" },
-                            if windows { "PowerShell" } else { "shell" }
-                        ),
-                    ));
-                }
-            }
-            provision.packages = packages_of(&p.packages, &at)?;
-            for cmd in &p.commands {
-                if cmd.get_ref().trim().is_empty() || cmd.get_ref().contains('\0') {
-                    return Err(at(cmd.span(), "provision command: must be a non-empty command line".to_owned()));
-                }
-                provision.commands.push(cmd.get_ref().clone());
-            }
-            for file in p.files {
-                let span = file.span();
-                let f = file.into_inner();
-                let guest = f.path.get_ref();
-                if !guest.starts_with('/') || guest.contains('\0') {
-                    return Err(at(f.path.span(), format!("file path `{guest}`: must be absolute")));
-                }
-                let content = match (f.content, &f.source) {
-                    (Some(c), None) => c,
-                    (None, Some(src)) => {
-                        let host = dir.join(src.get_ref());
-                        userfile::read_to_string(&host, userfile::Limit::Content)
-                            .map_err(|e| at(src.span(), format!("file source {}: {}", host.display(), e.into_io())))?
-                    }
-                    _ => return Err(at(span, "a file needs exactly one of `content` or `source`".to_owned())),
-                };
-                let mode = match &f.mode {
-                    None => 0o644,
-                    Some(m) => u32::from_str_radix(m.get_ref(), 8)
-                        .ok()
-                        .filter(|v| *v <= 0o7777)
-                        .ok_or_else(|| at(m.span(), format!("mode `{}`: expected octal like \"0644\"", m.get_ref())))?,
-                };
-                provision.files.push(ProvisionFile { path: guest.clone(), content, mode });
+    let hostname_for_windows = hostname.as_deref().map(|h| (h, &hostname_span));
+    let source = match kind {
+        Some(("windows", n)) => {
+            crate::windows::source::read(c, n, hostname_for_windows, dir).map(|w| Source::Windows(Box::new(w)))
+        }
+        Some(("macos", n)) => crate::macos::source::read(c, n, dir).map(|m| Source::Macos(Box::new(m))),
+        Some(("debian", n)) => debian(c, n),
+        Some(("cloudImage", n)) => {
+            let f = c.fields(n, "source.cloudImage", &["url", "sha256"]);
+            match crate::windows::source::download(c, n, &f, "source.cloudImage") {
+                Some(MediaSource::Download { url, sha256 }) => Some(Source::CloudImage { url, sha256 }),
+                _ => None,
             }
         }
-        Ok(Self {
-            name,
-            hostname,
-            username,
-            ssh_port,
-            memory,
-            cpus,
-            disk_size,
-            disk_bytes,
-            install_nix: raw.install_nix.unwrap_or(false),
-            ssh_key,
-            source,
-            provision,
-        })
+        Some(("ubuntu", n)) => ubuntu(c, n),
+        _ => None,
+    };
+    let provision = match f.node("provision") {
+        Some(n) => provision(c, n, dir, (windows || macos.is_some()).then_some(windows)),
+        None => Some(Provision::default()),
+    };
+    let (disk_size, disk_bytes) = disk?;
+    Some(Recipe {
+        name: name?,
+        hostname: hostname?,
+        username: username?,
+        ssh_port,
+        memory,
+        cpus,
+        disk_size,
+        disk_bytes,
+        install_nix: install_nix.unwrap_or(false),
+        ssh_key,
+        source: source?,
+        provision: provision?,
+    })
+}
+
+/// The one source kind a `source` table names, with its table.
+fn source_kind<'n>(c: &mut Checker<'_>, n: &'n Node) -> Option<(&'static str, &'n Node)> {
+    let f = c.fields(n, "source", SOURCE_KINDS);
+    let given: Vec<(&'static str, &'n Entry)> = SOURCE_KINDS.iter().filter_map(|k| f.get(k).map(|e| (*k, e))).collect();
+    match given.as_slice() {
+        [(kind, e)] => Some((kind, &e.node)),
+        [] => {
+            // An unknown kind was already reported (with a suggestion); an empty table was not.
+            if f.entries().is_empty() {
+                c.error(&n.span, format!("source: give one of {}", SOURCE_KINDS.join(", ")));
+            }
+            None
+        }
+        [_, (_, second), ..] => {
+            c.error(&second.key_span, format!("source: give only one of {}", SOURCE_KINDS.join(", ")));
+            None
+        }
     }
 }
 
-fn int_in(
-    value: &Option<Spanned<i64>>,
-    min: i64,
-    max: i64,
-    what: &str,
-    at: &impl Fn(std::ops::Range<usize>, String) -> RecipeError,
-) -> Result<Option<i64>, RecipeError> {
-    match value {
-        None => Ok(None),
-        Some(v) if (min..=max).contains(v.get_ref()) => Ok(Some(*v.get_ref())),
-        Some(v) => Err(at(v.span(), format!("{what} {}: must be between {min} and {max}", v.get_ref()))),
+fn debian(c: &mut Checker<'_>, n: &Node) -> Option<Source> {
+    const P: &str = "source.debian";
+    let f = c.fields(n, P, &["suite", "packages", "mirror"]);
+    let suite = c.required(&f, "suite", &n.span).and_then(|s| {
+        let suite = c.node_str(&f.path("suite"), s)?;
+        if suite.is_empty() || !suite.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            c.error(&s.span, format!("suite `{suite}`: expected a codename like bookworm"));
+            return None;
+        }
+        Some(suite.to_owned())
+    });
+    let packages = packages(c, &f);
+    let mirror = match f.node("mirror") {
+        Some(m) => c.node_str(&f.path("mirror"), m).and_then(|url| {
+            let ok = (url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file:///"))
+                && !url.contains(char::is_whitespace);
+            if !ok {
+                c.error(&m.span, format!("mirror `{url}`: expected an http(s) or file:/// URL"));
+                return None;
+            }
+            Some(Some(url.trim_end_matches('/').to_owned()))
+        }),
+        None => Some(None),
+    };
+    Some(Source::Debian(DebianSource { suite: suite?, packages: packages?, mirror: mirror? }))
+}
+
+fn ubuntu(c: &mut Checker<'_>, n: &Node) -> Option<Source> {
+    const P: &str = "source.ubuntu";
+    let f = c.fields(n, P, &["version", "codename", "build", "arch", "sha256"]);
+    let version = c.required(&f, "version", &n.span).and_then(|v| c.node_str(&f.path("version"), v));
+    let codename = c.required(&f, "codename", &n.span).and_then(|v| c.node_str(&f.path("codename"), v));
+    let sha = c.required(&f, "sha256", &n.span).and_then(|v| {
+        let text = c.node_str(&f.path("sha256"), v)?;
+        match text.parse::<fetch::Sha256>() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                c.error(&v.span, e.to_string());
+                None
+            }
+        }
+    });
+    let build = c.string(&f, "build");
+    let arch = c.string(&f, "arch").unwrap_or_else(|| "amd64".to_owned());
+    let image = fetch::UbuntuCloudImage {
+        version: version?.to_owned(),
+        codename: codename?.to_owned(),
+        build,
+        arch,
+        sha256: sha?,
+    };
+    match image.source() {
+        Ok(src) => Some(Source::CloudImage { url: src.url().to_string(), sha256: image.sha256.to_hex() }),
+        Err(e) => {
+            c.error(&n.span, e.to_string());
+            None
+        }
     }
 }
 
-fn packages_of(
-    list: &[Spanned<String>],
-    at: &impl Fn(std::ops::Range<usize>, String) -> RecipeError,
-) -> Result<Vec<String>, RecipeError> {
-    list.iter()
-        .map(|p| {
-            cloudinit::validate_package(p.get_ref()).map_err(|e| at(p.span(), e.to_string()))?;
-            Ok(p.get_ref().clone())
-        })
-        .collect()
+/// Validated package names from `packages`.
+fn packages(c: &mut Checker<'_>, f: &Fields<'_>) -> Option<Vec<String>> {
+    let mut out = Some(Vec::new());
+    for (i, p) in c.list(f, "packages").iter().enumerate() {
+        let name = c.node_str(&format!("{}[{i}]", f.path("packages")), p);
+        match name.map(|name| (name, cloudinit::validate_package(name))) {
+            Some((name, Ok(()))) => {
+                if let Some(list) = &mut out {
+                    list.push(name.to_owned());
+                }
+            }
+            Some((_, Err(e))) => {
+                c.error(&p.span, e.to_string());
+                out = None;
+            }
+            None => out = None,
+        }
+    }
+    out
+}
+
+/// `[provision]`; `no_cloud_init` is `Some(windows?)` for guests without cloud-init (only `commands` apply).
+fn provision(c: &mut Checker<'_>, n: &Node, dir: &Path, no_cloud_init: Option<bool>) -> Option<Provision> {
+    const P: &str = "provision";
+    let f = c.fields(n, P, &["packages", "files", "commands"]);
+    if let Some(windows) = no_cloud_init {
+        for key in ["packages", "files"] {
+            let first = match f.node(key).map(|n| &n.value) {
+                Some(Value::Array(items)) => items.first(),
+                _ => None,
+            };
+            if let Some(item) = first {
+                let (os, shell) = if windows { ("Windows", "PowerShell") } else { ("macOS", "shell") };
+                c.error(
+                    &item.span,
+                    format!("provision {key}: not available for a {os} source (use {shell} `commands`)"),
+                );
+            }
+        }
+    }
+    let packages = packages(c, &f);
+    let mut commands = Some(Vec::new());
+    for (i, cmd) in c.list(&f, "commands").iter().enumerate() {
+        match c.node_text(&format!("{P}.commands[{i}]"), cmd, true) {
+            Some(line) if !line.trim().is_empty() => commands.iter_mut().for_each(|l| l.push(line.to_owned())),
+            Some(_) => {
+                c.error(&cmd.span, "provision command: must be a non-empty command line");
+                commands = None;
+            }
+            None => commands = None,
+        }
+    }
+    let mut files = Some(Vec::new());
+    for (i, item) in c.list(&f, "files").iter().enumerate() {
+        let file = provision_file(c, item, &format!("{P}.files[{i}]"), dir);
+        match (file, &mut files) {
+            (Some(file), Some(list)) => list.push(file),
+            _ => files = None,
+        }
+    }
+    Some(Provision { packages: packages?, files: files?, commands: commands? })
+}
+
+fn provision_file(c: &mut Checker<'_>, n: &Node, path: &str, dir: &Path) -> Option<ProvisionFile> {
+    let f = c.fields(n, path, &["path", "content", "source", "mode"]);
+    let guest = c.required(&f, "path", &n.span).and_then(|p| {
+        let guest = c.node_str(&f.path("path"), p)?;
+        if !guest.starts_with('/') {
+            c.error(&p.span, format!("file path `{guest}`: must be absolute"));
+            return None;
+        }
+        Some(guest.to_owned())
+    });
+    let content = match (f.node("content"), f.node("source")) {
+        (Some(text), None) => c.node_text(&f.path("content"), text, true).map(str::to_owned),
+        (None, Some(src)) => c.node_str(&f.path("source"), src).and_then(|name| {
+            let host = dir.join(name);
+            match userfile::read_to_string(&host, userfile::Limit::Content) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    c.error(&src.span, format!("file source {}: {}", host.display(), e.into_io()));
+                    None
+                }
+            }
+        }),
+        _ => {
+            c.error(&n.span, "a file needs exactly one of `content` or `source`");
+            None
+        }
+    };
+    let mode = match f.node("mode") {
+        None => Some(0o644),
+        Some(m) => c.node_str(&f.path("mode"), m).and_then(|text| {
+            let mode = u32::from_str_radix(text, 8).ok().filter(|v| *v <= 0o7777);
+            if mode.is_none() {
+                c.error(&m.span, format!("mode `{text}`: expected octal like \"0644\""));
+            }
+            mode
+        }),
+    };
+    Some(ProvisionFile { path: guest?, content: content?, mode: mode? })
 }
 
 /// `20G`, `512M`, `1T`, `2048K` (binary units, as qemu-img reads them) → bytes; at least 1 GiB.
@@ -459,15 +531,6 @@ pub fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(1u64 << shift).filter(|b| *b >= 1 << 30)
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]
@@ -535,21 +598,34 @@ files = [{{ path = "/etc/motd", content = "hello\n", mode = "0600" }}]
     fn errors_point_at_the_culprit() {
         let base = "name = \"deb\"\nusername = \"agent\"\nsource = { debian = { suite = \"bookworm\" } }\n";
         let cases = [
-            (format!("{base}sshPorts = 22\n"), 4, 1, "unknown field `sshPorts`"),
-            (format!("{base}memory = \"2G\"\n"), 4, 10, "invalid type"),
-            (format!("{base}cpus = 0\n"), 4, 8, "cpus 0"),
+            (format!("{base}sshPorts = 22\n"), 4, 1, "unknown key `sshPorts`; did you mean `sshPort`?"),
+            (format!("{base}memory = \"2G\"\n"), 4, 10, "memory: expected an integer, found a string"),
+            (format!("{base}cpus = 0\n"), 4, 8, "cpus: 0 is out of range (1 to 255)"),
             (format!("{base}diskSize = \"20X\"\n"), 4, 12, "diskSize"),
             (base.replace("\"agent\"", "\"Agent Smith\""), 2, 12, "Agent Smith"),
             (base.replace("bookworm", "Book Worm"), 3, 31, "suite"),
-            (base.replace("debian", "fedora"), 3, 12, "unknown variant `fedora`"),
+            (base.replace("debian", "fedora"), 3, 12, "unknown key `source.fedora`; known keys here: `debian`"),
             (format!("{base}[provision]\npackages = [\"ok\", \"bad pkg\"]\n"), 5, 19, "bad pkg"),
         ];
         for (text, line, column, needle) in cases {
             let err = parse(&text).unwrap_err();
-            assert_eq!((err.line, err.column), (line, column), "{err}");
-            assert!(err.to_string().contains(needle), "{err}");
-            assert!(err.to_string().starts_with(&format!("dir/r.toml:{line}:{column}: ")), "{err}");
+            let first = err.first().unwrap_or_else(|| panic!("{err}")).to_string();
+            assert!(first.starts_with(&format!("dir/r.toml:{line}:{column}: error: ")), "{err}");
+            assert!(first.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let text = "name = \"deb\"\nusername = \"Agent Smith\"\ncpus = 0\nmemroy = 4096\n\
+                    source = { debian = { suite = \"Book Worm\", packages = [\"ok\", \"bad pkg\"] } }\n\
+                    [provision]\ncommands = [\"\"]\nfiles = [{ path = \"etc/motd\" }]\n";
+        let Err(RecipeError::Invalid(rejected)) = parse(text) else { panic!("accepted or unreadable") };
+        let at: Vec<(usize, usize)> = rejected.errors().map(|d| (d.line, d.col)).collect();
+        assert_eq!(at, [(2, 12), (3, 8), (4, 1), (5, 31), (5, 62), (7, 13), (8, 10), (8, 19)], "{rejected}");
+        let text = rejected.to_string();
+        assert!(text.starts_with("dir/r.toml has 8 errors:"), "{text}");
+        assert!(text.contains("dir/r.toml:4:1: error: unknown key `memroy`; did you mean `memory`?"), "{text}");
     }
 
     #[test]

@@ -33,9 +33,20 @@ fn check_lists_every_problem_of_every_file_and_exits_2() {
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read");
         for expect in text.lines().filter_map(|l| l.strip_prefix("# expect: ")) {
-            let (pos, message) = expect.split_at(expect.find(": ").expect("pos: message"));
-            let line = format!("{}:{pos}{message}", file.display());
-            assert!(stderr.contains(&line), "missing from stderr: {line}\n--- stderr:\n{stderr}");
+            let (pos, message) = expect.split_once(": ").expect("pos: message");
+            // "… (did you mean `x`?)" in an expectation: the suggestion ends the reported line.
+            let (start, meant) = match message.rsplit_once(" (did you mean `") {
+                Some((start, rest)) => (start, rest.strip_suffix("`?)")),
+                None => (message, None),
+            };
+            let prefix = format!("{}:{pos}: error: {start}", file.display());
+            let found = stderr.lines().any(|l| {
+                l.starts_with(&prefix)
+                    && meant.is_none_or(|m| {
+                        l.ends_with(&format!("; did you mean `{m}`?")) || l.contains(&format!("(did you mean `{m}`?)"))
+                    })
+            });
+            assert!(found, "missing from stderr: {prefix} (did you mean {meant:?})\n--- stderr:\n{stderr}");
         }
     }
     assert!(stderr.contains(&format!("{} of {} scripts have errors", files.len(), files.len())));
@@ -63,7 +74,7 @@ fn run_rejects_bad_input_with_exit_2() {
     std::fs::write(&bad, "boot_commands:\n  - clik: OK\n").expect("write");
     let out = vmkit().args(["automate", "run", "--vnc", "127.0.0.1:1", "--config"]).arg(&bad).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml:2:5: step 1: unknown step `clik`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml:2:5: error: step 1: unknown step `clik`"));
 
     let good = tmp.path().join("good.yaml");
     std::fs::write(&good, "boot_commands:\n  - delay: 0\n").expect("write");

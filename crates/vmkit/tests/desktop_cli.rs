@@ -83,7 +83,7 @@ fn config_mistakes_are_all_reported_at_their_line_and_column_and_nothing_is_appl
         ),
         (35, 15, "vms.vmkit-mistakes-b.cpuPinning[0]: invalid cpuset \"3-1\": range 3-1 runs backwards"),
     ];
-    assert!(err.contains(&format!("the config has {} errors:", expected.len())), "{err}");
+    assert!(err.contains(&format!("{f} has {} errors:", expected.len())), "{err}");
     let error_lines: Vec<&str> = err.lines().filter(|l| l.trim_start().starts_with(&format!("{f}:"))).collect();
     assert_eq!(error_lines.len(), expected.len(), "{err}");
     for (line, col, msg) in expected {
@@ -104,7 +104,7 @@ fn config_mistakes_are_all_reported_at_their_line_and_column_and_nothing_is_appl
             .args(["desktop", sub, &f])
             .assert()
             .code(2)
-            .stderr(predicate::str::contains("the config has 23 errors"));
+            .stderr(predicate::str::contains(format!("{f} has 23 errors")));
     }
 }
 

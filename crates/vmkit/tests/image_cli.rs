@@ -16,7 +16,7 @@ fn recipe_mistakes_exit_2_with_their_position() {
     let recipe = dir.path().join("bad.toml");
     std::fs::write(
         &recipe,
-        "name = \"x\"\nusername = \"agent\"\nmemroy = 1024\nsource = { debian = { suite = \"bookworm\" } }\n",
+        "name = \"x\"\nusername = \"agent\"\nmemroy = 1024\nsource = { debian = { suite = \"bookworm\" } }\ncpus = 0\n",
     )
     .unwrap();
     vmkit()
@@ -28,7 +28,12 @@ fn recipe_mistakes_exit_2_with_their_position() {
         .arg(dir.path().join("cache"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!("{}:3:1: unknown field `memroy`", recipe.display())));
+        .stderr(predicate::str::contains(format!("{} has 2 errors:", recipe.display())))
+        .stderr(predicate::str::contains(format!(
+            "{}:3:1: error: unknown key `memroy`; did you mean `memory`?",
+            recipe.display()
+        )))
+        .stderr(predicate::str::contains(format!("{}:5:8: error: cpus: 0 is out of range", recipe.display())));
     assert!(!dir.path().join("out").exists());
 }
 

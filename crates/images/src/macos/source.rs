@@ -30,15 +30,14 @@
 //! published digest: when it is fetched, Apple's signed chunklist verifies it (`fetch::macos`); a local one is
 //! used as given.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use diag::doc::{Node, Value};
+use diag::{Checker, Fields};
 use fetch::macos::MacosVersion;
-use serde::{Deserialize, Serialize};
-use toml::Spanned;
+use serde::Serialize;
 
 use crate::macos::smbios::MacModel;
-use crate::recipe::RecipeError;
 use crate::windows::MediaSource;
 
 /// Default disk size for macOS sources (the installer wants room to unpack; Xcode wants more).
@@ -95,173 +94,146 @@ fn version_name<S: serde::Serializer>(v: &MacosVersion, s: S) -> Result<S::Ok, S
     s.serialize_str(v.name())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct RawMacos {
-    version: Spanned<toml::Value>,
-    opencore: Spanned<toml::Value>,
-    recovery: Option<Spanned<String>>,
-    model: Option<Spanned<String>>,
-    verbose_boot: Option<bool>,
-    #[serde(default)]
-    boot_args: Vec<Spanned<String>>,
-    password_file: Option<Spanned<String>>,
-    automate: Option<Spanned<String>>,
-    max_install_time: Option<Spanned<String>>,
-    #[serde(default)]
-    kexts: Vec<Spanned<toml::Value>>,
+const MACOS_KEYS: &[&str] = &[
+    "version",
+    "opencore",
+    "recovery",
+    "model",
+    "verboseBoot",
+    "bootArgs",
+    "passwordFile",
+    "automate",
+    "maxInstallTime",
+    "kexts",
+];
+
+/// The version of a `[source.macos]` table, when it is valid (for defaults that depend on it; [`read`] reports
+/// it otherwise).
+pub(crate) fn version_hint(node: &Node) -> Option<MacosVersion> {
+    match &Fields::of(node, "").node("version")?.value {
+        Value::Str(s) => s.parse().ok(),
+        Value::Int(i) => i.to_string().parse().ok(),
+        _ => None,
+    }
 }
 
-type At<'a> = &'a dyn Fn(Range<usize>, String) -> RecipeError;
-
-impl RawMacos {
-    /// The version, when it is valid (for defaults that depend on it; [`Self::validate`] reports it otherwise).
-    pub(crate) fn version_hint(&self) -> Option<MacosVersion> {
-        match self.version.get_ref() {
-            toml::Value::String(s) => s.parse().ok(),
-            toml::Value::Integer(i) => i.to_string().parse().ok(),
-            _ => None,
+/// Reads `[source.macos]`, recording every mistake in `c`; `dir` is the recipe's directory.
+pub(crate) fn read(c: &mut Checker<'_>, node: &Node, dir: &Path) -> Option<MacosSource> {
+    const P: &str = "source.macos";
+    let f = c.fields(node, P, MACOS_KEYS);
+    let version = c.required(&f, "version", &node.span).and_then(|n| {
+        let v = version_hint(node);
+        if v.is_none() {
+            c.error(
+                &n.span,
+                format!("{P}.version: expected one of ventura, sonoma, sequoia, tahoe (or 13, 14, 15, 26)"),
+            );
         }
+        v
+    });
+    let opencore = c
+        .required(&f, "opencore", &node.span)
+        .and_then(|n| crate::windows::source::media(c, n, &format!("{P}.opencore"), dir));
+    let recovery = f.node("recovery").and_then(|n| match c.node_str(&format!("{P}.recovery"), n) {
+        Some("") => {
+            c.error(&n.span, "recovery: expected the path of a recovery image (.dmg)");
+            None
+        }
+        other => other.map(|r| dir.join(r)),
+    });
+    let model = match f.node("model") {
+        Some(n) => c.node_str(&format!("{P}.model"), n).and_then(|name| {
+            let Some(model) = MacModel::named(name) else {
+                c.error(&n.span, format!("model `{name}`: expected iMacPro1,1 or MacPro7,1"));
+                return None;
+            };
+            if model.name == "iMacPro1,1" && version == Some(MacosVersion::Tahoe) {
+                c.error(&n.span, "model iMacPro1,1: macOS 26 Tahoe does not support it");
+                return None;
+            }
+            Some(model.name.to_owned())
+        }),
+        None => version.map(|v| MacModel::default_for(v).name.to_owned()),
+    };
+    let arg_nodes = c.list(&f, "bootArgs");
+    if let Some(extra) = arg_nodes.get(16) {
+        c.error(&extra.span, "bootArgs: at most 16 arguments");
     }
-
-    /// Validates the table; `dir` is the recipe's directory.
-    pub(crate) fn validate(self, dir: &Path, at: At<'_>) -> Result<MacosSource, RecipeError> {
-        let version = self.version_hint().ok_or_else(|| {
-            at(
-                self.version.span(),
-                format!(
-                    "version {}: expected one of ventura, sonoma, sequoia, tahoe (or 13, 14, 15, 26)",
-                    self.version.get_ref()
-                ),
-            )
-        })?;
-        let opencore = crate::windows::source::media(self.opencore, "opencore", dir, at)?;
-        let recovery = match &self.recovery {
-            Some(r) if r.get_ref().is_empty() || r.get_ref().contains('\0') => {
-                return Err(at(r.span(), "recovery: expected the path of a recovery image (.dmg)".to_owned()));
-            }
-            Some(r) => Some(dir.join(r.get_ref())),
-            None => None,
-        };
-        let model = match &self.model {
-            Some(m) => {
-                let model = MacModel::named(m.get_ref()).ok_or_else(|| {
-                    at(m.span(), format!("model `{}`: expected iMacPro1,1 or MacPro7,1", m.get_ref()))
-                })?;
-                if model.name == "iMacPro1,1" && version == MacosVersion::Tahoe {
-                    return Err(at(m.span(), "model iMacPro1,1: macOS 26 Tahoe does not support it".to_owned()));
-                }
-                model.name.to_owned()
-            }
-            None => MacModel::default_for(version).name.to_owned(),
-        };
-        if self.boot_args.len() > 16 {
-            return Err(at(self.boot_args[16].span(), "bootArgs: at most 16 arguments".to_owned()));
+    let mut boot_args = Vec::new();
+    for (i, n) in arg_nodes.iter().enumerate() {
+        let Some(a) = c.node_str(&format!("{P}.bootArgs[{i}]"), n) else { continue };
+        let ok =
+            !a.is_empty() && a.len() <= 64 && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.=,:+/".contains(&b));
+        if !ok {
+            c.error(&n.span, format!("bootArgs `{a}`: one argument of letters, digits and -_.=,:+/ (at most 64)"));
         }
-        let mut boot_args = Vec::new();
-        for arg in &self.boot_args {
-            let a = arg.get_ref();
-            let ok = !a.is_empty()
-                && a.len() <= 64
-                && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.=,:+/".contains(&b));
-            if !ok {
-                return Err(at(
-                    arg.span(),
-                    format!("bootArgs `{a}`: one argument of letters, digits and -_.=,:+/ (at most 64)"),
-                ));
-            }
-            boot_args.push(a.clone());
-        }
-        let file = |key: &str, value: &Option<Spanned<String>>| -> Result<Option<PathBuf>, RecipeError> {
-            let Some(v) = value else { return Ok(None) };
-            let path = dir.join(v.get_ref());
-            if v.get_ref().is_empty() || !path.is_file() {
-                return Err(at(v.span(), format!("{key}: no such file {}", path.display())));
-            }
-            Ok(Some(path))
-        };
-        // Read by `image build` only (prepare needs no password), so not required to exist yet.
-        let password_file = match &self.password_file {
-            Some(p) if p.get_ref().is_empty() || p.get_ref().contains('\0') => {
-                return Err(at(p.span(), "passwordFile: expected the path of a file".to_owned()));
-            }
-            Some(p) => Some(dir.join(p.get_ref())),
-            None => None,
-        };
-        let automate = file("automate", &self.automate)?;
-        let max_install_secs = match &self.max_install_time {
-            Some(m) => crate::windows::source::parse_duration(m.get_ref())
-                .filter(|s| (60..=48 * 3600).contains(s))
-                .ok_or_else(|| {
-                    at(
-                        m.span(),
-                        format!(
-                            "maxInstallTime `{}`: expected a duration from 1m to 48h such as \"90m\" or \"6h\"",
-                            m.get_ref()
-                        ),
-                    )
-                })?,
-            None => crate::windows::source::parse_duration(DEFAULT_MAX_INSTALL).unwrap_or(8 * 3600),
-        };
-        if self.kexts.len() > 32 {
-            return Err(at(self.kexts[32].span(), "kexts: at most 32 releases".to_owned()));
-        }
-        let mut kexts = Vec::new();
-        for k in self.kexts {
-            kexts.push(kext_source(k, dir, at)?);
-        }
-        Ok(MacosSource {
-            version,
-            opencore,
-            recovery,
-            model,
-            verbose_boot: self.verbose_boot.unwrap_or(true),
-            boot_args,
-            password_file,
-            automate,
-            max_install_secs,
-            kexts,
-        })
+        boot_args.push(a.to_owned());
     }
+    // Read by `image build` only (prepare needs no password), so not required to exist yet.
+    let password_file = f.node("passwordFile").and_then(|n| match c.node_str(&format!("{P}.passwordFile"), n) {
+        Some("") => {
+            c.error(&n.span, "passwordFile: expected the path of a file");
+            None
+        }
+        other => other.map(|p| dir.join(p)),
+    });
+    let automate = f.node("automate").and_then(|n| crate::windows::source::existing_file(c, n, "automate", dir));
+    let max_install_secs = match f.node("maxInstallTime") {
+        Some(n) => crate::windows::source::install_time(c, n, &format!("{P}.maxInstallTime"), "\"90m\" or \"6h\""),
+        None => crate::windows::source::parse_duration(DEFAULT_MAX_INSTALL),
+    };
+    let kext_nodes = c.list(&f, "kexts");
+    if let Some(extra) = kext_nodes.get(32) {
+        c.error(&extra.span, "kexts: at most 32 releases");
+    }
+    let kexts: Vec<Option<KextSource>> =
+        kext_nodes.iter().enumerate().map(|(i, n)| kext_source(c, n, &format!("{P}.kexts[{i}]"), dir)).collect();
+    let verbose_boot = c.bool(&f, "verboseBoot");
+    Some(MacosSource {
+        version: version?,
+        opencore: opencore?,
+        recovery,
+        model: model?,
+        verbose_boot: verbose_boot.unwrap_or(true),
+        boot_args,
+        password_file,
+        automate,
+        max_install_secs: max_install_secs?,
+        kexts: kexts.into_iter().collect::<Option<_>>()?,
+    })
 }
 
 /// One `kexts` item: a path, `{ url, sha256 }`, or either with `bundles = ["X.kext", …]` (`{ path = … }` for a
 /// path with bundles).
-fn kext_source(value: Spanned<toml::Value>, dir: &Path, at: At<'_>) -> Result<KextSource, RecipeError> {
-    let span = value.span();
-    let mut value = value.into_inner();
+fn kext_source(c: &mut Checker<'_>, n: &Node, path: &str, dir: &Path) -> Option<KextSource> {
+    if !matches!(n.value, Value::Table(_)) {
+        let release = crate::windows::source::media(c, n, path, dir)?;
+        return Some(KextSource { release, bundles: Vec::new() });
+    }
+    let f = c.fields(n, path, &["path", "url", "sha256", "bundles"]);
     let mut bundles = Vec::new();
-    if let toml::Value::Table(t) = &mut value {
-        if let Some(b) = t.remove("bundles") {
-            let toml::Value::Array(items) = b else {
-                return Err(at(span, "kexts: `bundles` is a list of bundle names such as \"Lilu.kext\"".to_owned()));
-            };
-            for item in items {
-                match item {
-                    toml::Value::String(name)
-                        if name.ends_with(".kext")
-                            && name.len() > 5
-                            && name.len() <= 128
-                            && !name.contains(['/', '\\', '\0']) =>
-                    {
-                        bundles.push(name);
-                    }
-                    other => {
-                        return Err(at(
-                            span,
-                            format!("kexts: bundle {other}: expected a bundle name such as \"Lilu.kext\""),
-                        ));
-                    }
-                }
+    let mut bundles_ok = true;
+    for (i, b) in c.list(&f, "bundles").iter().enumerate() {
+        match c.node_str(&format!("{path}.bundles[{i}]"), b) {
+            Some(name)
+                if name.ends_with(".kext") && name.len() > 5 && name.len() <= 128 && !name.contains(['/', '\\']) =>
+            {
+                bundles.push(name.to_owned());
             }
-        }
-        if let Some(p) = t.remove("path") {
-            if !t.is_empty() {
-                return Err(at(span, "kexts: give either `path` or `url` and `sha256`, not both".to_owned()));
+            Some(name) => {
+                c.error(&b.span, format!("kexts: bundle `{name}`: expected a bundle name such as \"Lilu.kext\""));
+                bundles_ok = false;
             }
-            value = p;
+            None => bundles_ok = false,
         }
     }
-    let release = crate::windows::source::media(Spanned::new(span, value), "kexts", dir, at)?;
-    Ok(KextSource { release, bundles })
+    let release = match f.node("path") {
+        Some(p) if f.get("url").is_some() || f.get("sha256").is_some() => {
+            c.error(&p.span, "kexts: give either `path` or `url` and `sha256`, not both");
+            None
+        }
+        Some(p) => crate::windows::source::media(c, p, &f.path("path"), dir),
+        None => crate::windows::source::download(c, n, &f, path),
+    };
+    bundles_ok.then_some(KextSource { release: release?, bundles })
 }

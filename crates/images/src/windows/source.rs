@@ -31,10 +31,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use toml::Spanned;
-
-use crate::recipe::RecipeError;
+use diag::doc::{Node, Value};
+use diag::{Checker, Fields};
+use serde::Serialize;
 
 /// Windows 10 or 11.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,191 +137,207 @@ pub const DEFAULT_WINDOWS_MEMORY: u32 = 4096;
 /// Default disk size for Windows sources (Windows 11's minimum).
 pub const DEFAULT_WINDOWS_DISK: &str = "64G";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct RawWindows {
-    version: Spanned<toml::Value>,
-    iso: Option<Spanned<toml::Value>>,
-    edition: Spanned<toml::Value>,
-    virtio: Option<Spanned<toml::Value>>,
-    password_file: Spanned<String>,
-    computer_name: Option<Spanned<String>>,
-    time_zone: Option<Spanned<String>>,
-    locale: Option<Spanned<String>>,
-    keyboard: Option<Spanned<String>>,
-    tpm: Option<bool>,
-    secure_boot: Option<bool>,
-    max_install_time: Option<Spanned<String>>,
-    automate: Option<Spanned<String>>,
-    guest_tools: Option<bool>,
-}
+const WINDOWS_KEYS: &[&str] = &[
+    "version",
+    "iso",
+    "edition",
+    "virtio",
+    "passwordFile",
+    "computerName",
+    "timeZone",
+    "locale",
+    "keyboard",
+    "tpm",
+    "secureBoot",
+    "maxInstallTime",
+    "automate",
+    "guestTools",
+];
 
-type At<'a> = &'a dyn Fn(Range<usize>, String) -> RecipeError;
-
-impl RawWindows {
-    /// Validates the table; `hostname` is the recipe's (the default computer name), `dir` the recipe's directory.
-    pub(crate) fn validate(
-        self,
-        hostname: &str,
-        hostname_span: Range<usize>,
-        dir: &Path,
-        at: At<'_>,
-    ) -> Result<WindowsSource, RecipeError> {
-        let version = match self.version.get_ref() {
-            toml::Value::Integer(10) => WindowsVersion::Win10,
-            toml::Value::Integer(11) => WindowsVersion::Win11,
-            toml::Value::String(s) if s == "10" => WindowsVersion::Win10,
-            toml::Value::String(s) if s == "11" => WindowsVersion::Win11,
-            other => return Err(at(self.version.span(), format!("version {other}: expected 10 or 11"))),
-        };
-        let iso = self.iso.map(|v| media(v, "iso", dir, at)).transpose()?;
-        let virtio = self.virtio.map(|v| media(v, "virtio", dir, at)).transpose()?;
-        let edition = match self.edition.get_ref() {
-            toml::Value::Integer(i) if (1..=1000).contains(i) => EditionChoice::Index(*i as u32),
-            toml::Value::String(s) if !s.trim().is_empty() && s.len() <= 128 && !s.contains(char::is_control) => {
-                EditionChoice::Name(s.trim().to_owned())
-            }
-            other => {
-                return Err(at(
-                    self.edition.span(),
-                    format!("edition {other}: expected an edition name such as \"Pro\" or its index (1, 2, …)"),
-                ));
-            }
-        };
-        let password_file = dir.join(self.password_file.get_ref());
-        if !password_file.is_file() {
-            return Err(at(
-                self.password_file.span(),
+/// Reads `[source.windows]`, recording every mistake in `c`; `hostname` is the recipe's (the default computer name;
+/// `None` when it was itself invalid), `dir` the recipe's directory.
+pub(crate) fn read(
+    c: &mut Checker<'_>,
+    node: &Node,
+    hostname: Option<(&str, &Range<usize>)>,
+    dir: &Path,
+) -> Option<WindowsSource> {
+    const P: &str = "source.windows";
+    let f = c.fields(node, P, WINDOWS_KEYS);
+    let version = c.required(&f, "version", &node.span).and_then(|n| match &n.value {
+        Value::Int(10) => Some(WindowsVersion::Win10),
+        Value::Int(11) => Some(WindowsVersion::Win11),
+        Value::Str(s) if s == "10" => Some(WindowsVersion::Win10),
+        Value::Str(s) if s == "11" => Some(WindowsVersion::Win11),
+        _ => {
+            c.error(&n.span, format!("{P}.version: expected 10 or 11"));
+            None
+        }
+    });
+    let iso = f.node("iso").and_then(|n| media(c, n, &format!("{P}.iso"), dir));
+    let virtio = f.node("virtio").and_then(|n| media(c, n, &format!("{P}.virtio"), dir));
+    let edition = c.required(&f, "edition", &node.span).and_then(|n| match &n.value {
+        Value::Int(i) if (1..=1000).contains(i) => u32::try_from(*i).ok().map(EditionChoice::Index),
+        Value::Str(s) if !s.trim().is_empty() && s.len() <= 128 && !s.contains(char::is_control) => {
+            Some(EditionChoice::Name(s.trim().to_owned()))
+        }
+        _ => {
+            c.error(&n.span, format!("{P}.edition: expected an edition name such as \"Pro\" or its index (1, 2, …)"));
+            None
+        }
+    });
+    let password_file = c.required(&f, "passwordFile", &node.span).and_then(|n| {
+        let path = dir.join(c.node_str(&format!("{P}.passwordFile"), n)?);
+        if !path.is_file() {
+            c.error(
+                &n.span,
                 format!(
                     "passwordFile: no such file {} (write the password on one line into it; it is never put in the \
                      recipe)",
-                    password_file.display()
+                    path.display()
                 ),
-            ));
+            );
+            return None;
         }
-        let computer_name = match &self.computer_name {
-            Some(c) => {
-                validate_computer_name(c.get_ref()).map_err(|m| at(c.span(), m))?;
-                c.get_ref().clone()
+        Some(path)
+    });
+    let computer_name = match f.node("computerName") {
+        Some(n) => c.node_str(&format!("{P}.computerName"), n).and_then(|name| match validate_computer_name(name) {
+            Ok(()) => Some(name.to_owned()),
+            Err(m) => {
+                c.error(&n.span, m);
+                None
             }
-            None => {
-                validate_computer_name(hostname)
-                    .map_err(|m| at(hostname_span, format!("{m}; give `computerName` in the windows source")))?;
-                hostname.to_owned()
+        }),
+        None => hostname.and_then(|(name, span)| match validate_computer_name(name) {
+            Ok(()) => Some(name.to_owned()),
+            Err(m) => {
+                c.error(span, format!("{m}; give `computerName` in the windows source"));
+                None
             }
-        };
-        let time_zone = match &self.time_zone {
-            Some(t) => {
-                let v = t.get_ref();
-                let ok = !v.trim().is_empty()
-                    && v.len() <= 64
-                    && v.chars().all(|c| c.is_ascii_alphanumeric() || " .-+()_".contains(c));
-                if !ok {
-                    return Err(at(
-                        t.span(),
-                        format!(
-                            "timeZone `{v}`: expected a Windows time zone id such as \"UTC\" or \"W. Europe Standard Time\""
-                        ),
-                    ));
-                }
-                v.clone()
-            }
-            None => "UTC".to_owned(),
-        };
-        let locale = match &self.locale {
-            Some(l) => {
-                if !is_language_tag(l.get_ref()) {
-                    return Err(at(
-                        l.span(),
-                        format!("locale `{}`: expected a language tag such as en-US", l.get_ref()),
-                    ));
-                }
-                l.get_ref().clone()
-            }
-            None => "en-US".to_owned(),
-        };
-        let keyboard = match &self.keyboard {
-            Some(k) => {
-                if !is_language_tag(k.get_ref()) && !is_input_locale_pair(k.get_ref()) {
-                    return Err(at(
-                        k.span(),
-                        format!(
-                            "keyboard `{}`: expected a language tag (en-US) or a pair such as 0409:00000409",
-                            k.get_ref()
-                        ),
-                    ));
-                }
-                k.get_ref().clone()
-            }
-            None => locale.clone(),
-        };
-        let max_install_secs = match &self.max_install_time {
-            Some(m) => parse_duration(m.get_ref()).filter(|s| (60..=48 * 3600).contains(s)).ok_or_else(|| {
-                at(
-                    m.span(),
-                    format!(
-                        "maxInstallTime `{}`: expected a duration from 1m to 48h such as \"90m\" or \"3h\"",
-                        m.get_ref()
-                    ),
-                )
-            })?,
-            None => parse_duration(DEFAULT_MAX_INSTALL).unwrap_or(4 * 3600),
-        };
-        let automate = match &self.automate {
-            Some(a) => {
-                let path = dir.join(a.get_ref());
-                if !path.is_file() {
-                    return Err(at(a.span(), format!("automate: no such file {}", path.display())));
-                }
-                Some(path)
-            }
-            None => None,
-        };
-        let eleven = version == WindowsVersion::Win11;
-        Ok(WindowsSource {
-            version,
-            iso,
-            edition,
-            virtio,
-            password_file,
-            computer_name,
-            time_zone,
-            locale,
-            keyboard,
-            tpm: self.tpm.unwrap_or(eleven),
-            secure_boot: self.secure_boot.unwrap_or(eleven),
-            max_install_secs,
-            automate,
-            guest_tools: self.guest_tools.unwrap_or(true),
+        }),
+    };
+    let time_zone = checked(c, &f, "timeZone", "UTC", |v| {
+        let ok = !v.trim().is_empty()
+            && v.len() <= 64
+            && v.chars().all(|ch| ch.is_ascii_alphanumeric() || " .-+()_".contains(ch));
+        ok.then_some(()).ok_or_else(|| {
+            format!("timeZone `{v}`: expected a Windows time zone id such as \"UTC\" or \"W. Europe Standard Time\"")
         })
+    });
+    let locale = checked(c, &f, "locale", "en-US", |v| {
+        is_language_tag(v).then_some(()).ok_or_else(|| format!("locale `{v}`: expected a language tag such as en-US"))
+    });
+    let keyboard = checked(c, &f, "keyboard", locale.as_deref().unwrap_or("en-US"), |v| {
+        (is_language_tag(v) || is_input_locale_pair(v))
+            .then_some(())
+            .ok_or_else(|| format!("keyboard `{v}`: expected a language tag (en-US) or a pair such as 0409:00000409"))
+    });
+    let max_install_secs = match f.node("maxInstallTime") {
+        Some(n) => install_time(c, n, &format!("{P}.maxInstallTime"), "\"90m\" or \"3h\""),
+        None => parse_duration(DEFAULT_MAX_INSTALL),
+    };
+    let automate = f.node("automate").and_then(|n| existing_file(c, n, "automate", dir));
+    let tpm = c.bool(&f, "tpm");
+    let secure_boot = c.bool(&f, "secureBoot");
+    let guest_tools = c.bool(&f, "guestTools");
+    let version = version?;
+    let eleven = version == WindowsVersion::Win11;
+    Some(WindowsSource {
+        version,
+        iso,
+        edition: edition?,
+        virtio,
+        password_file: password_file?,
+        computer_name: computer_name?,
+        time_zone: time_zone?,
+        locale: locale?,
+        keyboard: keyboard?,
+        tpm: tpm.unwrap_or(eleven),
+        secure_boot: secure_boot.unwrap_or(eleven),
+        max_install_secs: max_install_secs?,
+        automate,
+        guest_tools: guest_tools.unwrap_or(true),
+    })
+}
+
+/// An optional one-line string checked by `check` (whose error is the message), or `default`.
+fn checked(
+    c: &mut Checker<'_>,
+    f: &Fields<'_>,
+    key: &str,
+    default: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Option<String> {
+    let Some(n) = f.node(key) else { return Some(default.to_owned()) };
+    let v = c.node_str(&f.path(key), n)?;
+    match check(v) {
+        Ok(()) => Some(v.to_owned()),
+        Err(m) => {
+            c.error(&n.span, m);
+            None
+        }
     }
 }
 
-/// A piece of media in a recipe: a path (resolved against `dir`) or `{ url, sha256 }`.
-pub(crate) fn media(
-    value: Spanned<toml::Value>,
-    key: &str,
-    dir: &Path,
-    at: At<'_>,
-) -> Result<MediaSource, RecipeError> {
-    let span = value.span();
-    match value.into_inner() {
-        toml::Value::String(p) if !p.is_empty() && !p.contains('\0') => Ok(MediaSource::Path(dir.join(p))),
-        toml::Value::Table(t) => {
-            let keys: Vec<&str> = t.keys().map(String::as_str).collect();
-            if let Some(unknown) = keys.iter().find(|k| !["url", "sha256"].contains(k)) {
-                return Err(at(span, format!("{key}: unknown field `{unknown}`, expected `url` and `sha256`")));
-            }
-            let (Some(toml::Value::String(url)), Some(toml::Value::String(sha))) = (t.get("url"), t.get("sha256"))
-            else {
-                return Err(at(span, format!("{key}: a download needs both `url` and `sha256` (strings)")));
-            };
-            let digest: fetch::Sha256 =
-                sha.parse().map_err(|e: fetch::FetchError| at(span.clone(), format!("{key}: {e}")))?;
-            let src = fetch::Source::new(url, digest).map_err(|e| at(span.clone(), format!("{key}: {e}")))?;
-            Ok(MediaSource::Download { url: src.url().to_string(), sha256: digest.to_hex() })
+/// `maxInstallTime`: a duration from 1m to 48h, in seconds.
+pub(crate) fn install_time(c: &mut Checker<'_>, n: &Node, path: &str, example: &str) -> Option<u64> {
+    let v = c.node_str(path, n)?;
+    let secs = parse_duration(v).filter(|s| (60..=48 * 3600).contains(s));
+    if secs.is_none() {
+        c.error(&n.span, format!("maxInstallTime `{v}`: expected a duration from 1m to 48h such as {example}"));
+    }
+    secs
+}
+
+/// A file named relative to the recipe that must exist (`automate`).
+pub(crate) fn existing_file(c: &mut Checker<'_>, n: &Node, key: &str, dir: &Path) -> Option<PathBuf> {
+    let v = c.node_str(key, n)?;
+    let path = dir.join(v);
+    if v.is_empty() || !path.is_file() {
+        c.error(&n.span, format!("{key}: no such file {}", path.display()));
+        return None;
+    }
+    Some(path)
+}
+
+/// A piece of media in a recipe: a path (resolved against `dir`) or `{ url, sha256 }`; `path` names it in messages.
+pub(crate) fn media(c: &mut Checker<'_>, n: &Node, path: &str, dir: &Path) -> Option<MediaSource> {
+    match &n.value {
+        Value::Str(p) if !p.is_empty() => Some(MediaSource::Path(dir.join(c.node_str(path, n)?))),
+        Value::Table(_) => {
+            let f = c.fields(n, path, &["url", "sha256"]);
+            download(c, n, &f, path)
         }
-        other => Err(at(span, format!("{key} {other}: expected a file path or {{ url = \"…\", sha256 = \"…\" }}"))),
+        _ => {
+            c.error(&n.span, format!("{path}: expected a file path or {{ url = \"…\", sha256 = \"…\" }}"));
+            None
+        }
+    }
+}
+
+/// The `url` and `sha256` of a download table `n` (fields `f`): both required, the digest well-formed and the URL
+/// one vmkit fetches.
+pub(crate) fn download(c: &mut Checker<'_>, n: &Node, f: &Fields<'_>, path: &str) -> Option<MediaSource> {
+    let (Some(url), Some(sha)) = (f.node("url"), f.node("sha256")) else {
+        c.error(&n.span, format!("{path}: a download needs both `url` and `sha256` (strings)"));
+        return None;
+    };
+    let (url, sha) = (c.node_str(&f.path("url"), url)?, c.node_str(&f.path("sha256"), sha)?);
+    let digest: fetch::Sha256 = match sha.parse() {
+        Ok(d) => d,
+        Err(e) => {
+            let e: fetch::FetchError = e;
+            c.error(&n.span, format!("{path}: {e}"));
+            return None;
+        }
+    };
+    match fetch::Source::new(url, digest) {
+        Ok(src) => Some(MediaSource::Download { url: src.url().to_string(), sha256: digest.to_hex() }),
+        Err(e) => {
+            c.error(&n.span, format!("{path}: {e}"));
+            None
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{Diagnostic, Severity, SourceText};
+use crate::{Diagnostic, Severity, SourceText};
 
 /// A value and the byte range it occupies in the source.
 #[derive(Debug, Clone, PartialEq)]
