@@ -414,12 +414,9 @@ impl Udif {
         self.check_supported(input)?;
         let io = |op, path: &Path, source| DmgError::Io { op, path: path.to_owned(), source };
         let source = File::open(input).map_err(|e| io("opening", input, e))?;
-        let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".vmkit-dmg-")
-            .tempfile_in(dir)
-            .map_err(|e| io("creating a temporary file in", dir, e))?;
-        tmp.as_file().set_len(self.sectors * SECTOR).map_err(|e| io("sizing", tmp.path(), e))?;
+        let mut tmp = store::NewFile::create(output, 0o600)
+            .map_err(|e| io("creating a temporary file in", store::atomic::dir_of(output), e))?;
+        tmp.file().set_len(self.sectors * SECTOR).map_err(|e| io("sizing", tmp.temp_path(), e))?;
         let mut stored = Vec::new();
         let mut plain = Vec::new();
         for run in self.partitions.iter().flat_map(|p| &p.runs) {
@@ -430,9 +427,9 @@ impl Udif {
                 Compression::Raw => {
                     stored.resize(usize::try_from(run.length).unwrap_or(0), 0);
                     source.read_exact_at(&mut stored, run.offset).map_err(|e| io("reading", input, e))?;
-                    tmp.as_file()
+                    tmp.file()
                         .write_all_at(&stored, run.sector * SECTOR)
-                        .map_err(|e| io("writing", tmp.path(), e))?;
+                        .map_err(|e| io("writing", tmp.temp_path(), e))?;
                 }
                 Compression::Zlib => {
                     stored.resize(usize::try_from(run.length).unwrap_or(0), 0);
@@ -452,9 +449,9 @@ impl Udif {
                     if plain.len() as u64 != size {
                         return Err(corrupt(format!("got {} bytes", plain.len())));
                     }
-                    tmp.as_file()
+                    tmp.file()
                         .write_all_at(&plain, run.sector * SECTOR)
-                        .map_err(|e| io("writing", tmp.path(), e))?;
+                        .map_err(|e| io("writing", tmp.temp_path(), e))?;
                 }
                 other => {
                     return Err(DmgError::Unsupported {
@@ -466,9 +463,9 @@ impl Udif {
                 }
             }
         }
-        tmp.as_file_mut().flush().map_err(|e| io("writing", output, e))?;
-        tmp.as_file().sync_all().map_err(|e| io("syncing", output, e))?;
-        tmp.persist_noclobber(output).map_err(|e| io("renaming into", output, e.error))?;
+        tmp.file_mut().flush().map_err(|e| io("writing", output, e))?;
+        tmp.sync().map_err(|e| io("syncing", output, e))?;
+        tmp.persist().map_err(|e| io("renaming into", output, e))?;
         Ok(())
     }
 }

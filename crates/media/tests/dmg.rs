@@ -89,7 +89,8 @@ fn corrupt_runs_and_broken_trailers_are_refused_with_nothing_written() {
     assert!(matches!(err, DmgError::Corrupt { sector: 0, .. }), "{err}");
     assert!(!out.exists());
     assert!(
-        std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".vmkit"))
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')),
+        "no temporary file is left behind"
     );
 
     let good = std::fs::read(&dmg).unwrap();

@@ -8,8 +8,8 @@
 //!
 //! Robustness: a line longer than the limit (4 MiB by default — QEMU's largest reply, `query-qmp-schema`, is a
 //! few hundred KiB) is an error, not an allocation; every command has a timeout; when QEMU closes the socket
-//! (it exited) every waiting command fails with [`QmpError::Closed`] at once. Secrets (the VNC password) are
-//! never logged or put in errors: only command names are.
+//! (it exited) every waiting command fails with [`QmpError::Closed`] at once. Secrets (the VNC password, a
+//! [`Secret`]) are never logged or put in errors: only command names are.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -107,27 +107,9 @@ pub enum QmpError {
     },
 }
 
-/// A secret (a VNC password) that never shows in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// The VNC password [`Qmp::change_vnc_password`] sends: vmkit's one secret type (never printed: its `Debug` is
+/// `<redacted>` and it has no `Display`), re-exported so QMP's callers need not name the crate it lives in.
+pub use userfile::Secret;
 
 /// QEMU's version from the greeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]

@@ -28,6 +28,8 @@ pub enum Limit {
     Password,
     /// Files whose content is embedded into something vmkit makes (cloud-init `write_files`, provisioning files).
     Content,
+    /// A value a script types, read from a file (`--var-file`): a password, an account name, a public key.
+    Value,
     /// A number of bytes.
     Bytes(u64),
 }
@@ -37,7 +39,7 @@ impl Limit {
     pub const fn bytes(self) -> u64 {
         match self {
             Self::Config => 64 << 20,
-            Self::Key => 64 << 10,
+            Self::Key | Self::Value => 64 << 10,
             Self::Password => 4 << 10,
             Self::Content => 16 << 20,
             Self::Bytes(n) => n,
@@ -157,7 +159,14 @@ pub fn redact_url_password(text: &str) -> String {
     out
 }
 
-/// A value never printed: `Debug` shows `<redacted>`, and there is no `Display`.
+/// A value never printed: `Debug` shows `<redacted>`, and there is no `Display`. vmkit's one type for a password
+/// held in memory (VNC and SSH passwords, secret script variables); other crates re-export it.
+///
+/// ```compile_fail
+/// // No `Display`: a secret cannot be put into a message by accident.
+/// let s = userfile::Secret::new("hunter2");
+/// let _ = format!("{s}");
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -197,9 +206,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn secrets_show_only_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(format!("{:?}", Some(vec![s.clone()])), "Some([<redacted>])");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
     fn endless_files_fail_fast_with_the_limit_in_the_message() {
         let started = std::time::Instant::now();
-        for kind in [Limit::Config, Limit::Key, Limit::Password, Limit::Content] {
+        for kind in [Limit::Config, Limit::Key, Limit::Password, Limit::Content, Limit::Value] {
             let err = read(Path::new("/dev/zero"), kind).unwrap_err();
             assert!(matches!(err, ReadError::TooLarge { limit, .. } if limit == kind.bytes()), "{err}");
             assert!(err.to_string().contains("/dev/zero"), "{err}");

@@ -4,8 +4,8 @@
 //! carries a small disk with OpenCore's files on a FAT32 ESP. Building it needs neither root nor loop devices nor
 //! `mkfs`/`sgdisk` on the host: the GPT (protective MBR, primary and backup headers and entry arrays with their
 //! CRC32s) is written here, and the ESP is formatted and filled by the one FAT writer, [`crate::fat`], through a
-//! window onto the partition's bytes. The file is written under a temporary name and renamed, so a failed build leaves no
-//! half-made disk.
+//! window onto the partition's bytes. The file is written through [`store::NewFile`] (a temporary file linked into
+//! place, never over an existing file), so a failed build leaves no half-made disk.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -116,16 +116,13 @@ impl BootDisk {
             volume.add_file(path, data.clone())?;
         }
         let io = |op, path: &Path, source| BootDiskError::Io { op, path: path.to_owned(), source };
-        let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".vmkit-bootdisk-")
-            .tempfile_in(dir)
-            .map_err(|e| io("creating a temporary file in", dir, e))?;
-        tmp.as_file().set_len(self.size).map_err(|e| io("sizing", tmp.path(), e))?;
-        self.write_gpt(tmp.as_file_mut()).map_err(|e| io("writing the partition table of", output, e))?;
-        self.write_esp(tmp.as_file_mut(), &volume)?;
-        tmp.as_file().sync_all().map_err(|e| io("syncing", output, e))?;
-        tmp.persist_noclobber(output).map_err(|e| io("renaming into", output, e.error))?;
+        let mut tmp = store::NewFile::create(output, 0o600)
+            .map_err(|e| io("creating a temporary file in", store::atomic::dir_of(output), e))?;
+        tmp.file().set_len(self.size).map_err(|e| io("sizing", tmp.temp_path(), e))?;
+        self.write_gpt(tmp.file_mut()).map_err(|e| io("writing the partition table of", output, e))?;
+        self.write_esp(tmp.file_mut(), &volume)?;
+        tmp.sync().map_err(|e| io("syncing", output, e))?;
+        tmp.persist().map_err(|e| io("renaming into", output, e))?;
         Ok(())
     }
 

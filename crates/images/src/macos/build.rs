@@ -256,8 +256,8 @@ pub async fn build(recipe: &Recipe, m: &MacosSource, opts: &BuildOptions) -> Res
     let vnc_password = vnc_secret();
     let vnc_file = sockets.path().join("vnc-password");
     let set = async {
-        write_mode(&vnc_file, vnc_password.as_bytes(), 0o600)?;
-        qemu.qmp()?.change_vnc_password(&qemu::Secret::new(vnc_password.clone())).await.map_err(|e| BuildError::Io {
+        write_mode(&vnc_file, vnc_password.expose().as_bytes(), 0o600)?;
+        qemu.qmp()?.change_vnc_password(&vnc_password).await.map_err(|e| BuildError::Io {
             op: "setting the VNC password over QMP for",
             path: dir.clone(),
             source: std::io::Error::other(e.to_string()),
@@ -277,7 +277,7 @@ pub async fn build(recipe: &Recipe, m: &MacosSource, opts: &BuildOptions) -> Res
     ));
     let automation = async {
         let mut run_opts = automate::runner::RunOptions::new(format!("127.0.0.1:{vnc_port}"));
-        run_opts.vnc_password = Some(automate::script::Secret::new(vnc_password.as_str()));
+        run_opts.vnc_password = Some(vnc_password.clone());
         run_opts.ssh_host = Some("127.0.0.1".to_owned());
         run_opts.ssh_port = Some(port);
         let mut progress = |line: &str| say.line(&format!("install: automate: {line}"));

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use qemu::{Qemu, RunScript, StopPlan, StopStep, Swtpm, SwtpmCommand};
+use userfile::Secret;
 
 use crate::build::{
     BuildError, BuildOptions, Outcome, Say, Staging, Watch, files, free_local_port, free_local_vnc_display,
@@ -186,8 +187,8 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
     let vnc_password = vnc_secret();
     let vnc_file = sockets.path().join(VNC_PASSWORD);
     let set = async {
-        write_mode(&vnc_file, vnc_password.as_bytes(), 0o600)?;
-        qemu.qmp()?.change_vnc_password(&qemu::Secret::new(vnc_password.clone())).await.map_err(|e| BuildError::Io {
+        write_mode(&vnc_file, vnc_password.expose().as_bytes(), 0o600)?;
+        qemu.qmp()?.change_vnc_password(&vnc_password).await.map_err(|e| BuildError::Io {
             op: "setting the VNC password over QMP for",
             path: dir.clone(),
             source: std::io::Error::other(e.to_string()),
@@ -221,7 +222,7 @@ pub async fn build(recipe: &Recipe, w: &WindowsSource, opts: &BuildOptions) -> R
     } else {
         "setup: no DVD prompt seen; Setup runs unattended"
     });
-    let vnc = (vnc_port, vnc_password.as_str());
+    let vnc = (vnc_port, &vnc_password);
     let install_wait = setup(&say, &ssh, script.as_ref(), vnc, limit.saturating_sub(t.elapsed()), opts);
     let waited = guard.run("waiting for Setup to finish", install_wait).await.map_err(in_phase("setup"))?;
     waited.map_err(in_phase("setup"))?;
@@ -318,7 +319,7 @@ async fn setup(
     say: &Say,
     ssh: &GuestSsh,
     script: Option<&(PathBuf, automate::script::Script)>,
-    (vnc_port, vnc_password): (u16, &str),
+    (vnc_port, vnc_password): (u16, &Secret),
     limit: Duration,
     opts: &BuildOptions,
 ) -> Result<(), BuildError> {
@@ -336,7 +337,7 @@ async fn setup(
     let automation = async {
         let Some((path, script)) = script else { return Ok(()) };
         let mut run_opts = automate::runner::RunOptions::new(format!("127.0.0.1:{vnc_port}"));
-        run_opts.vnc_password = Some(automate::script::Secret::new(vnc_password));
+        run_opts.vnc_password = Some(vnc_password.clone());
         let mut progress = |line: &str| say.line(&format!("setup: automate: {line}"));
         let result = automate::runner::run(script, &run_opts, &mut progress).await;
         if result.outcome == automate::result::Outcome::Passed {
@@ -369,11 +370,11 @@ async fn setup(
 const VNC_PASSWORD: &str = "vnc-password";
 
 /// A random VNC password: VNC Authentication uses 8 characters.
-pub(crate) fn vnc_secret() -> String {
+pub(crate) fn vnc_secret() -> Secret {
     use rand::RngExt;
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..8).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect()
+    Secret::new((0..8).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect::<String>())
 }
 
 /// `12m05s`.

@@ -3,7 +3,7 @@
 //!
 //! Flags and defaults are the original's — `--config F`, `--vnc-host` (default 127.0.0.1), `--vnc-port`
 //! (default 5900), `--vm-ip` (SSH host, default the VNC host), `--debug` (a flag; a directory may follow) —
-//! plus vmkit's additions: `--password-file`, `--ssh-port`, `--json`. It is a separate binary rather than an
+//! plus vmkit's additions: `--password-file`, `--ssh-port`, `--json`, `--var`, `--var-file`. It is a separate binary rather than an
 //! `argv[0]` switch so that `cargo install` and packagers get it without creating a symlink; it maps its flags
 //! onto the same options and calls the same code as the vmkit command, so both behave identically.
 //! Exit codes: 0 success, 1 a step or the health check failed, 2 bad input.
@@ -54,6 +54,12 @@ struct Args {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// A value for a variable the script declares (`${NAME}`); repeatable; not for secret variables.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// A variable's value read from FILE (without the trailing line ending); repeatable; for secrets.
+    #[arg(long = "var-file", value_name = "NAME=FILE")]
+    var_files: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -76,7 +82,14 @@ fn main() -> ExitCode {
     opts.ssh_host = args.vm_ip.clone();
     opts.ssh_port = args.ssh_port;
     opts.debug = args.debug.clone();
-    ExitCode::from(crate::script::run_command(&args.config, &opts, args.json))
+    let vars = match crate::script::Vars::from_args(&args.vars, &args.var_files) {
+        Ok(vars) => vars,
+        Err(e) => {
+            eprintln!("yaml-automation-runner: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    ExitCode::from(crate::script::run_command(&args.config, &vars, &opts, args.json))
 }
 
 #[cfg(test)]

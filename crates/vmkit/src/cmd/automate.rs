@@ -169,7 +169,28 @@ pub struct ReplayArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    vars: VarArgs,
+    #[command(flatten)]
     steps: StepArgs,
+}
+
+/// The script-variable flags `run` and `replay` share.
+#[derive(Debug, clap::Args)]
+struct VarArgs {
+    /// A value for a variable the script declares (`variables:`, typed as `${NAME}`); repeatable. Not for secret
+    /// variables: a command line is visible to every local user — use --var-file.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    values: Vec<String>,
+    /// A variable's value read from FILE (its text without the trailing line ending); repeatable. The way to
+    /// give a secret variable (a password).
+    #[arg(long = "var-file", value_name = "NAME=FILE")]
+    files: Vec<String>,
+}
+
+impl VarArgs {
+    fn read(&self) -> anyhow::Result<crate::script::Vars> {
+        crate::script::Vars::from_args(&self.values, &self.files).map_err(|e| exit::BadInput(e).into())
+    }
 }
 
 /// `vmkit automate run`.
@@ -207,6 +228,8 @@ pub struct RunArgs {
     /// take 0).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=1000))]
     key_delay_ms: Option<u64>,
+    #[command(flatten)]
+    vars: VarArgs,
     #[command(flatten)]
     steps: StepArgs,
 }
@@ -300,11 +323,6 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
     })
 }
 
-/// Runs a script with already-mapped options (shared with the `yaml-automation-runner` alias).
-pub fn run_script(config: &std::path::Path, opts: &automate::RunOptions, json: bool) -> ExitCode {
-    ExitCode::from(crate::script::run_command(config, opts, json))
-}
-
 #[derive(Debug, clap::Args)]
 struct CheckArgs {
     /// Script files.
@@ -318,11 +336,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Sub::Check(check) => run_check(&check),
         Sub::Run(run) => {
             let opts = run.options().context("bad arguments")?;
-            Ok(run_script(&run.config, &opts, run.json))
+            let vars = run.vars.read().context("bad arguments")?;
+            Ok(ExitCode::from(crate::script::run_command(&run.config, &vars, &opts, run.json)))
         }
         Sub::Replay(replay) => {
             let opts = replay.options().context("bad arguments")?;
-            Ok(ExitCode::from(crate::script::replay_command(&replay.config, &opts, replay.json)))
+            let vars = replay.vars.read().context("bad arguments")?;
+            Ok(ExitCode::from(crate::script::replay_command(&replay.config, &vars, &opts, replay.json)))
         }
         Sub::Record(record) => run_record(&record),
     }
