@@ -2,7 +2,10 @@
 //! release and whose entry field logs what it receives; a "person" played by vmkit's own RFB client that
 //! connects THROUGH the recorder and clicks, types and presses keys. Checked from outside: the window's own log
 //! shows the input arrived; the written script is anchored on the button's label and types the text; it loads
-//! (what `vmkit automate check` does); it replays against its own recording; a reworded copy does not.
+//! (what `vmkit automate check` does); it replays against its own recording; a reworded copy does not. The same
+//! through TigerVNC's viewer and through x11vnc with a password; and a QEMU guest's own VNC server (extended key
+//! events, a USB tablet), where the guest logs the buttons it received and the written script, run against the
+//! guest, presses them again at the same places.
 
 use std::time::Duration;
 
@@ -11,6 +14,7 @@ use automate::result::Outcome;
 use automate::script::Action;
 use testbed::x11::DisplayOptions;
 use testbed::{Daemon, Display, DisplayKind};
+use testbed_guests::input_log::{InputGuest, Pointer};
 
 /// A window with a label, an entry field that logs its text on Enter, a button that acts on release and a
 /// Ctrl+S binding, each logging to stdout.
@@ -120,11 +124,16 @@ impl Session {
     }
 
     fn with_password(display: &Display, password: Option<&str>) -> Self {
+        Self::at(display.vnc_addr(), password)
+    }
+
+    /// A session recording the VNC server at `vnc`.
+    fn at(vnc: String, password: Option<&str>) -> Self {
         let scratch = testbed::scratch_dir("record").expect("scratch");
         let listen: std::net::SocketAddr =
             format!("127.0.0.1:{}", testbed::net::free_port().expect("port")).parse().expect("addr");
         let opts = RecordOptions {
-            vnc: display.vnc_addr(),
+            vnc,
             password: password.map(automate::script::Secret::new),
             listen,
             allow_remote: false,
@@ -353,4 +362,82 @@ fn vnc_authentication_passes_through_to_x11vnc() {
     }
     let script = std::fs::read_to_string(&session.opts.output).expect("script");
     assert!(!script.contains(PASSWORD));
+}
+
+/// A person at a QEMU guest's own VNC server, through the recorder: QEMU's extended key events and a USB tablet
+/// the guest polls, under TCG. The presses land where the person aimed (the guest's own log of the buttons it
+/// received says so); the written script has a `click_at` for each (no text is under them) and the key; and
+/// running that script against the guest presses the buttons there again, each click confirmed by the screen's
+/// reaction and by the guest's log.
+#[test]
+fn e2e_a_qemu_guest_session_through_the_recorder_becomes_a_script_that_clicks_the_guest_again() {
+    let rt = runtime();
+    let mut guest = rt.block_on(InputGuest::boot(Pointer::UsbTablet, false, 720, 400)).expect("guest boots");
+    // An empty console: the logger's lines start at the top, far from the presses at the bottom right.
+    rt.block_on(guest.guest.serial_command("printf '\\033[2J\\033[H' > /dev/tty1", Duration::from_secs(60)))
+        .expect("clear the console");
+    let targets = [(600u32, 330u32), (660, 370)];
+    let session = Session::at(guest.guest.vnc_addr(), guest.guest.vnc_password());
+    session.record(|listen| {
+        runtime().block_on(async {
+            let opts = rfb::ConnectOptions { timeout: Duration::from_secs(30), ..Default::default() };
+            let mut viewer = None;
+            for _ in 0..100 {
+                match rfb::Client::connect(&listen.to_string(), opts.clone()).await {
+                    Ok(c) => {
+                        viewer = Some(c);
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            let viewer = viewer.expect("the person's viewer connects through the recorder");
+            for (x, y) in targets {
+                viewer.click(x, y, rfb::Button::Left).await.expect("click");
+                // The guest polls its tablet and prints on its console: give it time, as a person would.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            viewer.press_chord(&"end".parse().expect("chord")).await.expect("key");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        });
+    });
+
+    let landed = |events: &[testbed_guests::input_log::ButtonEvent], what: &str| {
+        assert_eq!(events.len(), 2 * targets.len(), "{what}: {events:?}");
+        for (pair, (x, y)) in events.chunks(2).zip(targets) {
+            for (e, down) in pair.iter().zip([true, false]) {
+                assert_eq!(e.down, down, "{what}: {events:?}");
+                assert!(
+                    (e.x - i64::from(x)).abs() <= 1 && (e.y - i64::from(y)).abs() <= 1,
+                    "{what}: aimed at ({x}, {y}); the guest saw {e:?}"
+                );
+            }
+        }
+    };
+    let events = rt.block_on(guest.events(2 * targets.len(), Duration::from_secs(60))).expect("log");
+    landed(&events, "the person's clicks");
+
+    let output = &session.opts.output;
+    let text = std::fs::read_to_string(output).expect("script written");
+    let script = automate::load_file(output).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let kinds: Vec<&str> = script.steps.iter().map(|s| s.action.keyword()).collect();
+    assert_eq!(kinds, ["click_at", "click_at", "key"], "{text}");
+    for (step, (x, y)) in script.steps.iter().zip(targets) {
+        let Action::ClickAt(c) = &step.action else { panic!("{text}") };
+        assert_eq!((c.point.x, c.point.y), (x, y), "{text}");
+    }
+    assert!(text.contains("key: end"), "{text}");
+
+    // The written script, run against the guest, clicks there again.
+    let mut opts = automate::RunOptions::new(guest.guest.vnc_addr());
+    opts.clicks.confirm = Duration::from_secs(10);
+    let mut lines = Vec::new();
+    let result = rt.block_on(automate::run(&script, &opts, &mut |l| lines.push(l.to_owned())));
+    assert_eq!(result.outcome, Outcome::Passed, "{}\n{text}", lines.join("\n"));
+    for step in result.steps.iter().take(targets.len()) {
+        let click = step.click.as_ref().expect("click report");
+        assert_eq!(click.took_effect, Some(true), "{}", lines.join("\n"));
+    }
+    let events = rt.block_on(guest.events(2 * targets.len(), Duration::from_secs(60))).expect("log");
+    landed(&events, "the recorded script's clicks");
 }
