@@ -13,8 +13,8 @@ use ocr::matching::PatternError;
 use crate::keys::{self, KeyPress};
 use crate::script::{
     Action, Click, ClickAt, ClickCheck, DEFAULT_BOOT_WAIT, DEFAULT_SSH_COMMAND, DEFAULT_SSH_RETRIES,
-    DEFAULT_SSH_RETRY_DELAY, DEFAULT_SSH_TIMEOUT, DEFAULT_WAIT_TIMEOUT, HealthCheck, Offset, Pattern, Point, Region,
-    Script, Secret, Step, Target, TypeText, Wait,
+    DEFAULT_SSH_RETRY_DELAY, DEFAULT_SSH_TIMEOUT, DEFAULT_WAIT_TIMEOUT, HealthCheck, MouseButton, Offset, Pattern,
+    Point, Region, Script, Secret, Step, Target, TypeText, Wait,
 };
 use crate::yaml::{Kind, Node, Pos, quote};
 pub use diag::Diagnostic;
@@ -122,9 +122,10 @@ const CLICK_KEYS: &[&str] = &[
     "expect_change",
     "retries",
     "still",
+    "button",
 ];
 const POINT_KEYS: &[&str] = &["x", "y"];
-const CLICK_AT_KEYS: &[&str] = &["x", "y", "expect_change", "retries", "still"];
+const CLICK_AT_KEYS: &[&str] = &["x", "y", "expect_change", "retries", "still", "button"];
 /// Most retries a click may ask for.
 const MAX_CLICK_RETRIES: i128 = 10;
 /// Longest `still` a step may ask for.
@@ -713,11 +714,28 @@ impl Checker {
             .and_then(|v| u32::try_from(v).ok())
         });
         let still = f.get("still").map(|n| self.still(n, &format!("{ctx}.still")));
+        let button = f.get("button").map(|n| self.button(n, &format!("{ctx}.button")));
         Some(ClickCheck {
+            button: button.unwrap_or(Some(MouseButton::Left))?,
             expect_change: expect_change.map_or(Some(None), |v| v.map(Some))?,
             retries: retries.map_or(Some(None), |v| v.map(Some))?,
             still: still.map_or(Some(None), |v| v.map(Some))?,
         })
+    }
+
+    /// `button`: `left`, `middle` or `right`.
+    fn button(&mut self, node: &Node, ctx: &str) -> Option<MouseButton> {
+        let name = self.text(node, ctx)?;
+        if let Some((_, b)) = MouseButton::NAMES.iter().find(|(n, _)| *n == name) {
+            return Some(*b);
+        }
+        let meant = diag::suggest(&name, MouseButton::NAMES.iter().map(|(n, _)| *n));
+        self.error_suggesting(
+            node.pos,
+            format!("{ctx}: expected left, middle or right, found {}", quote(&name)),
+            meant,
+        );
+        None
     }
 
     /// `still`: seconds, at most [`MAX_STILL`].
@@ -932,7 +950,12 @@ mod tests {
         let Action::Click(c) = &s.steps[0].action else { panic!("click") };
         assert_eq!(
             c.check,
-            ClickCheck { expect_change: Some(false), retries: None, still: Some(Duration::from_millis(500)) }
+            ClickCheck {
+                button: MouseButton::Left,
+                expect_change: Some(false),
+                retries: None,
+                still: Some(Duration::from_millis(500))
+            }
         );
         let Action::ClickAt(c) = &s.steps[1].action else { panic!("click_at") };
         assert_eq!((c.point, c.check.retries, c.check.expect_change), (Point { x: 1, y: 2 }, Some(4), None));
@@ -949,6 +972,25 @@ mod tests {
         assert!(errs[1].contains("3:") && errs[1].contains("expect_change"), "{}", errs[1]);
         assert!(errs[2].contains("4:") && errs[2].contains("still"), "{}", errs[2]);
         assert!(errs[3].contains("did you mean `retries`"), "{}", errs[3]);
+    }
+
+    #[test]
+    fn clicks_may_press_another_button() {
+        let s = load(
+            "boot_commands:\n  - click: {text: File, button: right}\n  - click_at: {x: 1, y: 2, button: middle}\n",
+        )
+        .expect("loads");
+        let Action::Click(c) = &s.steps[0].action else { panic!("click") };
+        assert_eq!(c.check.button, MouseButton::Right);
+        assert_eq!(s.steps[0].to_string(), "click \"File\" button right");
+        let Action::ClickAt(c) = &s.steps[1].action else { panic!("click_at") };
+        assert_eq!(c.check.button, MouseButton::Middle);
+        let errs =
+            errors("boot_commands:\n  - click: {text: File, button: rigth}\n  - click_at: {x: 1, y: 2, button: 3}\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("t.yaml:2:33: error: click.button: expected left, middle or right"), "{}", errs[0]);
+        assert!(errs[0].ends_with("did you mean `right`?"), "{}", errs[0]);
+        assert!(errs[1].contains("3:36") && errs[1].contains("click_at.button"), "{}", errs[1]);
     }
 
     #[test]

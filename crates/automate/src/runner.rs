@@ -35,7 +35,8 @@ use crate::result::{
 };
 use crate::screen::{ReconnectPolicy, Screen, ScreenError};
 use crate::script::{
-    Action, Click, ClickCheck, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, Point, Script, Secret, Step, Target,
+    Action, Click, ClickCheck, DEFAULT_CLICK_TIMEOUT, DEFAULT_SSH_PORT, MouseButton, Point, Script, Secret, Step,
+    Target,
 };
 use crate::source::{Source, VncSource};
 use ssh::{SshTarget, run_health_check};
@@ -830,8 +831,12 @@ impl Runner<'_> {
             other => other?,
         };
         let mut passed = self.finish_click(screen, x, y, Some(found.bbox.height), click, shot).await?;
+        let clicked = match c.check.button {
+            MouseButton::Left => "clicked".to_owned(),
+            other => format!("{}-clicked", other.name()),
+        };
         passed.detail = Some(format!(
-            "clicked {:?} at ({x}, {y}), {} match; {}",
+            "{clicked} {:?} at ({x}, {y}), {} match; {}",
             found.text,
             found.kind.name(),
             passed.detail.unwrap_or_default()
@@ -890,10 +895,10 @@ impl Runner<'_> {
             }
             let before = screen.frame();
             let source = screen.source_mut();
-            source.button(rfb::Button::Left, true).await.map_err(input_error)?;
+            source.button(check.button.rfb(), true).await.map_err(input_error)?;
             let now = source.now();
             source.sleep_until(now + policy.timing.hold).await;
-            source.button(rfb::Button::Left, false).await.map_err(input_error)?;
+            source.button(check.button.rfb(), false).await.map_err(input_error)?;
             let released = source.now();
             if !watch {
                 return Ok((unchecked(attempts), released));

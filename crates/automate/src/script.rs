@@ -121,9 +121,12 @@ impl fmt::Display for Step {
                 if c.offset != (Offset { x: 0, y: 0 }) {
                     write!(f, " offset ({}, {})", c.offset.x, c.offset.y)?;
                 }
-                Ok(())
+                c.check.fmt_button(f)
             }
-            Action::ClickAt(c) => write!(f, "click_at ({}, {})", c.point.x, c.point.y),
+            Action::ClickAt(c) => {
+                write!(f, "click_at ({}, {})", c.point.x, c.point.y)?;
+                c.check.fmt_button(f)
+            }
             Action::MoveMouse(p) => write!(f, "move_mouse ({}, {})", p.x, p.y),
             Action::Type(t) if t.secret => f.write_str("type <secret>"),
             Action::Type(t) => write!(f, "type {}", quote(&t.text)),
@@ -229,10 +232,48 @@ pub struct Wait {
     pub still: Option<Duration>,
 }
 
-/// How a click is checked: the optional keys `expect_change`, `retries` and `still` of `click` and `click_at`.
-/// `None` leaves a value to the runner's options (see [`crate::runner::ClickPolicy`]).
+/// Which mouse button a click presses: `button: left` (the default), `middle` or `right` (a context menu).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MouseButton {
+    /// The primary button.
+    #[default]
+    Left,
+    /// The middle button (the wheel's press).
+    Middle,
+    /// The secondary button.
+    Right,
+}
+
+impl MouseButton {
+    /// Every button with its name in scripts.
+    pub const NAMES: [(&'static str, MouseButton); 3] =
+        [("left", MouseButton::Left), ("middle", MouseButton::Middle), ("right", MouseButton::Right)];
+
+    /// The name in scripts.
+    pub fn name(self) -> &'static str {
+        match self {
+            MouseButton::Left => "left",
+            MouseButton::Middle => "middle",
+            MouseButton::Right => "right",
+        }
+    }
+
+    /// The RFB button it presses.
+    pub fn rfb(self) -> rfb::Button {
+        match self {
+            MouseButton::Left => rfb::Button::Left,
+            MouseButton::Middle => rfb::Button::Middle,
+            MouseButton::Right => rfb::Button::Right,
+        }
+    }
+}
+
+/// How a click is made and checked: the optional keys `button`, `expect_change`, `retries` and `still` of `click`
+/// and `click_at`. `None` leaves a value to the runner's options (see [`crate::runner::ClickPolicy`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClickCheck {
+    /// `button`: which button is pressed (left unless given).
+    pub button: MouseButton,
     /// `expect_change: false` for a click meant to change nothing on the screen: it is neither watched nor
     /// retried.
     pub expect_change: Option<bool>,
@@ -240,6 +281,16 @@ pub struct ClickCheck {
     pub retries: Option<u32>,
     /// `still`: how long the target area must have been unchanged before the click.
     pub still: Option<Duration>,
+}
+
+impl ClickCheck {
+    /// ` button right` after a step's description, nothing for the left button.
+    fn fmt_button(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.button {
+            MouseButton::Left => Ok(()),
+            other => write!(f, " button {}", other.name()),
+        }
+    }
 }
 
 /// `click_at`.

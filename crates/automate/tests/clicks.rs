@@ -25,6 +25,24 @@ status.pack(padx=40, pady=20)
 r.mainloop()
 "#;
 
+/// A label with a context menu: a right click opens it (`context N`), a left click only prints `left`.
+const TK_CONTEXT: &str = r#"
+import tkinter as tk
+r = tk.Tk(); r.title('vmkit-context'); r.geometry('+40+40')
+n = [0]
+status = tk.Label(r, text='Nothing yet', font=('DejaVu Sans', 16))
+def context(_):
+    n[0] += 1
+    print(f'context {n[0]}', flush=True)
+    status.configure(text='Context menu open')
+target = tk.Label(r, text='Options', font=('DejaVu Sans', 16), relief='raised', padx=20, pady=10)
+target.bind('<Button-3>', context)
+target.bind('<Button-1>', lambda _: print('left', flush=True))
+target.pack(padx=40, pady=20)
+status.pack(padx=40, pady=20)
+r.mainloop()
+"#;
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
@@ -162,4 +180,36 @@ fn e2e_runner_clicks_land_on_a_usb_tablet_guest_under_load() {
 #[test]
 fn e2e_runner_clicks_land_on_a_ps2_mouse_guest_under_load() {
     guest_clicks_land(Pointer::Ps2Mouse);
+}
+
+/// `button: right` presses the right button: the label's context binding fires once, its left binding never; the
+/// same step without `button` presses the left one, which changes nothing on the screen and is reported as such.
+#[test]
+fn a_right_click_opens_a_context_menu_that_a_left_click_does_not() {
+    let display = Display::xvnc(800, 600).expect("Xvnc");
+    let mut cmd = display.command("python3");
+    cmd.args(["-u", "-c", TK_CONTEXT]);
+    let win = display.spawn("tk-context", cmd).expect("python3-tk");
+    display.wait_for_window("vmkit-context", Duration::from_secs(30)).expect("the Tk window appears");
+
+    let left = "boot_wait: 0\nboot_commands:\n  - click: {text: Options, timeout: 60, retries: 0}\n";
+    let (result, lines, _) = run(&display.vnc_addr(), left, |o| o.clicks.confirm = Duration::from_millis(700));
+    assert_eq!(result.outcome, Outcome::Failed, "{}", lines.join("\n"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!((win.log().matches("left").count(), win.log().matches("context").count()), (1, 0), "{}", win.log());
+
+    let right = "boot_wait: 0
+boot_commands:
+  - click: {text: Options, button: right, timeout: 60}
+  - wait: {text: Context menu open, timeout: 20}
+";
+    let (result, lines, _) = run(&display.vnc_addr(), right, |_| {});
+    let json = serde_json::to_string(&result).expect("json");
+    assert_eq!(result.outcome, Outcome::Passed, "{json}\n{}", lines.join("\n"));
+    let click = result.steps[0].click.as_ref().expect("the click's report");
+    assert_eq!((click.attempts, click.took_effect), (1, Some(true)), "{json}");
+    assert!(lines.iter().any(|l| l.contains("right-clicked")), "{}", lines.join("\n"));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = win.log();
+    assert_eq!((log.matches("left").count(), log.matches("context").count()), (1, 1), "{log}");
 }

@@ -18,7 +18,7 @@ use ocr::ScreenText;
 use crate::keys::KeyPress;
 use crate::record::render::OutStep;
 use crate::recording::{ButtonName, FrameRecorder, Line};
-use crate::script::{Action, Click, ClickAt, ClickCheck, Offset, Pattern, Point, Target, TypeText, Wait};
+use crate::script::{Action, Click, ClickAt, ClickCheck, MouseButton, Offset, Pattern, Point, Target, TypeText, Wait};
 
 /// How long after a click's release a change of the screen counts as its effect: the runner's default
 /// `--click-confirm`. A click the screen did not answer within it is written with `expect_change: false`.
@@ -66,7 +66,7 @@ struct Mods {
 
 #[derive(Debug)]
 enum Planned {
-    Click { frame: rfb::Frame, x: u32, y: u32, changed: bool, notes: Vec<String> },
+    Click { frame: rfb::Frame, x: u32, y: u32, button: MouseButton, changed: bool, notes: Vec<String> },
     Type(String, Vec<String>),
     Key(KeyPress, Vec<String>),
 }
@@ -195,31 +195,36 @@ impl Composer {
         self.buttons = buttons;
         let pressed = buttons & !was;
         let released = was & !buttons;
-        if pressed & 1 != 0 {
-            self.flush_typing();
-            self.end_watch();
-            // The screen the person clicked on is the last frame before the press.
-            self.frame(frame, pointer, now);
-            self.recorder.input(Line::Move { t_ms: 0.0, x, y });
-            self.recorder.input(Line::Button { t_ms: 0.0, button: ButtonName::Left, down: true, x, y });
-            let notes = std::mem::take(&mut self.notes);
-            self.plan.push(Planned::Click { frame: frame.clone(), x, y, changed: false, notes });
-            self.press_at = Some((self.plan.len() - 1, x, y));
-        }
-        if released & 1 != 0 {
-            self.recorder.input(Line::Button { t_ms: 0.0, button: ButtonName::Left, down: false, x, y });
-            if let Some((i, px, py)) = self.press_at.take() {
-                if px.abs_diff(x) > DRAG || py.abs_diff(y) > DRAG {
-                    self.notes.push(format!(
-                        "the click before this step was a drag from ({px}, {py}) to ({x}, {y}): scripts cannot drag, \
-                         a replay of it fails at the release"
-                    ));
+        for (bit, button, name) in [
+            (0u8, MouseButton::Left, ButtonName::Left),
+            (1, MouseButton::Middle, ButtonName::Middle),
+            (2, MouseButton::Right, ButtonName::Right),
+        ] {
+            if pressed & (1 << bit) != 0 {
+                self.flush_typing();
+                self.end_watch();
+                // The screen the person clicked on is the last frame before the press.
+                self.frame(frame, pointer, now);
+                self.recorder.input(Line::Move { t_ms: 0.0, x, y });
+                self.recorder.input(Line::Button { t_ms: 0.0, button: name, down: true, x, y });
+                let notes = std::mem::take(&mut self.notes);
+                self.plan.push(Planned::Click { frame: frame.clone(), x, y, button, changed: false, notes });
+                self.press_at = Some((self.plan.len() - 1, x, y));
+            }
+            if released & (1 << bit) != 0 {
+                self.recorder.input(Line::Button { t_ms: 0.0, button: name, down: false, x, y });
+                if let Some((i, px, py)) = self.press_at.take() {
+                    if px.abs_diff(x) > DRAG || py.abs_diff(y) > DRAG {
+                        self.notes.push(format!(
+                            "the click before this step was a drag from ({px}, {py}) to ({x}, {y}): scripts cannot \
+                             drag, a replay of it fails at the release"
+                        ));
+                    }
+                    self.watch = Some((i, now));
                 }
-                self.watch = Some((i, now));
             }
         }
-        for (bit, name) in [(1u8, "middle-button click"), (2, "right-button click"), (3, "wheel-up"), (4, "wheel-down")]
-        {
+        for (bit, name) in [(3u8, "wheel-up"), (4, "wheel-down")] {
             if pressed & (1 << bit) != 0 {
                 self.flush_typing();
                 self.notes.push(format!("a {name} at ({x}, {y}) is not recorded"));
@@ -317,9 +322,10 @@ impl Composer {
         let mut counts = Counts::default();
         for planned in std::mem::take(&mut self.plan) {
             match planned {
-                Planned::Click { frame, x, y, changed, notes } => {
+                Planned::Click { frame, x, y, button, changed, notes } => {
                     let text = read(&frame)?;
-                    let check = ClickCheck { expect_change: (!changed).then_some(false), ..ClickCheck::default() };
+                    let check =
+                        ClickCheck { button, expect_change: (!changed).then_some(false), ..ClickCheck::default() };
                     let mut notes = notes;
                     if !changed {
                         notes.push(format!("the screen did not change within {} s of this click", CONFIRM.as_secs()));
@@ -563,7 +569,7 @@ mod session_tests {
         click(&mut c, &a, 25, 20, 1);
         c.frame(&b, pointer, Instant::now());
         click(&mut c, &b, 80, 40, 1);
-        // "Hi" with Shift, Enter, Shift+Tab, Ctrl+Shift+S, a right click, a paste, F5.
+        // "Hi" with Shift, Enter, Shift+Tab, Ctrl+Shift+S, a right click on nothing, a paste, F5.
         keys(&mut c, &b, &[(true, 0xffe1), (true, 0x48), (false, 0x48), (false, 0xffe1), (true, 0x69), (false, 0x69)]);
         keys(&mut c, &b, &[(true, 0xff0d), (false, 0xff0d)]);
         keys(&mut c, &b, &[(true, 0xffe1), (true, 0xff09), (false, 0xff09), (false, 0xffe1)]);
@@ -586,7 +592,7 @@ mod session_tests {
     fn input_becomes_steps_and_the_lines_they_send() {
         let (steps, counts, lines) = session(true);
         let shown: Vec<&str> = steps.iter().map(|s| s.action.keyword()).collect();
-        assert_eq!(shown, ["wait", "click", "click_at", "type", "key", "hotkey", "hotkey", "key"]);
+        assert_eq!(shown, ["wait", "click", "click_at", "type", "key", "hotkey", "hotkey", "click_at", "key"]);
         let Action::Click(click) = &steps[1].action else { panic!("click") };
         assert_eq!(click.check.expect_change, None, "the screen changed after it");
         let Action::ClickAt(at) = &steps[2].action else { panic!("click_at") };
@@ -600,16 +606,17 @@ mod session_tests {
         assert_eq!(t.text, "Hi");
         let chords: Vec<String> = steps[4..]
             .iter()
-            .map(|s| match &s.action {
-                Action::Key(k) | Action::Hotkey(k) => k.chord.to_string(),
-                _ => String::new(),
+            .filter_map(|s| match &s.action {
+                Action::Key(k) | Action::Hotkey(k) => Some(k.chord.to_string()),
+                _ => None,
             })
             .collect();
         assert_eq!(chords, ["enter", "shift+tab", "ctrl+shift+S", "f5"]);
-        // The right click and the paste are notes on the step after them.
-        assert!(steps[7].notes.iter().any(|n| n.contains("right-button click at (5, 5)")), "{:?}", steps[7].notes);
-        assert!(steps[7].notes.iter().any(|n| n.contains("clipboard (7 bytes)")), "{:?}", steps[7].notes);
-        assert_eq!((counts.clicks, counts.clicks_at, counts.typed, counts.keys), (1, 1, 1, 4));
+        // The right click is a click with its button; the paste is a note on the step after it.
+        let Action::ClickAt(right) = &steps[7].action else { panic!("right click") };
+        assert_eq!((right.point, right.check.button), (Point { x: 5, y: 5 }, MouseButton::Right));
+        assert!(steps[8].notes.iter().any(|n| n.contains("clipboard (7 bytes)")), "{:?}", steps[8].notes);
+        assert_eq!((counts.clicks, counts.clicks_at, counts.typed, counts.keys), (1, 2, 1, 4));
         assert_eq!(
             lines,
             [
@@ -621,6 +628,8 @@ mod session_tests {
                 "key enter",
                 "key shift+tab",
                 "key ctrl+shift+S",
+                "a right-button press at (5, 5)",
+                "a right-button release at (5, 5)",
                 "key f5",
             ]
         );

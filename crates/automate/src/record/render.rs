@@ -67,6 +67,8 @@ struct ClickFull {
     offset: Option<OffsetOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expect_change: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    button: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +83,8 @@ struct ClickAtOut {
     y: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     expect_change: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    button: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +101,11 @@ fn phrase(target: &crate::script::Target) -> Result<String, RenderError> {
     }
 }
 
+/// `button: …` is written only for a button other than the left one.
+fn button_out(button: crate::script::MouseButton) -> Option<&'static str> {
+    (button != crate::script::MouseButton::Left).then_some(button.name())
+}
+
 fn step_out(action: &Action) -> Result<StepOut, RenderError> {
     Ok(match action {
         Action::Wait(w) => StepOut::Wait(phrase(&w.target)?),
@@ -105,15 +114,19 @@ fn step_out(action: &Action) -> Result<StepOut, RenderError> {
             let index = (c.index != 0).then_some(c.index);
             let offset = (c.offset != Offset::default()).then_some(OffsetOut { x: c.offset.x, y: c.offset.y });
             let expect_change = c.check.expect_change;
-            if index.is_none() && offset.is_none() && expect_change.is_none() {
+            let button = button_out(c.check.button);
+            if index.is_none() && offset.is_none() && expect_change.is_none() && button.is_none() {
                 StepOut::Click(ClickOut::Text(text))
             } else {
-                StepOut::Click(ClickOut::Full(FlowMap(ClickFull { text, index, offset, expect_change })))
+                StepOut::Click(ClickOut::Full(FlowMap(ClickFull { text, index, offset, expect_change, button })))
             }
         }
-        Action::ClickAt(c) => {
-            StepOut::ClickAt(FlowMap(ClickAtOut { x: c.point.x, y: c.point.y, expect_change: c.check.expect_change }))
-        }
+        Action::ClickAt(c) => StepOut::ClickAt(FlowMap(ClickAtOut {
+            x: c.point.x,
+            y: c.point.y,
+            expect_change: c.check.expect_change,
+            button: button_out(c.check.button),
+        })),
         Action::Type(t) => StepOut::Type(t.text.clone()),
         Action::Key(k) if k.chord.modifiers.is_empty() => StepOut::Key(k.chord.key.name()),
         Action::Key(k) | Action::Hotkey(k) => {
