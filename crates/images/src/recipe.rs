@@ -343,8 +343,8 @@ fn source_kind<'n>(c: &mut Checker<'_>, n: &'n Node) -> Option<(&'static str, &'
     match given.as_slice() {
         [(kind, e)] => Some((kind, &e.node)),
         [] => {
-            // An unknown kind was already reported (with a suggestion); an empty table was not.
-            if f.entries().is_empty() {
+            // An unknown kind or a non-table was already reported; an empty table was not.
+            if f.entries().is_empty() && matches!(n.value, Value::Table(_)) {
                 c.error(&n.span, format!("source: give one of {}", SOURCE_KINDS.join(", ")));
             }
             None
@@ -607,6 +607,8 @@ files = [{{ path = "/etc/motd", content = "hello\n", mode = "0600" }}]
             (base.replace("\"agent\"", "\"Agent Smith\""), 2, 12, "Agent Smith"),
             (base.replace("bookworm", "Book Worm"), 3, 31, "suite"),
             (base.replace("debian", "fedora"), 3, 12, "unknown key `source.fedora`; known keys here: `debian`"),
+            (base.replace("{ debian = { suite = \"bookworm\" } }", "\"debian\""), 3, 10, "source: expected a table"),
+            (base.replace("{ debian = { suite = \"bookworm\" } }", "{}"), 3, 10, "source: give one of debian"),
             (format!("{base}[provision]\npackages = [\"ok\", \"bad pkg\"]\n"), 5, 19, "bad pkg"),
         ];
         for (text, line, column, needle) in cases {
