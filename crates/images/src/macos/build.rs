@@ -129,28 +129,10 @@ pub fn inputs_of(
     opts: &BuildOptions,
 ) -> Result<(serde_json::Value, String), BuildError> {
     let (mut value, _) = crate::build::inputs_of(recipe)?;
-    let identity = |what: &str, over: Option<&Path>, source: Option<&MediaSource>| -> serde_json::Value {
-        let local = match (over, source) {
-            (Some(path), _) => Some(path),
-            (None, Some(MediaSource::Path(path))) => Some(path.as_path()),
-            _ => None,
-        };
-        match (local, source) {
-            (Some(path), _) => {
-                let meta = std::fs::metadata(path).ok();
-                let mtime = meta
-                    .as_ref()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos().to_string());
-                serde_json::json!({ "what": what, "path": path, "size": meta.map(|m| m.len()), "mtime": mtime })
-            }
-            (None, Some(MediaSource::Download { url, sha256 })) => {
-                serde_json::json!({ "what": what, "url": url, "sha256": sha256 })
-            }
-            // Fetched from Apple: the version decides, the chunklist verifies.
-            _ => serde_json::json!({ "what": what, "from": "Apple's recovery server" }),
-        }
+    let identity = |what: &str, over: Option<&Path>, source: Option<&MediaSource>| {
+        // Neither given nor pinned: fetched from Apple, where the version decides and the chunklist verifies.
+        crate::windows::build::media_identity(what, over, source)
+            .unwrap_or_else(|| serde_json::json!({ "what": what, "from": "Apple's recovery server" }))
     };
     let recovery_source = m.recovery.clone().map(MediaSource::Path);
     let media = serde_json::json!({
@@ -161,7 +143,7 @@ pub fn inputs_of(
     if let Some(obj) = value.as_object_mut() {
         obj.insert("media".to_owned(), media);
     }
-    let digest_of = |path: &Path| std::fs::read(path).map(|b| fetch::Sha256::of_bytes(&b).to_hex()).unwrap_or_default();
+    let digest_of = |path: &Path| store::sha256_file_hex(path).unwrap_or_default();
     let (_, script) = script_text(m)?;
     let digest_input = serde_json::json!({
         "vmkit": env!("CARGO_PKG_VERSION"),

@@ -53,27 +53,8 @@ pub fn inputs_of(
     opts: &BuildOptions,
 ) -> Result<(serde_json::Value, String), BuildError> {
     let (mut value, _) = crate::build::inputs_of(recipe)?;
-    let identity = |what: &str, over: Option<&Path>, source: Option<&MediaSource>| -> serde_json::Value {
-        let local = match (over, source) {
-            (Some(path), _) => Some(path),
-            (None, Some(MediaSource::Path(path))) => Some(path.as_path()),
-            _ => None,
-        };
-        match (local, source) {
-            (Some(path), _) => {
-                let meta = std::fs::metadata(path).ok();
-                let mtime = meta
-                    .as_ref()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos().to_string());
-                serde_json::json!({ "what": what, "path": path, "size": meta.map(|m| m.len()), "mtime": mtime })
-            }
-            (None, Some(MediaSource::Download { url, sha256 })) => {
-                serde_json::json!({ "what": what, "url": url, "sha256": sha256 })
-            }
-            _ => serde_json::Value::Null,
-        }
+    let identity = |what: &str, over: Option<&Path>, source: Option<&MediaSource>| {
+        media_identity(what, over, source).unwrap_or(serde_json::Value::Null)
     };
     let media = serde_json::json!({
         "iso": identity("install ISO", opts.media.iso.as_deref(), w.iso.as_ref()),
@@ -84,7 +65,7 @@ pub fn inputs_of(
     }
     // Contents that change the image without changing the recipe's text; the password only as a digest, and only
     // inside the inputs' digest (never recorded on its own).
-    let digest_of = |path: &Path| std::fs::read(path).map(|b| fetch::Sha256::of_bytes(&b).to_hex()).unwrap_or_default();
+    let digest_of = |path: &Path| store::sha256_file_hex(path).unwrap_or_default();
     let secret_digest = digest_of(&w.password_file);
     let automate_digest = w.automate.as_deref().map(digest_of);
     let digest_input = serde_json::json!({
@@ -96,6 +77,36 @@ pub fn inputs_of(
     });
     let digest = fetch::Sha256::of_bytes(digest_input.to_string().as_bytes()).to_hex();
     Ok((value, digest))
+}
+
+/// How a piece of install media enters a build's inputs: a local file (`over`, the command line's, or the
+/// recipe's path) by path, size and modification time; a download by URL and SHA-256. `None` when the media comes
+/// from neither (the caller records what stands for it).
+pub(crate) fn media_identity(
+    what: &str,
+    over: Option<&Path>,
+    source: Option<&MediaSource>,
+) -> Option<serde_json::Value> {
+    let local = match (over, source) {
+        (Some(path), _) => Some(path),
+        (None, Some(MediaSource::Path(path))) => Some(path.as_path()),
+        _ => None,
+    };
+    match (local, source) {
+        (Some(path), _) => {
+            let meta = std::fs::metadata(path).ok();
+            let mtime = meta
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos().to_string());
+            Some(serde_json::json!({ "what": what, "path": path, "size": meta.map(|m| m.len()), "mtime": mtime }))
+        }
+        (None, Some(MediaSource::Download { url, sha256 })) => {
+            Some(serde_json::json!({ "what": what, "url": url, "sha256": sha256 }))
+        }
+        _ => None,
+    }
 }
 
 /// Wraps an error with the phase it happened in.
