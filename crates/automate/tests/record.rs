@@ -73,6 +73,17 @@ fn locate(engine: &mut ocr::Engine, frame: &rfb::Frame, phrase: &str) -> ocr::Re
     found.first().unwrap_or_else(|| panic!("{phrase:?} not on the screen: {}", text.text())).bbox
 }
 
+/// The person's viewer, connected through the recorder once it listens (tried for up to about 10 s).
+async fn connect_through(listen: std::net::SocketAddr, opts: rfb::ConnectOptions) -> rfb::Client {
+    for _ in 0..100 {
+        match rfb::Client::connect(&listen.to_string(), opts.clone()).await {
+            Ok(c) => return c,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("the person's viewer does not connect through the recorder at {listen}")
+}
+
 /// The person: connects through the recorder, clicks "Apply" off its centre, clicks into the entry, types,
 /// presses Enter and Ctrl+S, then leaves.
 async fn person(listen: std::net::SocketAddr, win: &Daemon, password: Option<&str>) {
@@ -81,17 +92,7 @@ async fn person(listen: std::net::SocketAddr, win: &Daemon, password: Option<&st
         password: password.map(str::to_owned),
         ..Default::default()
     };
-    let mut viewer = None;
-    for _ in 0..100 {
-        match rfb::Client::connect(&listen.to_string(), opts.clone()).await {
-            Ok(c) => {
-                viewer = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let viewer = viewer.expect("the person's viewer connects through the recorder");
+    let viewer = connect_through(listen, opts).await;
     let mut engine = ocr::Engine::new().expect("tesseract");
     let frame = viewer.frame();
     let apply = locate(&mut engine, &frame, "Apply");
@@ -381,17 +382,7 @@ fn e2e_a_qemu_guest_session_through_the_recorder_becomes_a_script_that_clicks_th
     session.record(|listen| {
         runtime().block_on(async {
             let opts = rfb::ConnectOptions { timeout: Duration::from_secs(30), ..Default::default() };
-            let mut viewer = None;
-            for _ in 0..100 {
-                match rfb::Client::connect(&listen.to_string(), opts.clone()).await {
-                    Ok(c) => {
-                        viewer = Some(c);
-                        break;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-            let viewer = viewer.expect("the person's viewer connects through the recorder");
+            let viewer = connect_through(listen, opts).await;
             for (x, y) in targets {
                 viewer.click(x, y, rfb::Button::Left).await.expect("click");
                 // The guest polls its tablet and prints on its console: give it time, as a person would.
