@@ -56,7 +56,7 @@ pub fn load_file(path: &Path) -> Result<Script, ScriptError> {
         Err(userfile::ReadError::NotText { offset, bytes, .. }) => {
             let pos = utf8_error_pos(&bytes, offset);
             return Err(ScriptError::Invalid {
-                diagnostics: vec![diagnostic(path, pos, "the file is not valid UTF-8 text")],
+                diagnostics: vec![diagnostic(path.display().to_string(), pos, "the file is not valid UTF-8 text")],
             });
         }
         Err(e) => return Err(ScriptError::Read { path: path.to_owned(), source: e.into_io() }),
@@ -65,9 +65,9 @@ pub fn load_file(path: &Path) -> Result<Script, ScriptError> {
 }
 
 /// An error at a YAML position.
-fn diagnostic(path: &Path, pos: Pos, message: impl Into<String>) -> Diagnostic {
+fn diagnostic(file: impl Into<String>, pos: Pos, message: impl Into<String>) -> Diagnostic {
     let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    Diagnostic::error(path.display().to_string(), at(pos.line), at(pos.column), message)
+    Diagnostic::error(file, at(pos.line), at(pos.column), message)
 }
 
 fn utf8_error_pos(bytes: &[u8], valid_up_to: usize) -> Pos {
@@ -83,7 +83,9 @@ pub fn load_str(text: &str, path: &Path) -> Result<Script, ScriptError> {
     let root = match crate::yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            return Err(ScriptError::Invalid { diagnostics: vec![diagnostic(path, e.pos, e.message)] });
+            return Err(ScriptError::Invalid {
+                diagnostics: vec![diagnostic(path.display().to_string(), e.pos, e.message)],
+            });
         }
     };
     let mut checker = Checker {
@@ -176,7 +178,7 @@ impl Checker {
     }
 
     fn error_suggesting(&mut self, pos: Pos, message: impl Into<String>, meant: Option<&str>) {
-        self.errors.push(diagnostic(Path::new(&self.file), pos, message).suggesting(meant));
+        self.errors.push(diagnostic(self.file.as_str(), pos, message).suggesting(meant));
     }
 
     fn expected(&mut self, node: &Node, ctx: &str, what: &str) {

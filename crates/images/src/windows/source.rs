@@ -324,10 +324,9 @@ pub(crate) fn download(c: &mut Checker<'_>, n: &Node, f: &Fields<'_>, path: &str
         return None;
     };
     let (url, sha) = (c.node_str(&f.path("url"), url)?, c.node_str(&f.path("sha256"), sha)?);
-    let digest: fetch::Sha256 = match sha.parse() {
+    let digest = match sha.parse::<fetch::Sha256>() {
         Ok(d) => d,
         Err(e) => {
-            let e: fetch::FetchError = e;
             c.error(&n.span, format!("{path}: {e}"));
             return None;
         }
